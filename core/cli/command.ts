@@ -1,0 +1,95 @@
+/**
+ * The shape every subcommand shares, and the argument parser they all use.
+ *
+ * Parsing goes through `node:util` parseArgs (JSR's @std/cli is not reachable from our machines).
+ * A bad flag or value raises `UsageError`, which main.ts prints as one line plus a `--help` hint.
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+/** An error the user caused (bad flag, missing file, bad value): printed as one line, exit code 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** One `hpseg <name>` subcommand. `run` returns the process exit code. */
+export interface Command {
+  name: string;
+  /** One line for `hpseg --help`. */
+  summary: string;
+  /** Full `hpseg <name> --help` text. */
+  help: string;
+  run(argv: string[]): Promise<number>;
+}
+
+export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
+
+/** Result of {@link parseCommandArgs}: typed-enough values plus positionals. */
+export interface ParsedArgs {
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  positionals: string[];
+  help: boolean;
+}
+
+/**
+ * Parses `argv` for command `name`; `--help`/`-h` is always accepted.
+ * Unknown flags raise a UsageError naming the flag.
+ */
+export function parseCommandArgs(
+  name: string,
+  argv: string[],
+  options: OptionSpec,
+  allowPositionals = false,
+): ParsedArgs {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      allowPositionals,
+      strict: true,
+    });
+    const help = values.help === true;
+    delete (values as Record<string, unknown>).help;
+    return { values: values as ParsedArgs["values"], positionals, help };
+  } catch (err) {
+    const msg = err instanceof Error ? err.message.split("\n")[0] : String(err);
+    throw new UsageError(`hpseg ${name}: ${msg}`);
+  }
+}
+
+/** Reads a string option, or `fallback` when absent. */
+export function stringOpt(args: ParsedArgs, key: string, fallback?: string): string | undefined {
+  const v = args.values[key];
+  if (v === undefined) return fallback;
+  if (typeof v !== "string") throw new UsageError(`--${key} needs a value`);
+  return v;
+}
+
+/** Reads a numeric option; a non-number raises a UsageError naming the flag and value. */
+export function numberOpt(args: ParsedArgs, key: string, fallback: number): number;
+export function numberOpt(args: ParsedArgs, key: string, fallback?: number): number | undefined;
+export function numberOpt(args: ParsedArgs, key: string, fallback?: number): number | undefined {
+  const v = stringOpt(args, key);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`--${key} must be a number, got "${v}"`);
+  return n;
+}
+
+/** A placeholder command for a part that has not been built yet: `--help` works, running says so. */
+export function notBuiltYet(name: string, summary: string, help: string): Command {
+  return {
+    name,
+    summary,
+    help,
+    run(argv) {
+      const args = parseCommandArgs(name, argv, {}, true);
+      if (args.help) {
+        console.log(help);
+        return Promise.resolve(0);
+      }
+      console.error(`hpseg ${name}: not built yet`);
+      return Promise.resolve(3);
+    },
+  };
+}

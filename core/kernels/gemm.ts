@@ -1,0 +1,246 @@
+/**
+ * GEMM: batched C = epilogue(alpha · op(A) · op(B)) with transposes, strides/offsets (to address
+ * windows such as the q/k/v thirds of a qkv tensor), and fused bias / ReLU / GELU / residual / accumulate.
+ * Kernel: shaders/gemm.wgsl.
+ * @module
+ */
+import type { Gpu } from "../gpu/device.ts";
+import { type BufferArena, GpuTensor, packUniform } from "../gpu/buffers.ts";
+import { bindGroup, type Dispatch, getKernel } from "../gpu/pipelines.ts";
+import source from "../../shaders/gemm.wgsl" with { type: "text" };
+
+/** Activation applied after bias. */
+export type Activation = "none" | "relu" | "gelu";
+
+/** Shape and layout of one GEMM; all strides and offsets are in elements. */
+export interface GemmShape {
+  M: number;
+  N: number;
+  K: number;
+  batch?: number;
+  transA?: boolean;
+  transB?: boolean;
+  /** Row stride of A as stored (default K, or M when transA). */
+  lda?: number;
+  /** Row stride of B as stored (default N, or K when transB). */
+  ldb?: number;
+  /** Row stride of C (default N). */
+  ldc?: number;
+  aOffset?: number;
+  bOffset?: number;
+  cOffset?: number;
+  /** Batch strides (default: one dense matrix after another; 0 broadcasts). */
+  aBatchStride?: number;
+  bBatchStride?: number;
+  cBatchStride?: number;
+  alpha?: number;
+  act?: Activation;
+  /** C += result instead of C = result. */
+  accumulate?: boolean;
+  residual?: { ld?: number; offset?: number; batchStride?: number };
+}
+
+interface Resolved extends Required<Omit<GemmShape, "residual">> {
+  ldr: number;
+  rOffset: number;
+  rBatchStride: number;
+  hasResidual: boolean;
+}
+
+function resolve(s: GemmShape): Resolved {
+  const lda = s.lda ?? (s.transA ? s.M : s.K);
+  const ldb = s.ldb ?? (s.transB ? s.K : s.N);
+  const ldc = s.ldc ?? s.N;
+  return {
+    M: s.M,
+    N: s.N,
+    K: s.K,
+    batch: s.batch ?? 1,
+    transA: s.transA ?? false,
+    transB: s.transB ?? false,
+    lda,
+    ldb,
+    ldc,
+    aOffset: s.aOffset ?? 0,
+    bOffset: s.bOffset ?? 0,
+    cOffset: s.cOffset ?? 0,
+    aBatchStride: s.aBatchStride ?? s.M * s.K,
+    bBatchStride: s.bBatchStride ?? s.K * s.N,
+    cBatchStride: s.cBatchStride ?? s.M * ldc,
+    alpha: s.alpha ?? 1,
+    act: s.act ?? "none",
+    accumulate: s.accumulate ?? false,
+    hasResidual: s.residual !== undefined,
+    ldr: s.residual?.ld ?? s.N,
+    rOffset: s.residual?.offset ?? 0,
+    rBatchStride: s.residual?.batchStride ?? s.M * (s.residual?.ld ?? s.N),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// CPU reference (float64 accumulation)
+
+/** erf with float64 accuracy (W. J. Cody's rational approximations would be overkill; series + cont. fraction). */
+export function erf64(x: number): number {
+  // Uses the relation to the regularised gamma function via a high-order series / continued fraction.
+  const ax = Math.abs(x);
+  let r: number;
+  if (ax < 2.5) {
+    // Maclaurin series: erf(x) = 2/√π Σ (-1)^n x^(2n+1) / (n! (2n+1))
+    let term = ax, sum = ax;
+    for (let n = 1; n < 60; n++) {
+      term *= -ax * ax / n;
+      sum += term / (2 * n + 1);
+      if (Math.abs(term) < 1e-17) break;
+    }
+    r = (2 / Math.sqrt(Math.PI)) * sum;
+  } else {
+    // Continued fraction for erfc (Lentz), accurate for x ≥ 2.5.
+    let f = ax, c = ax, d = 0;
+    for (let n = 1; n < 200; n++) {
+      const an = n / 2;
+      d = ax + an * d;
+      d = d === 0 ? 1e-300 : 1 / d;
+      c = ax + an / c;
+      const delta = c * d;
+      f *= delta;
+      if (Math.abs(delta - 1) < 1e-16) break;
+    }
+    r = 1 - Math.exp(-ax * ax) / (f * Math.sqrt(Math.PI));
+  }
+  return x < 0 ? -r : r;
+}
+
+/** Exact GELU, 0.5·x·(1+erf(x/√2)). */
+export function gelu64(x: number): number {
+  return 0.5 * x * (1 + erf64(x / Math.SQRT2));
+}
+
+/**
+ * CPU reference for {@link prepareGemm}: writes into (a copy of) `c` and returns it as float64.
+ * Arrays are flat, laid out exactly as the GPU buffers.
+ */
+export function gemmRef(
+  shape: GemmShape,
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  c: ArrayLike<number>,
+  bias?: ArrayLike<number>,
+  residual?: ArrayLike<number>,
+): Float64Array {
+  const r = resolve(shape);
+  const out = Float64Array.from(c);
+  for (let bt = 0; bt < r.batch; bt++) {
+    for (let m = 0; m < r.M; m++) {
+      for (let n = 0; n < r.N; n++) {
+        let acc = 0;
+        for (let k = 0; k < r.K; k++) {
+          const av = a[r.aOffset + bt * r.aBatchStride + (r.transA ? k * r.lda + m : m * r.lda + k)];
+          const bv = b[r.bOffset + bt * r.bBatchStride + (r.transB ? n * r.ldb + k : k * r.ldb + n)];
+          acc += av * bv;
+        }
+        let v = r.alpha * acc;
+        if (bias) v += bias[n];
+        if (r.act === "relu") v = Math.max(v, 0);
+        else if (r.act === "gelu") v = gelu64(v);
+        if (r.hasResidual) v += residual![r.rOffset + bt * r.rBatchStride + m * r.ldr + n];
+        const idx = r.cOffset + bt * r.cBatchStride + m * r.ldc + n;
+        if (r.accumulate) v += out[idx];
+        out[idx] = v;
+      }
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// GPU dispatch
+
+/** Tensors of one GEMM. `bias` is [N]; `residual` is laid out as described by `shape.residual`. */
+export interface GemmTensors {
+  a: GpuTensor;
+  b: GpuTensor;
+  c: GpuTensor;
+  bias?: GpuTensor;
+  residual?: GpuTensor;
+}
+
+function checkExtent(name: string, t: GpuTensor, last: number): void {
+  if (last > t.size) {
+    throw new TypeError(`gemm: ${name} "${t.label}" has ${t.size} elements but the GEMM addresses ${last}`);
+  }
+}
+
+/**
+ * Compiles (cached) and binds one GEMM; returns a dispatch to record every step. The uniform is written
+ * once here and owned by `arena`. Shapes are checked against the tensors' sizes.
+ */
+export async function prepareGemm(
+  gpu: Gpu,
+  arena: BufferArena,
+  shape: GemmShape,
+  t: GemmTensors,
+): Promise<Dispatch> {
+  const r = resolve(shape);
+  if (r.M <= 0 || r.N <= 0 || r.K <= 0) throw new TypeError(`gemm: empty shape M=${r.M} N=${r.N} K=${r.K}`);
+  const lastA = r.aOffset + (r.batch - 1) * r.aBatchStride +
+    (r.transA ? (r.K - 1) * r.lda + r.M : (r.M - 1) * r.lda + r.K);
+  const lastB = r.bOffset + (r.batch - 1) * r.bBatchStride +
+    (r.transB ? (r.N - 1) * r.ldb + r.K : (r.K - 1) * r.ldb + r.N);
+  const lastC = r.cOffset + (r.batch - 1) * r.cBatchStride + (r.M - 1) * r.ldc + r.N;
+  checkExtent("A", t.a, lastA);
+  checkExtent("B", t.b, lastB);
+  checkExtent("C", t.c, lastC);
+  if (t.bias) checkExtent("bias", t.bias, r.N);
+  if (r.hasResidual !== (t.residual !== undefined)) {
+    throw new TypeError("gemm: shape.residual and tensors.residual must be given together");
+  }
+  if (t.residual) {
+    checkExtent("residual", t.residual, r.rOffset + (r.batch - 1) * r.rBatchStride + (r.M - 1) * r.ldr + r.N);
+  }
+  const kernel = await getKernel(gpu, {
+    file: "gemm.wgsl",
+    source,
+    bindings: ["read", "read", "rw", "read", "read", "uniform"],
+    constants: {
+      TRANS_A: r.transA ? 1 : 0,
+      TRANS_B: r.transB ? 1 : 0,
+      ACT: r.act === "relu" ? 1 : r.act === "gelu" ? 2 : 0,
+      HAS_BIAS: t.bias ? 1 : 0,
+      HAS_RESIDUAL: t.residual ? 1 : 0,
+      ACCUMULATE: r.accumulate ? 1 : 0,
+    },
+  });
+  const uniform = arena.uniform(
+    packUniform([
+      [r.M, "u32"],
+      [r.N, "u32"],
+      [r.K, "u32"],
+      [r.lda, "u32"],
+      [r.ldb, "u32"],
+      [r.ldc, "u32"],
+      [r.ldr, "u32"],
+      [r.aOffset, "u32"],
+      [r.bOffset, "u32"],
+      [r.cOffset, "u32"],
+      [r.rOffset, "u32"],
+      [r.aBatchStride, "u32"],
+      [r.bBatchStride, "u32"],
+      [r.cBatchStride, "u32"],
+      [r.rBatchStride, "u32"],
+      [r.alpha, "f32"],
+    ]),
+    "gemm-params",
+  );
+  const dummy = arena.dummy();
+  const bg = bindGroup(gpu, kernel, [t.a, t.b, t.c, t.bias ?? dummy, t.residual ?? dummy, uniform]);
+  if (r.batch > gpu.limits.maxComputeWorkgroupsPerDimension) {
+    throw new RangeError(`gemm: batch ${r.batch} too large`);
+  }
+  return { kernel, bindGroup: bg, workgroups: [Math.ceil(r.N / 64), Math.ceil(r.M / 64), r.batch] };
+}
+
+/** FLOPs of one GEMM (2·M·N·K per batch). */
+export function gemmFlops(shape: GemmShape): number {
+  return 2 * shape.M * shape.N * shape.K * (shape.batch ?? 1);
+}

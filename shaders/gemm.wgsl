@@ -1,0 +1,130 @@
+// gemm.wgsl — batched C = epilogue(alpha · op(A) · op(B)), f32 storage and accumulation.
+//
+// Bindings (group 0):
+//   0 A        read        element a(m,k) at a_off + b*a_bs + (TRANS_A ? k*lda + m : m*lda + k)
+//   1 B        read        element b(k,n) at b_off + b*b_bs + (TRANS_B ? n*ldb + k : k*ldb + n)
+//   2 C        read_write  element c(m,n) at c_off + b*c_bs + m*ldc + n
+//   3 bias     read        [N] (used when HAS_BIAS)
+//   4 residual read        r(m,n) at r_off + b*r_bs + m*ldr + n (used when HAS_RESIDUAL)
+//   5 params   uniform     struct Params below
+// Epilogue order: v = alpha·acc; v += bias[n]; v = act(v); v += residual; if ACCUMULATE v += c_old.
+// Workgroup: 16×16 threads, 64×64 output tile, K-step 16, 4×4 outputs per thread held in four vec4
+// registers indexed by constants only (a dynamically indexed accumulator array goes to local memory and
+// costs several-fold on NVIDIA, webgpu-notes.md §8). Grid: (ceil(N/64), ceil(M/64), batch).
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override ACT: u32 = 0u;          // 0 none, 1 relu, 2 gelu (erf)
+override HAS_BIAS: bool = false;
+override HAS_RESIDUAL: bool = false;
+override ACCUMULATE: bool = false;
+
+struct Params {
+  M: u32, N: u32, K: u32, lda: u32,
+  ldb: u32, ldc: u32, ldr: u32, a_off: u32,
+  b_off: u32, c_off: u32, r_off: u32, a_bs: u32,
+  b_bs: u32, c_bs: u32, r_bs: u32, alpha: f32,
+}
+
+@group(0) @binding(0) var<storage, read> A: array<f32>;
+@group(0) @binding(1) var<storage, read> B: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<f32>;
+@group(0) @binding(5) var<uniform> p: Params;
+
+const TILE: u32 = 64u;
+const BK: u32 = 16u;
+
+var<workgroup> As: array<f32, 1024>; // [BK][TILE]  (A staged transposed: k-major)
+var<workgroup> Bs: array<f32, 1024>; // [BK][TILE]
+
+fn erf_approx(x: f32) -> f32 {
+  // Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), odd extension.
+  let s = sign(x);
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return s * y;
+}
+
+fn activate(v: f32) -> f32 {
+  if (ACT == 1u) { return max(v, 0.0); }
+  if (ACT == 2u) { return 0.5 * v * (1.0 + erf_approx(v * 0.7071067811865476)); }
+  return v;
+}
+
+fn load_a(batch: u32, m: u32, k: u32) -> f32 {
+  if (m >= p.M || k >= p.K) { return 0.0; }
+  let base = p.a_off + batch * p.a_bs;
+  if (TRANS_A) { return A[base + k * p.lda + m]; }
+  return A[base + m * p.lda + k];
+}
+
+fn load_b(batch: u32, k: u32, n: u32) -> f32 {
+  if (k >= p.K || n >= p.N) { return 0.0; }
+  let base = p.b_off + batch * p.b_bs;
+  if (TRANS_B) { return B[base + n * p.ldb + k]; }
+  return B[base + k * p.ldb + n];
+}
+
+fn store(batch: u32, m: u32, n: u32, acc: f32) {
+  if (m >= p.M || n >= p.N) { return; }
+  var v = p.alpha * acc;
+  if (HAS_BIAS) { v = v + bias[n]; }
+  v = activate(v);
+  if (HAS_RESIDUAL) { v = v + residual[p.r_off + batch * p.r_bs + m * p.ldr + n]; }
+  let idx = p.c_off + batch * p.c_bs + m * p.ldc + n;
+  if (ACCUMULATE) { v = v + C[idx]; }
+  C[idx] = v;
+}
+
+fn store_row(batch: u32, m: u32, n0: u32, acc: vec4<f32>) {
+  store(batch, m, n0, acc.x);
+  store(batch, m, n0 + 1u, acc.y);
+  store(batch, m, n0 + 2u, acc.z);
+  store(batch, m, n0 + 3u, acc.w);
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let batch = wid.z;
+  let row0 = wid.y * TILE;
+  let col0 = wid.x * TILE;
+  let tid = lid.y * 16u + lid.x;
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  let tm = lid.y * 4u; // this thread's 4 rows within the tile
+  let tn = lid.x * 4u; // this thread's 4 columns within the tile
+
+  for (var k0: u32 = 0u; k0 < p.K; k0 = k0 + BK) {
+    // Each of the 256 threads loads 4 elements of the A tile and 4 of the B tile.
+    for (var i: u32 = 0u; i < 4u; i = i + 1u) {
+      let e = tid + i * 256u; // 0..1023
+      // A tile element: m = e / BK, k = e % BK when A is row-major; k-major when transposed,
+      // chosen so consecutive threads read consecutive addresses.
+      var am: u32; var ak: u32;
+      if (TRANS_A) { am = e % TILE; ak = e / TILE; } else { am = e / BK; ak = e % BK; }
+      As[ak * TILE + am] = load_a(batch, row0 + am, k0 + ak);
+      var bk: u32; var bn: u32;
+      if (TRANS_B) { bn = e / BK; bk = e % BK; } else { bk = e / TILE; bn = e % TILE; }
+      Bs[bk * TILE + bn] = load_b(batch, k0 + bk, col0 + bn);
+    }
+    workgroupBarrier();
+    for (var kk: u32 = 0u; kk < BK; kk = kk + 1u) {
+      let a = vec4<f32>(As[kk * TILE + tm], As[kk * TILE + tm + 1u], As[kk * TILE + tm + 2u], As[kk * TILE + tm + 3u]);
+      let b = vec4<f32>(Bs[kk * TILE + tn], Bs[kk * TILE + tn + 1u], Bs[kk * TILE + tn + 2u], Bs[kk * TILE + tn + 3u]);
+      acc0 = fma(vec4<f32>(a.x), b, acc0);
+      acc1 = fma(vec4<f32>(a.y), b, acc1);
+      acc2 = fma(vec4<f32>(a.z), b, acc2);
+      acc3 = fma(vec4<f32>(a.w), b, acc3);
+    }
+    workgroupBarrier();
+  }
+  store_row(batch, row0 + tm, col0 + tn, acc0);
+  store_row(batch, row0 + tm + 1u, col0 + tn, acc1);
+  store_row(batch, row0 + tm + 2u, col0 + tn, acc2);
+  store_row(batch, row0 + tm + 3u, col0 + tn, acc3);
+}

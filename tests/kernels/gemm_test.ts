@@ -1,0 +1,113 @@
+import { gelu64, gemmRef, type GemmShape, prepareGemm } from "../../core/kernels/gemm.ts";
+import { StepRecorder } from "../../core/gpu/step_recorder.ts";
+import { readF32 } from "../../core/gpu/readback.ts";
+import { assertAllClose, gpuTest, randnF32 } from "../_util.ts";
+import type { GpuTestContext } from "../_util.ts";
+import assert from "node:assert/strict";
+
+function sizeOf(s: GemmShape, which: "a" | "b" | "c"): number {
+  const batch = s.batch ?? 1;
+  if (which === "a") {
+    return (s.aBatchStride ?? s.M * s.K) * (batch - 1) + (s.aOffset ?? 0) + s.M * s.K +
+      (s.lda ? s.lda * (s.transA ? s.K : s.M) : 0);
+  }
+  if (which === "b") {
+    return (s.bBatchStride ?? s.K * s.N) * (batch - 1) + (s.bOffset ?? 0) + s.K * s.N +
+      (s.ldb ? s.ldb * (s.transB ? s.N : s.K) : 0);
+  }
+  return (s.cBatchStride ?? s.M * (s.ldc ?? s.N)) * (batch - 1) + (s.cOffset ?? 0) + s.M * (s.ldc ?? s.N);
+}
+
+async function check(
+  ctx: GpuTestContext,
+  s: GemmShape,
+  opts: { bias?: boolean; residual?: boolean; seed?: number } = {},
+) {
+  const { gpu, arena } = ctx;
+  const seed = opts.seed ?? 1;
+  const a = randnF32(sizeOf(s, "a"), seed);
+  const b = randnF32(sizeOf(s, "b"), seed + 1);
+  const c0 = randnF32(sizeOf(s, "c"), seed + 2);
+  const bias = opts.bias ? randnF32(s.N, seed + 3) : undefined;
+  const res = opts.residual ? randnF32(sizeOf(s, "c"), seed + 4) : undefined;
+  const ta = arena.upload(a, [a.length], "f32", "A");
+  const tb = arena.upload(b, [b.length], "f32", "B");
+  const tc = arena.upload(c0, [c0.length], "f32", "C");
+  const tbias = bias ? arena.upload(bias, [bias.length], "f32", "bias") : undefined;
+  const tres = res ? arena.upload(res, [res.length], "f32", "res") : undefined;
+  const shape = res ? { ...s, residual: {} } : s;
+  const d = await prepareGemm(gpu, arena, shape, { a: ta, b: tb, c: tc, bias: tbias, residual: tres });
+  const rec = new StepRecorder(gpu);
+  rec.dispatch(d).submit();
+  const got = await readF32(gpu, tc);
+  const want = gemmRef(shape, a, b, c0, bias, res);
+  // f32 accumulation over K terms: error ~ sqrt(K)·eps·|terms|.
+  const tol = 2e-5 * Math.sqrt(s.K) + 1e-5;
+  assertAllClose(got, want, { rtol: tol, atol: tol, label: `gemm ${JSON.stringify(s)}` });
+}
+
+gpuTest("gemm() matches the float64 reference on awkward shapes", async (ctx) => {
+  for (const [M, N, K] of [[1, 1, 1], [3, 17, 5], [17, 3, 197], [197, 65, 33], [66, 130, 17]]) {
+    await check(ctx, { M, N, K });
+  }
+});
+
+gpuTest("gemm() handles every transpose combination", async (ctx) => {
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      await check(ctx, { M: 37, N: 45, K: 29, transA, transB });
+    }
+  }
+});
+
+gpuTest("gemm() batched with broadcast B, strides and offsets", async (ctx) => {
+  await check(ctx, { M: 17, N: 19, K: 23, batch: 3 });
+  await check(ctx, { M: 17, N: 19, K: 23, batch: 3, bBatchStride: 0 });
+  // A window: columns 5..5+K of a matrix with row stride 64 (like q inside qkv).
+  await check(ctx, {
+    M: 33,
+    N: 21,
+    K: 16,
+    lda: 64,
+    aOffset: 5,
+    aBatchStride: 33 * 64,
+    batch: 2,
+    transB: true,
+    ldb: 40,
+    bOffset: 7,
+    bBatchStride: 21 * 40,
+  });
+});
+
+gpuTest("gemm() fused epilogues: bias, relu, gelu, residual, accumulate, alpha", async (ctx) => {
+  await check(ctx, { M: 70, N: 33, K: 40, act: "relu" }, { bias: true });
+  await check(ctx, { M: 70, N: 33, K: 40, act: "gelu" }, { bias: true, residual: true });
+  await check(ctx, { M: 20, N: 7, K: 9, accumulate: true, alpha: 0.125 });
+});
+
+gpuTest("gemm() on a 785-row ViT-like shape", async (ctx) => {
+  await check(ctx, { M: 785, N: 96, K: 64, act: "gelu" }, { bias: true });
+});
+
+gpuTest("gemm() rejects a C tensor that is too small", async ({ gpu, arena }) => {
+  const a = arena.tensor([12], "f32", "A");
+  const b = arena.tensor([12], "f32", "B");
+  const c = arena.tensor([8], "f32", "C");
+  let threw = false;
+  try {
+    await prepareGemm(gpu, arena, { M: 3, N: 3, K: 4 }, { a, b, c });
+  } catch (e) {
+    threw = e instanceof TypeError && /C "C" has 8 elements/.test(e.message);
+  }
+  assert(threw, "expected a TypeError naming C");
+});
+
+Deno.test("gelu64() matches known values of the exact GELU", () => {
+  // Φ(1) = 0.8413447460685429 (standard normal CDF), so GELU(1) = Φ(1); GELU(-1) = -(1-Φ(1)).
+  assertAllClose([gelu64(1), gelu64(-1), gelu64(0), gelu64(3)], [
+    0.8413447460685429,
+    -0.15865525393145707,
+    0,
+    3 * 0.9986501019683699,
+  ], { rtol: 1e-13, atol: 1e-15 });
+});
