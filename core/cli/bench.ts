@@ -1,13 +1,85 @@
-/** `hpseg bench`: Benchmarks (gemm, vit, data, train) with JSON output. @module */
-import { notBuiltYet } from "./command.ts";
+/**
+ * `hpseg bench <name> [--json]`: runs one benchmark suite from tests/bench/<name>_bench.ts.
+ *
+ * Each suite exports `bench(opts)` returning a JSON-serialisable record; with `--json` the record is the
+ * last line of stdout. Suites time against a reference in the same invocation where one exists.
+ * @module
+ */
+import { type Command, parseCommandArgs, UsageError } from "./command.ts";
 
-export const command = notBuiltYet(
-  "bench",
-  "Benchmarks (gemm, vit, data, train) with JSON output",
-  `Usage: hpseg bench [options]
+/** Options every bench suite receives. */
+export interface BenchOptions {
+  json: boolean;
+  /** Smaller sizes (used by the tests that check the bench runs). */
+  quick: boolean;
+  /** Extra positional arguments after the suite name. */
+  rest: string[];
+}
 
-Benchmarks (gemm, vit, data, train) with JSON output.
+/** A bench suite module. */
+export interface BenchSuite {
+  bench(opts: BenchOptions): Promise<Record<string, unknown>>;
+}
+
+// Static imports would load every suite's GPU code for `--help`; lazy thunks keep `deno compile` able to
+// see the modules (string literals) while loading only the one asked for.
+const suites: Record<string, { summary: string; load: () => Promise<BenchSuite> }> = {};
+
+/** Registers a suite (called from this file's list below). */
+function suite(name: string, summary: string, load: () => Promise<BenchSuite>) {
+  suites[name] = { summary, load };
+}
+
+// ---- suites (one line each) ----
+suite(
+  "gemm",
+  "GEMM GFLOP/s: 4096³, ViT-S/8 shapes, dispatch overhead",
+  () => import("../../tests/bench/gemm_bench.ts"),
+);
+
+function help(): string {
+  const lines = Object.entries(suites).map(([n, s]) => `  ${n.padEnd(8)} ${s.summary}`);
+  return `Usage: hpseg bench <suite> [--json] [--quick]
+
+Benchmarks. Results print as a table, or as one JSON line with --json.
+
+Suites:
+${lines.join("\n")}
 
 Options:
-  -h, --help   Show this help`,
-);
+  --json     Print the result as JSON (last line of stdout)
+  --quick    Small sizes (smoke test)
+  -h, --help Show this help`;
+}
+
+export const command: Command = {
+  name: "bench",
+  summary: "Benchmarks (gemm, vit, data, train) with JSON output",
+  get help() {
+    return help();
+  },
+  async run(argv) {
+    const args = parseCommandArgs(
+      "bench",
+      argv,
+      { json: { type: "boolean" }, quick: { type: "boolean" } },
+      true,
+    );
+    if (args.help) {
+      console.log(help());
+      return 0;
+    }
+    const [name, ...rest] = args.positionals;
+    if (!name) throw new UsageError(`bench: name a suite (${Object.keys(suites).join(", ")})`);
+    const s = suites[name];
+    if (!s) throw new UsageError(`bench: unknown suite "${name}" (known: ${Object.keys(suites).join(", ")})`);
+    const mod = await s.load();
+    const result = await mod.bench({
+      json: args.values.json === true,
+      quick: args.values.quick === true,
+      rest,
+    });
+    if (args.values.json) console.log(JSON.stringify(result));
+    return 0;
+  },
+};
