@@ -1,0 +1,220 @@
+/**
+ * Telemetry messages shared by the trainer Worker, the dashboard server and the dashboard page, plus the
+ * run log that stores them.
+ *
+ * Data flow (style.md §2.3): the trainer Worker reads metrics back every N steps and posts one
+ * `TelemetryMessage`; on the main thread the dashboard (`dashboard/server.ts`) appends it to
+ * `<runDir>/metrics.jsonl` through {@link RunLog} and forwards it as one Server-Sent Event. A page opened
+ * late (or refreshed) reads the whole log through `/api/history`, so nothing is lost.
+ *
+ * The log is append-only JSONL: one JSON object per line. A crash can leave a torn last line; the reader
+ * skips it (and any other line that does not parse as a telemetry message).
+ * @module
+ */
+
+/** Lifecycle of a run. */
+export type RunState = "starting" | "running" | "evaluating" | "done" | "failed";
+
+/** Run status change. `config` is the resolved run configuration (shown on the page as JSON). */
+export interface StatusMessage {
+  type: "status";
+  state: RunState;
+  runId: string;
+  message?: string;
+  config?: Record<string, unknown>;
+  /** Wall-clock milliseconds since the epoch; filled in by {@link stamp} when absent. */
+  time?: number;
+}
+
+/** Loss terms of one readback (hp-method.md §5.6–§5.7). `lin`/`clu` are the probe losses. */
+export interface LossTerms {
+  ghp: number;
+  lhp: number;
+  reg: number;
+  lin: number;
+  clu: number;
+  total: number;
+}
+
+/** Percentiles of the anchor-dependent thresholds (hp-method.md §5.1). */
+export interface Percentiles {
+  p10: number;
+  p50: number;
+  p90: number;
+}
+
+/** One metrics readback from the trainer (every N steps). */
+export interface MetricsMessage {
+  type: "metrics";
+  step: number;
+  epoch: number;
+  totalSteps: number;
+  losses: LossTerms;
+  /** λ_t, weight of task-specific positives (hp-method.md §5.8). */
+  lambda: number;
+  lr: number;
+  /** Mean number of positives per anchor: task-agnostic, task-specific, LHP. */
+  positives: { ag: number; sp: number; lhp: number };
+  /** Threshold distributions of the task-agnostic and task-specific pools. */
+  thresholds: { ag: Percentiles; sp: Percentiles };
+  imagesPerSec: number;
+  stepMs: number;
+  /** GPU time per pass in ms, when timestamp queries exist. */
+  gpuPassMs?: Record<string, number>;
+  time?: number;
+}
+
+/** Evaluation result at a step. */
+export interface EvalMessage {
+  type: "eval";
+  step: number;
+  metrics: { cluster_acc: number; cluster_miou: number; linear_acc: number; linear_miou: number };
+  time?: number;
+}
+
+/** Kinds of pictures the trainer writes (core/viz). */
+export type PictureKind = "ghp" | "lhp" | "pred";
+
+/** A picture (PNG) was written; `file` is relative to the run directory, e.g. `pictures/ghp_000100.png`. */
+export interface PictureMessage {
+  type: "picture";
+  step: number;
+  kind: PictureKind;
+  file: string;
+  caption?: string;
+  time?: number;
+}
+
+/** Everything the trainer posts and the dashboard shows. */
+export type TelemetryMessage = StatusMessage | MetricsMessage | EvalMessage | PictureMessage;
+
+const TYPES = new Set(["status", "metrics", "eval", "picture"]);
+
+/** True when `v` looks like a telemetry message (an object with a known `type`). */
+export function isTelemetryMessage(v: unknown): v is TelemetryMessage {
+  return typeof v === "object" && v !== null && TYPES.has((v as { type?: unknown }).type as string);
+}
+
+/** Returns `msg` with `time` set to now when it has none (the log records when each message arrived). */
+export function stamp<T extends TelemetryMessage>(msg: T): T {
+  return msg.time === undefined ? { ...msg, time: Date.now() } : msg;
+}
+
+/** File name of the run log inside a run directory. */
+export const RUN_LOG_FILE = "metrics.jsonl";
+
+/**
+ * Parses JSONL text into telemetry messages. Lines that do not parse or are not telemetry messages
+ * (a torn last line after a crash, a blank line) are skipped.
+ */
+export function parseRunLog(text: string): TelemetryMessage[] {
+  const out: TelemetryMessage[] = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      const v = JSON.parse(line);
+      if (isTelemetryMessage(v)) out.push(v);
+    } catch {
+      // A torn line (crash mid-append): skip it, keep the rest.
+    }
+  }
+  return out;
+}
+
+/**
+ * Append-only JSONL log of one run (`<runDir>/metrics.jsonl`).
+ *
+ * Appends are synchronous, one `write` per message opened with `append: true`, so a message is either
+ * fully in the file or (after a crash mid-write) a torn last line that {@link parseRunLog} skips. If the
+ * existing file ends in a torn line, the first append starts on a new line so the torn text cannot glue
+ * onto a good message.
+ */
+export class RunLog {
+  /** Full path of the JSONL file. */
+  readonly path: string;
+  #file: Deno.FsFile | undefined;
+  #enc = new TextEncoder();
+
+  constructor(readonly runDir: string) {
+    this.path = `${runDir.replace(/\/+$/, "")}/${RUN_LOG_FILE}`;
+  }
+
+  #open(): Deno.FsFile {
+    if (this.#file) return this.#file;
+    Deno.mkdirSync(this.runDir, { recursive: true });
+    let needsNewline = false;
+    try {
+      const existing = Deno.readFileSync(this.path);
+      needsNewline = existing.length > 0 && existing[existing.length - 1] !== 0x0a;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    this.#file = Deno.openSync(this.path, { append: true, create: true });
+    if (needsNewline) this.#file.writeSync(this.#enc.encode("\n"));
+    return this.#file;
+  }
+
+  /** Appends one message as one line. Returns the stamped message that was written. */
+  append<T extends TelemetryMessage>(msg: T): T {
+    const stamped = stamp(msg);
+    const bytes = this.#enc.encode(JSON.stringify(stamped) + "\n");
+    const f = this.#open();
+    let off = 0;
+    while (off < bytes.length) off += f.writeSync(bytes.subarray(off));
+    return stamped;
+  }
+
+  /** Reads every message logged so far (skipping a torn last line). Empty when the log does not exist. */
+  async read(): Promise<TelemetryMessage[]> {
+    return await readRunLog(this.runDir);
+  }
+
+  /** Closes the file handle (appending again reopens it). */
+  close(): void {
+    this.#file?.close();
+    this.#file = undefined;
+  }
+}
+
+/** Reads `<runDir>/metrics.jsonl`; an absent log is an empty history. */
+export async function readRunLog(runDir: string): Promise<TelemetryMessage[]> {
+  try {
+    return parseRunLog(await Deno.readTextFile(`${runDir.replace(/\/+$/, "")}/${RUN_LOG_FILE}`));
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return [];
+    throw err;
+  }
+}
+
+/** What {@link startDashboard} returns. */
+export interface DashboardHandle {
+  /** Address to open, e.g. `http://127.0.0.1:8787/` (with `?token=` when a token is set). */
+  url: string;
+  /** Logs the message to the run log and sends it to every connected page. */
+  publish(msg: TelemetryMessage): void;
+  /** Stops the server and closes the log. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link startDashboard}. */
+export interface DashboardOptions {
+  /** Output folder holding one directory per run (listed by `/api/runs`, pictures served from it). */
+  runsDir: string;
+  /** Directory of the current run (inside `runsDir`). */
+  runDir: string;
+  /** Bind address; default 127.0.0.1. A non-loopback host requires `token`. */
+  host?: string;
+  /** Port; default 8787; 0 picks a free port. */
+  port?: number;
+  /** Shared secret every request must carry (header `x-hpseg-token`, `Authorization: Bearer`, or `?token=`). */
+  token?: string;
+}
+
+/**
+ * Starts the dashboard server on the main thread (the trainer runs in a Worker and posts messages).
+ * Thin re-export so callers depend on core/ only; the implementation lives in dashboard/server.ts.
+ */
+export async function startDashboard(opts: DashboardOptions): Promise<DashboardHandle> {
+  const mod = await import("../dashboard/server.ts");
+  return await mod.startDashboard(opts);
+}

@@ -1,0 +1,2 @@
+// hpseg dashboard page (placeholder; charts follow).
+"use strict";
