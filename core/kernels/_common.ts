@@ -1,0 +1,50 @@
+/**
+ * Small helpers shared by the kernel wrappers in core/kernels (private: the leading underscore).
+ *
+ * Every wrapper checks, before it binds anything, that the tensors it was given hold every element the
+ * kernel will address, and throws a TypeError naming the kernel, the tensor and both sizes.
+ * @module
+ */
+import type { GpuTensor } from "../gpu/buffers.ts";
+
+/** Throws a TypeError when `t` has fewer than `needed` elements. */
+export function checkExtent(kernel: string, name: string, t: GpuTensor, needed: number): void {
+  if (needed > t.size) {
+    throw new TypeError(
+      `${kernel}: ${name} "${t.label}" has ${t.size} elements but the kernel addresses ${needed}`,
+    );
+  }
+}
+
+/** Throws a TypeError when `t` is not of dtype `dtype`. */
+export function checkDtype(
+  kernel: string,
+  name: string,
+  t: GpuTensor,
+  ...dtypes: GpuTensor["dtype"][]
+): void {
+  if (!dtypes.includes(t.dtype)) {
+    throw new TypeError(`${kernel}: ${name} "${t.label}" is ${t.dtype}, expected ${dtypes.join(" or ")}`);
+  }
+}
+
+/** Throws a TypeError unless every named value is a positive integer (or zero when `allowZero`). */
+export function checkDims(kernel: string, dims: Record<string, number>, allowZero = false): void {
+  for (const [k, v] of Object.entries(dims)) {
+    if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) {
+      throw new TypeError(
+        `${kernel}: ${k} must be a ${allowZero ? "non-negative" : "positive"} integer, got ${v}`,
+      );
+    }
+  }
+}
+
+/** Workgroup size for one-workgroup-per-row kernels: the next power of two ≥ cols/2, clamped to [32, 256]. */
+export function rowWorkgroupSize(cols: number): number {
+  let wg = 32;
+  while (wg < 256 && wg * 2 <= cols) wg *= 2;
+  return wg;
+}
+
+/** The large finite negative used for masking (WGSL assumes no ±inf, webgpu-notes.md §2.3). */
+export const MASK_NEG = -1e30;
