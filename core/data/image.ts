@@ -1,0 +1,109 @@
+/**
+ * Image and label-map decoding/encoding for the data pipeline (hp-method.md §3, §9).
+ *
+ * JPEG goes through npm imagescript (WASM codec); PNG through our own codec (core/data/png.ts) so label maps
+ * come back as raw values. Every error names the file.
+ * @module
+ */
+import { Image } from "imagescript";
+import { InputError } from "../errors.ts";
+import { decodePng, encodePng, isPng, pngToLabelValues, pngToRgb } from "./png.ts";
+
+/** An 8-bit RGB image, interleaved, row-major. */
+export interface RgbImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/** A label map, row-major, values are class ids with -1 = ignore. */
+export interface LabelMap {
+  width: number;
+  height: number;
+  data: Int32Array;
+}
+
+function isJpeg(b: Uint8Array): boolean {
+  return b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
+}
+
+/** Decodes a JPEG or PNG file's bytes to RGB. `name` is used in error messages. */
+export async function decodeImage(bytes: Uint8Array, name: string): Promise<RgbImage> {
+  try {
+    if (isPng(bytes)) {
+      const p = decodePng(bytes);
+      return { width: p.width, height: p.height, data: pngToRgb(p) };
+    }
+    if (isJpeg(bytes)) {
+      const im = await Image.decode(bytes);
+      const n = im.width * im.height;
+      const out = new Uint8Array(n * 3);
+      const bm = im.bitmap;
+      for (let i = 0; i < n; i++) {
+        out[i * 3] = bm[i * 4];
+        out[i * 3 + 1] = bm[i * 4 + 1];
+        out[i * 3 + 2] = bm[i * 4 + 2];
+      }
+      return { width: im.width, height: im.height, data: out };
+    }
+    throw new Error("not a JPEG or PNG file");
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError(`Cannot decode image ${name}: ${(err as Error).message ?? String(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+/** Decodes a label PNG to its raw per-pixel values (gray value or palette index). */
+export function decodeLabelPng(
+  bytes: Uint8Array,
+  name: string,
+): { width: number; height: number; values: Int32Array } {
+  try {
+    const p = decodePng(bytes);
+    return { width: p.width, height: p.height, values: pngToLabelValues(p) };
+  } catch (err) {
+    throw new InputError(`Cannot decode label map ${name}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Reads and decodes an image file. */
+export async function readImage(path: string): Promise<RgbImage> {
+  return decodeImage(await readBytes(path, "image"), path);
+}
+
+/** Reads a file, turning "not found" into an InputError naming the path and what it should be. */
+export async function readBytes(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) throw new InputError(`Missing ${what} file ${path}`);
+    throw new InputError(`Cannot read ${what} file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Encodes RGB as JPEG (imagescript; `quality` 75 = PIL's default used by the reference five-crop tool). */
+export async function encodeJpeg(img: RgbImage, quality = 75): Promise<Uint8Array> {
+  const im = new Image(img.width, img.height);
+  const bm = im.bitmap;
+  const n = img.width * img.height;
+  for (let i = 0; i < n; i++) {
+    bm[i * 4] = img.data[i * 3];
+    bm[i * 4 + 1] = img.data[i * 3 + 1];
+    bm[i * 4 + 2] = img.data[i * 3 + 2];
+    bm[i * 4 + 3] = 255;
+  }
+  // imagescript types the quality as a literal union 1..100; any integer in range is accepted at runtime.
+  return await im.encodeJPEG(Math.round(quality) as Parameters<Image["encodeJPEG"]>[0]);
+}
+
+/** Encodes RGB as PNG (lossless; used for the synthetic scenes written to disk). */
+export function encodeRgbPng(img: RgbImage): Uint8Array {
+  return encodePng(img.width, img.height, 3, img.data);
+}
+
+/** Encodes an 8-bit gray map (e.g. label+1) as PNG. */
+export function encodeGrayPng(width: number, height: number, values: Uint8Array): Uint8Array {
+  return encodePng(width, height, 1, values);
+}

@@ -1,0 +1,210 @@
+/**
+ * The training/eval data loader (hp-method.md §3.1: shuffle, batch, drop_last; decoding and augmentation
+ * off the main thread so the GPU never waits).
+ *
+ * - Order: epoch e's permutation comes from Rng(hash(seed, e)); batch b holds positions [bB, (b+1)B).
+ *   Content of a sample depends only on (seed, epoch, dataset index), so batches are identical for any
+ *   worker count, and `epoch(e, startBatch)` resumes mid-epoch exactly.
+ * - Workers: each Web Worker reopens the dataset from `ds.spec` (datasets/dataset.ts) and builds whole
+ *   batches (core/data/batch.ts); results come back as transferred buffers. Up to `prefetch` batches are in
+ *   flight. Datasets without a `spec` (in-memory test datasets) are processed in-process.
+ * - Works inside a Worker too (Deno allows nested Workers), so the trainer may run in one.
+ * @module
+ */
+import { InputError } from "../errors.ts";
+import { hash32, Rng } from "../rng.ts";
+import type { AugMode } from "./augment.ts";
+import { type Batch, type BatchSpec, buildBatch } from "./batch.ts";
+import type { SegDataset } from "../../datasets/dataset.ts";
+import type { WorkerReply, WorkerRequest } from "./loader_worker.ts";
+
+export type { Batch } from "./batch.ts";
+
+/** Options of {@link Loader}. */
+export interface LoaderOptions {
+  batch: number;
+  /** Output side S (images are resized shorter side → S, nearest, then centre-cropped). */
+  size: number;
+  seed: number;
+  /** Web Workers (default 0 = in-process). */
+  workers?: number;
+  /** Build `augImages` (default false). */
+  augment?: boolean;
+  /** Default "reference" (hp-method.md §3.3 quirk). */
+  augMode?: AugMode;
+  /** Drop the last partial batch (default true, as the reference training loader). */
+  dropLast?: boolean;
+  /** Shuffle every epoch (default true). */
+  shuffle?: boolean;
+  /** Batches in flight (default max(2, 2·workers)). */
+  prefetch?: number;
+}
+
+interface Pending {
+  resolve: (b: Batch) => void;
+  reject: (e: Error) => void;
+}
+
+/** Batches of a dataset; see the module comment. */
+export class Loader {
+  readonly batchesPerEpoch: number;
+  readonly #ds: SegDataset;
+  readonly #opts: Required<LoaderOptions>;
+  readonly #spec: BatchSpec;
+  #workers: Worker[] = [];
+  #load: number[] = [];
+  #pending = new Map<number, Pending>();
+  #nextId = 0;
+  #ready: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  constructor(ds: SegDataset, opts: LoaderOptions) {
+    if (!(opts.batch >= 1) || !(opts.size >= 1)) {
+      throw new RangeError(`Loader: batch and size must be ≥ 1, got ${opts.batch} and ${opts.size}`);
+    }
+    const workers = ds.spec ? Math.max(0, Math.floor(opts.workers ?? 0)) : 0;
+    this.#opts = {
+      workers,
+      augment: false,
+      augMode: "reference",
+      dropLast: true,
+      shuffle: true,
+      prefetch: Math.max(2, 2 * workers),
+      ...opts,
+    } as Required<LoaderOptions>;
+    this.#opts.workers = workers;
+    this.#ds = ds;
+    this.#spec = {
+      size: opts.size,
+      seed: opts.seed,
+      augment: this.#opts.augment,
+      augMode: this.#opts.augMode,
+    };
+    const n = ds.length, B = opts.batch;
+    this.batchesPerEpoch = this.#opts.dropLast ? Math.floor(n / B) : Math.ceil(n / B);
+    if (workers > 0) this.#ready = this.#startWorkers(workers);
+  }
+
+  /** The dataset order of epoch `e` (a permutation of 0..length-1). */
+  order(e: number): number[] {
+    const idx = Array.from({ length: this.#ds.length }, (_, i) => i);
+    if (this.#opts.shuffle) new Rng(hash32(hash32(this.#opts.seed ^ 0x5348554, 0x9e37), e)).shuffle(idx);
+    return idx;
+  }
+
+  /** The dataset indices of batch `b` of epoch `e`. */
+  batchIndices(e: number, b: number, order = this.order(e)): number[] {
+    const B = this.#opts.batch;
+    return order.slice(b * B, Math.min(order.length, (b + 1) * B));
+  }
+
+  /** Yields the batches of epoch `e`, starting at batch `startBatch` (resume). */
+  async *epoch(e: number, startBatch = 0): AsyncIterable<Batch> {
+    if (this.#closed) throw new Error("Loader is closed");
+    const order = this.order(e);
+    const nb = this.batchesPerEpoch;
+    const inflight = new Map<number, Promise<Batch>>();
+    let next = Math.max(0, startBatch);
+    const launch = () => {
+      while (next < nb && inflight.size < this.#opts.prefetch) {
+        const p = this.#run(e, this.batchIndices(e, next, order));
+        p.catch(() => {}); // observed when awaited below; avoid unhandled rejections of abandoned ones
+        inflight.set(next, p);
+        next++;
+      }
+    };
+    for (let b = Math.max(0, startBatch); b < nb; b++) {
+      launch();
+      const batch = await inflight.get(b)!;
+      inflight.delete(b);
+      launch();
+      yield batch;
+    }
+  }
+
+  /** Builds one batch now (in-process or on a worker). */
+  async #run(e: number, indices: number[]): Promise<Batch> {
+    if (this.#workers.length === 0 && this.#opts.workers === 0) {
+      return await buildBatch(this.#ds, indices, e, this.#spec);
+    }
+    await this.#ready;
+    let w = 0;
+    for (let k = 1; k < this.#workers.length; k++) if (this.#load[k] < this.#load[w]) w = k;
+    const id = this.#nextId++;
+    this.#load[w]++;
+    const req: WorkerRequest = { kind: "batch", id, epoch: e, indices };
+    return await new Promise<Batch>((resolve, reject) => {
+      this.#pending.set(id, {
+        resolve: (b) => {
+          this.#load[w]--;
+          resolve(b);
+        },
+        reject: (err) => {
+          this.#load[w]--;
+          reject(err);
+        },
+      });
+      this.#workers[w].postMessage(req);
+    });
+  }
+
+  async #startWorkers(n: number): Promise<void> {
+    const inits: Promise<void>[] = [];
+    for (let k = 0; k < n; k++) {
+      const w = new Worker(new URL("./loader_worker.ts", import.meta.url), { type: "module" });
+      this.#workers.push(w);
+      this.#load.push(0);
+      inits.push(
+        new Promise<void>((resolve, reject) => {
+          w.onmessage = (ev: MessageEvent<WorkerReply>) => {
+            const m = ev.data;
+            if (m.kind === "ready") resolve();
+            else if (m.kind === "init-error") reject(toError(m.error));
+            else this.#onReply(m);
+          };
+          w.onerror = (ev) => {
+            ev.preventDefault();
+            const err = new Error(`Loader worker failed: ${ev.message}`);
+            reject(err);
+            for (const p of this.#pending.values()) p.reject(err);
+            this.#pending.clear();
+          };
+        }),
+      );
+      const init: WorkerRequest = { kind: "init", dataset: this.#ds.spec!, spec: this.#spec };
+      w.postMessage(init);
+    }
+    await Promise.all(inits);
+  }
+
+  #onReply(m: WorkerReply) {
+    if (m.kind !== "batch" && m.kind !== "error") return;
+    const p = this.#pending.get(m.id);
+    if (!p) return;
+    this.#pending.delete(m.id);
+    if (m.kind === "error") p.reject(toError(m.error));
+    else p.resolve(m.batch);
+  }
+
+  /** Stops the workers; pending batches are rejected. */
+  close(): void {
+    this.#closed = true;
+    for (const w of this.#workers) w.terminate();
+    this.#workers = [];
+    const err = new Error("Loader closed");
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Rebuilds an error sent from a worker, keeping user-facing InputErrors user-facing. */
+function toError(e: { name: string; message: string }): Error {
+  if (e.name === "InputError") return new InputError(e.message);
+  const err = new Error(e.message);
+  err.name = e.name;
+  return err;
+}
