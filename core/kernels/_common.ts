@@ -46,5 +46,8 @@ export function rowWorkgroupSize(cols: number): number {
   return wg;
 }
 
-/** The large finite negative used for masking (WGSL assumes no ±inf, webgpu-notes.md §2.3). */
-export const MASK_NEG = -1e30;
+/**
+ * The large finite negative used for masking (WGSL assumes no ±inf, webgpu-notes.md §2.3): -1e30 rounded
+ * to f32, so the shaders' `-1e30` and CPU references clamp to the same value.
+ */
+export const MASK_NEG: number = Math.fround(-1e30);
