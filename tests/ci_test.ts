@@ -1,0 +1,62 @@
+/**
+ * The pinned Deno version and the test command agree across README.md, .ci/run and deno.json
+ * (issue 2: "one place holds the version", and .ci/run runs exactly the README's test command).
+ * @module
+ */
+import assert from "node:assert/strict";
+
+const root = new URL("../", import.meta.url);
+const read = (p: string) => Deno.readTextFileSync(new URL(p, root));
+
+/** `npx -y deno@<v> task <name>` commands in a text (ignoring shell comments). */
+function denoCommands(text: string): Array<{ version: string; task: string; line: string }> {
+  const out = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/#.*$/, "").trim();
+    const m = /^npx -y deno@(\d+\.\d+\.\d+) task (\w+)$/.exec(line);
+    if (m) out.push({ version: m[1], task: m[2], line });
+  }
+  return out;
+}
+
+Deno.test("README, .ci/run and deno.json agree on the Deno version and the test command", () => {
+  const readme = denoCommands(read("README.md"));
+  assert.deepEqual(readme.map((c) => c.task), ["train", "test"], "README's two fresh-machine commands");
+  const version = readme[0].version;
+  assert.equal(readme[1].version, version, "both README commands use one Deno version");
+  assert.equal(version, "2.9.6");
+
+  const ci = read(".ci/run");
+  const ciCommands = denoCommands(ci);
+  assert.equal(ciCommands.length, 1, ".ci/run runs one deno command");
+  assert.equal(ciCommands[0].line, readme[1].line, ".ci/run runs exactly the README's test command");
+  // …as its last command, with the adapter switches set.
+  const lastCommand = ci.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#")).at(-1);
+  assert.equal(lastCommand, readme[1].line);
+  assert.match(ci, /^export WEBGPU_REQUIRE=1$/m);
+  assert.match(ci, /^export DENO_WEBGPU_BACKEND=vulkan$/m);
+  assert.match(ci, /^set -euo pipefail$/m);
+
+  const config = JSON.parse(read("deno.json"));
+  assert.equal(config.tasks.test, "deno test --allow-all --parallel tests/");
+  assert.ok(config.tasks.train, "deno.json has the README's train task");
+  // Any version mentioned in deno.json must be the same one.
+  for (const m of read("deno.json").matchAll(/deno@(\d+\.\d+\.\d+)/g)) assert.equal(m[1], version);
+
+  // In CI the suite runs under the pinned Deno itself.
+  if (Deno.env.get("CI") === "true") assert.equal(Deno.version.deno, version);
+  else if (Deno.version.deno !== version) {
+    console.error(`[tests] note: running Deno ${Deno.version.deno}, pinned ${version}`);
+  }
+});
+
+Deno.test({
+  name: ".ci/run is an executable bash script with valid syntax",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    const path = new URL(".ci/run", root).pathname;
+    assert((Deno.statSync(path).mode ?? 0) & 0o111, ".ci/run is executable");
+    const { code, stderr } = await new Deno.Command("bash", { args: ["-n", path], stderr: "piped" }).output();
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+  },
+});
