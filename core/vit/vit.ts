@@ -1,0 +1,389 @@
+/**
+ * Frozen DINO ViT forward pass on WebGPU (dino-backbone.md §1.2, §2.1, §6.3; hp-method.md §2.1).
+ *
+ * Shapes (per chunk of Bc images): N = P + 1 tokens, C channels, H heads of width d = C/H, M = mlp width.
+ *   x [Bc·N, C] residual stream · y [Bc·N, C] LayerNorm output · qkv [Bc·N, 3C] · scores [Bc, H, N, N]
+ *   o [Bc·N, C] attention output · hidden [Bc·N, M] · patches [Bc·P, 3p²]
+ * Per block: LN1 → qkv GEMM (+bias) → per image QKᵀ·d^-½ GEMM (batched over heads) → row softmax → AV GEMM
+ * → proj GEMM accumulated into x (+bias) → LN2 → fc1 GEMM (+bias, exact GELU) → fc2 GEMM accumulated
+ * into x. Then the final LayerNorm writes the patch rows (CLS dropped) to `features` [B, P, C], rows
+ * b·P + r·gw + c. With `attn`, the last block also writes HP's head-mean pre-softmax patch logits
+ * (scale/H)·Q_P·K_Pᵀ to `attn` [B, P, P] (dino-backbone.md §2.1 identity, one GEMM per chunk).
+ *
+ * The batch is processed in chunks so that no binding exceeds the adapter's limit (128 MiB on lavapipe):
+ * the scratch buffers hold one chunk and are reused; everything is recorded into the caller's encoder.
+ * Position embeddings for the input size are computed once at creation (pos_embed.ts, float64 on the CPU).
+ * @module
+ */
+import type { Gpu } from "../gpu/device.ts";
+import { BufferArena, type GpuTensor } from "../gpu/buffers.ts";
+import type { Dispatch } from "../gpu/pipelines.ts";
+import type { StepRecorder } from "../gpu/step_recorder.ts";
+import { prepareGemm } from "../kernels/gemm.ts";
+import { prepareLayerNorm } from "../kernels/layernorm.ts";
+import { prepareSoftmax } from "../kernels/softmax.ts";
+import type { VitConfig, VitWeights } from "../io/vit_weights.ts";
+import { positionTable } from "./pos_embed.ts";
+import { type PatchifyPlan, prepareClsRows, preparePatchify } from "./embed.ts";
+
+export type { VitConfig, VitWeights } from "../io/vit_weights.ts";
+export { loadVitWeights } from "../io/vit_weights.ts";
+
+/** Options for {@link VitBackbone.create}. */
+export interface VitOptions {
+  batch: number;
+  height: number;
+  width: number;
+  /** Also produce the last block's head-mean pre-softmax patch logits [B, P, P]. */
+  attn?: boolean;
+  /** Also write the CLS token after the final LayerNorm to `cls` [B, C] (used by golden tests). */
+  cls?: boolean;
+  /** Images per internal chunk (default: the most that keeps every binding within the adapter limit). */
+  chunk?: number;
+}
+
+interface ChunkPlan {
+  first: number;
+  count: number;
+  patchify: PatchifyPlan;
+  /** Everything after the patchify, in order. */
+  rest: Dispatch[];
+}
+
+const BLOCK_KEYS = [
+  "norm1.weight",
+  "norm1.bias",
+  "attn.qkv.weight",
+  "attn.qkv.bias",
+  "attn.proj.weight",
+  "attn.proj.bias",
+  "norm2.weight",
+  "norm2.bias",
+  "mlp.fc1.weight",
+  "mlp.fc1.bias",
+  "mlp.fc2.weight",
+  "mlp.fc2.bias",
+] as const;
+
+/**
+ * Largest chunk (images) for which each per-chunk buffer fits `limit` bytes; at least 1.
+ * @throws RangeError when even one image does not fit.
+ */
+export function chunkSize(c: VitConfig, gh: number, gw: number, batch: number, limit: number): number {
+  const P = gh * gw, N = P + 1;
+  const perImage = Math.max(c.heads * N * N, N * c.mlpDim, N * 3 * c.dim, P * 3 * c.patch * c.patch) * 4;
+  if (perImage > limit) {
+    throw new RangeError(
+      `ViT: one ${gh * c.patch}×${gw * c.patch} image needs a ${perImage}-byte buffer, over the adapter's ` +
+        `${limit}-byte binding limit`,
+    );
+  }
+  return Math.max(1, Math.min(batch, Math.floor(limit / perImage)));
+}
+
+/** A frozen DINO ViT for fixed batch and input size. Owns its buffers; call `destroy()` when done. */
+export class VitBackbone {
+  readonly gridH: number;
+  readonly gridW: number;
+  /** Patch tokens P = gridH·gridW. */
+  readonly patches: number;
+  /** Images per internal chunk. */
+  readonly chunk: number;
+  #imagesBound: GpuTensor | null = null;
+  #patchifyDispatches: Dispatch[] = [];
+
+  private constructor(
+    readonly config: VitConfig,
+    readonly batch: number,
+    readonly height: number,
+    readonly width: number,
+    /** [B, P, C] patch tokens after the final LayerNorm, CLS dropped. */
+    readonly features: GpuTensor,
+    /** [B, P, P] head-mean pre-softmax logits of the last block (only with `attn: true`). */
+    readonly attn: GpuTensor | null,
+    /** [B, C] CLS token after the final LayerNorm (only with `cls: true`). */
+    readonly cls: GpuTensor | null,
+    readonly gpu: Gpu,
+    readonly arena: BufferArena,
+    private readonly chunks: ChunkPlan[],
+    private readonly patchBuf: GpuTensor,
+    chunk: number,
+  ) {
+    this.gridH = height / config.patch;
+    this.gridW = width / config.patch;
+    this.patches = this.gridH * this.gridW;
+    this.chunk = chunk;
+  }
+
+  /**
+   * Uploads the weights and the position table, allocates outputs and scratch, and prepares every dispatch.
+   * @param arena accepted for API symmetry; the backbone allocates in its own arena, freed by `destroy()`.
+   * @throws TypeError for sizes that are not multiples of the patch size; RangeError when an output
+   *   tensor exceeds the adapter's binding limit (use a smaller batch).
+   */
+  static async create(
+    gpu: Gpu,
+    _arena: BufferArena,
+    weights: VitWeights,
+    opts: VitOptions,
+  ): Promise<VitBackbone> {
+    const c = weights.config;
+    const { batch: B, height: Hh, width: Ww } = opts;
+    if (!Number.isInteger(B) || B < 1) throw new TypeError(`ViT: batch must be a positive integer, got ${B}`);
+    if (Hh % c.patch || Ww % c.patch || Hh < c.patch || Ww < c.patch) {
+      throw new TypeError(`ViT: input ${Hh}×${Ww} is not a positive multiple of the patch size ${c.patch}`);
+    }
+    if (c.dim % c.heads) throw new TypeError(`ViT: width ${c.dim} is not divisible by ${c.heads} heads`);
+    const gh = Hh / c.patch, gw = Ww / c.patch, P = gh * gw, N = P + 1, C = c.dim, H = c.heads;
+    const hd = C / H, K = 3 * c.patch * c.patch, Mlp = c.mlpDim;
+    const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
+    const Bc = Math.min(opts.chunk ?? Infinity, chunkSize(c, gh, gw, B, limit));
+    const arena = new BufferArena(gpu, "vit");
+    try {
+      const w = (k: string) => {
+        const t = weights.tensors.get(k);
+        if (!t) throw new TypeError(`ViT: weights lack "${k}"`);
+        return t;
+      };
+      const up = (k: string) => arena.upload(w(k), [w(k).length], "f32", k);
+      // Position table for this size; CLS gets cls_token + pos[0] (added in float64, then rounded).
+      const pos = positionTable(w("pos_embed"), c.posGrid, C, gh, gw);
+      const cls = w("cls_token");
+      const clsPos = arena.upload(
+        Float32Array.from({ length: C }, (_, i) => cls[i] + pos[i]),
+        [C],
+        "f32",
+        "cls+pos",
+      );
+      const posPatch = arena.upload(Float32Array.from(pos.subarray(C)), [P, C], "f32", "pos-patch");
+      const peW = up("patch_embed.proj.weight"), peB = up("patch_embed.proj.bias");
+      const blocks = Array.from({ length: c.depth }, (_, i) => {
+        const o: Record<string, GpuTensor> = {};
+        for (const k of BLOCK_KEYS) o[k] = up(`blocks.${i}.${k}`);
+        return o;
+      });
+      const normW = up("norm.weight"), normB = up("norm.bias");
+      const what = (label: string, shape: number[]) => {
+        try {
+          return arena.tensor(shape, "f32", label);
+        } catch (err) {
+          if (err instanceof RangeError) {
+            throw new RangeError(`ViT: ${err.message}; use a smaller batch (now ${B})`);
+          }
+          throw err;
+        }
+      };
+      const features = what("vit-features", [B, P, C]);
+      const attn = opts.attn ? what("vit-attn", [B, P, P]) : null;
+      const clsOut = opts.cls ? what("vit-cls", [B, C]) : null;
+      const x = arena.tensor([Bc * N, C], "f32", "vit-x");
+      const y = arena.tensor([Bc * N, C], "f32", "vit-y");
+      const qkv = arena.tensor([Bc * N, 3 * C], "f32", "vit-qkv");
+      const scores = arena.tensor([Bc, H, N, N], "f32", "vit-scores");
+      const o = arena.tensor([Bc * N, C], "f32", "vit-o");
+      const hidden = arena.tensor([Bc * N, Mlp], "f32", "vit-hidden");
+      const patchBuf = arena.tensor([Bc * P, K], "f32", "vit-patches");
+      const scale = 1 / Math.sqrt(hd);
+
+      const chunks: ChunkPlan[] = [];
+      for (let first = 0; first < B; first += Bc) {
+        const n = Math.min(Bc, B - first);
+        const rest: Dispatch[] = [];
+        const patchify = await preparePatchify(gpu, arena, {
+          images: n,
+          first,
+          height: Hh,
+          width: Ww,
+          patch: c.patch,
+        });
+        // Patch embedding: rows b·N + 1 + t of x = patches·W_peᵀ + b_pe + pos[1 + t].
+        rest.push(
+          await prepareGemm(gpu, arena, {
+            M: P,
+            N: C,
+            K,
+            batch: n,
+            transB: true,
+            aBatchStride: P * K,
+            bBatchStride: 0,
+            cOffset: C,
+            cBatchStride: N * C,
+            residual: { ld: C, offset: 0, batchStride: 0 },
+          }, { a: patchBuf, b: peW, c: x, bias: peB, residual: posPatch }),
+          await prepareClsRows(gpu, arena, { images: n, tokens: N, dim: C }, { clsPos, x }),
+        );
+        const rows = n * N;
+        for (let bi = 0; bi < c.depth; bi++) {
+          const bw = blocks[bi];
+          rest.push(
+            await prepareLayerNorm(gpu, arena, { rows, cols: C, eps: c.eps }, {
+              x,
+              y,
+              weight: bw["norm1.weight"],
+              bias: bw["norm1.bias"],
+            }),
+            await prepareGemm(gpu, arena, { M: rows, N: 3 * C, K: C, transB: true }, {
+              a: y,
+              b: bw["attn.qkv.weight"],
+              c: qkv,
+              bias: bw["attn.qkv.bias"],
+            }),
+          );
+          if (attn && bi === c.depth - 1) {
+            // HP logits: mean over heads of q_h·k_hᵀ·scale = (scale/H)·Q·Kᵀ over patch rows (CLS skipped).
+            rest.push(
+              await prepareGemm(gpu, arena, {
+                M: P,
+                N: P,
+                K: C,
+                batch: n,
+                transB: true,
+                lda: 3 * C,
+                ldb: 3 * C,
+                aOffset: 3 * C,
+                bOffset: 3 * C + C,
+                aBatchStride: N * 3 * C,
+                bBatchStride: N * 3 * C,
+                cOffset: first * P * P,
+                cBatchStride: P * P,
+                alpha: scale / H,
+              }, { a: qkv, b: qkv, c: attn }),
+            );
+          }
+          for (let b = 0; b < n; b++) {
+            rest.push(
+              await prepareGemm(gpu, arena, {
+                M: N,
+                N: N,
+                K: hd,
+                batch: H,
+                transB: true,
+                lda: 3 * C,
+                ldb: 3 * C,
+                aOffset: b * N * 3 * C,
+                bOffset: b * N * 3 * C + C,
+                aBatchStride: hd,
+                bBatchStride: hd,
+                cOffset: b * H * N * N,
+                cBatchStride: N * N,
+                alpha: scale,
+              }, { a: qkv, b: qkv, c: scores }),
+            );
+          }
+          rest.push(await prepareSoftmax(gpu, arena, { rows: n * H * N, cols: N }, { x: scores, y: scores }));
+          for (let b = 0; b < n; b++) {
+            rest.push(
+              await prepareGemm(gpu, arena, {
+                M: N,
+                N: hd,
+                K: N,
+                batch: H,
+                lda: N,
+                ldb: 3 * C,
+                ldc: C,
+                aOffset: b * H * N * N,
+                aBatchStride: N * N,
+                bOffset: b * N * 3 * C + 2 * C,
+                bBatchStride: hd,
+                cOffset: b * N * C,
+                cBatchStride: hd,
+              }, { a: scores, b: qkv, c: o }),
+            );
+          }
+          rest.push(
+            await prepareGemm(gpu, arena, { M: rows, N: C, K: C, transB: true, accumulate: true }, {
+              a: o,
+              b: bw["attn.proj.weight"],
+              c: x,
+              bias: bw["attn.proj.bias"],
+            }),
+            await prepareLayerNorm(gpu, arena, { rows, cols: C, eps: c.eps }, {
+              x,
+              y,
+              weight: bw["norm2.weight"],
+              bias: bw["norm2.bias"],
+            }),
+            await prepareGemm(gpu, arena, { M: rows, N: Mlp, K: C, transB: true, act: "gelu" }, {
+              a: y,
+              b: bw["mlp.fc1.weight"],
+              c: hidden,
+              bias: bw["mlp.fc1.bias"],
+            }),
+            await prepareGemm(gpu, arena, { M: rows, N: C, K: Mlp, transB: true, accumulate: true }, {
+              a: hidden,
+              b: bw["mlp.fc2.weight"],
+              c: x,
+              bias: bw["mlp.fc2.bias"],
+            }),
+          );
+        }
+        // Final LayerNorm of the patch rows, straight into features (one dispatch per image: CLS rows
+        // interleave the patch rows in x).
+        for (let b = 0; b < n; b++) {
+          rest.push(
+            await prepareLayerNorm(gpu, arena, {
+              rows: P,
+              cols: C,
+              eps: c.eps,
+              xOffset: (b * N + 1) * C,
+              yOffset: (first + b) * P * C,
+            }, { x, y: features, weight: normW, bias: normB }),
+          );
+        }
+        if (clsOut) {
+          rest.push(
+            await prepareLayerNorm(gpu, arena, {
+              rows: n,
+              cols: C,
+              eps: c.eps,
+              ldx: N * C,
+              yOffset: first * C,
+            }, {
+              x,
+              y: clsOut,
+              weight: normW,
+              bias: normB,
+            }),
+          );
+        }
+        chunks.push({ first, count: n, patchify, rest });
+      }
+      return new VitBackbone(c, B, Hh, Ww, features, attn, clsOut, gpu, arena, chunks, patchBuf, Bc);
+    } catch (err) {
+      arena.destroyAll();
+      throw err;
+    }
+  }
+
+  /** Number of GPU dispatches one {@link encode} records. */
+  get dispatchCount(): number {
+    return this.chunks.reduce((a, ch) => a + 1 + ch.rest.length, 0);
+  }
+
+  /**
+   * Records the forward pass of `images` [B, 3, H, W] (float32, already normalised) into `rec`.
+   * Results land in {@link features} (and {@link attn}) when the recorder's submit executes.
+   */
+  encode(rec: StepRecorder, images: GpuTensor): void {
+    const want = [this.batch, 3, this.height, this.width];
+    if (images.shape.length !== 4 || images.shape.some((d, i) => d !== want[i]) || images.dtype !== "f32") {
+      throw new TypeError(
+        `ViT.encode: images "${images.label}" is ${images.dtype}[${images.shape.join(", ")}], expected f32[${
+          want.join(", ")
+        }]`,
+      );
+    }
+    if (this.#imagesBound !== images) {
+      this.#patchifyDispatches = this.chunks.map((ch) => ch.patchify.bind(images, this.patchBuf));
+      this.#imagesBound = images;
+    }
+    this.chunks.forEach((ch, i) => rec.dispatch(this.#patchifyDispatches[i], ...ch.rest));
+  }
+
+  /** Frees every buffer the backbone allocated (weights, scratch, outputs). */
+  destroy(): void {
+    this.arena.destroyAll();
+    this.#imagesBound = null;
+    this.#patchifyDispatches = [];
+  }
+}
