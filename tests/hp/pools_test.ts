@@ -36,7 +36,7 @@ gpuTest(
     const pb = await preparePoolBuilder(gpu, arena, dims, txi);
     const rng = new Rng(11);
 
-    const build = async (buildAg: boolean, seed: number) => {
+    const build = (buildAg: boolean, seed: number) => {
       const draw = pb.begin(rng, buildAg);
       const batches: Float32Array[] = [];
       for (let i = 0; i < pb.batches; i++) {
@@ -51,7 +51,7 @@ gpuTest(
       return { draw, batches };
     };
 
-    const first = await build(true, 100);
+    const first = build(true, 100);
     assert.notDeepEqual(first.draw.posAg, first.draw.posSp, "ag and sp positions are drawn independently");
     const want = poolsRef(dims, first.batches, xi, first.draw);
     const tol = 1e-4;
@@ -60,7 +60,7 @@ gpuTest(
     assertAllClose(await readF32(gpu, pb.poolSp), want.sp, { rtol: tol, atol: tol, label: "Pool_sp" });
 
     // Renewal: new images and positions for Pool_sp; Pool_ag untouched.
-    const second = await build(false, 200);
+    const second = build(false, 200);
     assert.equal(second.draw.posAg, null);
     const want2 = poolsRef(dims, second.batches, xi, second.draw);
     assertAllClose(await readF32(gpu, pb.poolSp), want2.sp, {
