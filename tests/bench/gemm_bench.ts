@@ -1,6 +1,326 @@
-/** Placeholder until the kernels work lands: reports that the suite is not built. */
+/**
+ * `deno task bench gemm [--json] [--quick] [full]`: f32 GEMM throughput (issue 2 §6, webgpu-notes.md §2, §8).
+ *
+ * Reports GFLOP/s for the square 4096³ case and the ViT-S/8 shapes (M = 785·32 token rows; K=384 →
+ * N=1152, 384, 1536 and K=1536 → N=384, dino-backbone.md §6), plus the cost of many tiny dispatches in
+ * one submit. Timing records `reps` dispatches into one encoder, submits once and awaits
+ * onSubmittedWorkDone once, so Deno's ~10 ms poll floor (webgpu-notes.md §1.9) is amortised; the floor
+ * itself is reported as `submitWaitMs`.
+ *
+ * On a software adapter the sizes are scaled down (square 512, M = 785) unless `full` is given; the JSON
+ * says so. When python3 with torch and a CUDA device are present, the same shapes are timed in PyTorch
+ * fp32 with TF32 off in a subprocess of this invocation and the ratio is printed; otherwise `torch` is
+ * null and `torchReason` says why.
+ * @module
+ */
 import type { BenchOptions } from "../../core/cli/bench.ts";
+import { describeGpu, type Gpu, openGpu } from "../../core/gpu/device.ts";
+import { BufferArena } from "../../core/gpu/buffers.ts";
+import type { Dispatch } from "../../core/gpu/pipelines.ts";
+import { readF32 } from "../../core/gpu/readback.ts";
+import { StepRecorder } from "../../core/gpu/step_recorder.ts";
+import { gemmFlops, type GemmShape, prepareGemm } from "../../core/kernels/gemm.ts";
 
-export function bench(_opts: BenchOptions): Promise<Record<string, unknown>> {
-  return Promise.resolve({ suite: "gemm", status: "not built yet" });
+/** One timed GEMM shape. */
+interface ShapeResult {
+  name: string;
+  M: number;
+  N: number;
+  K: number;
+  kernel: string;
+  reps: number;
+  ms: number;
+  gflops: number;
+  /** Max relative error of 16 sampled outputs against float64 dot products. */
+  sampleMaxRelErr: number;
+  torchMs?: number;
+  torchGflops?: number;
+  /** ours / torch throughput. */
+  ratioToTorch?: number;
+}
+
+/** The ViT-S/8 weight GEMMs: [M×K]·[K×N] with M = tokens·images. */
+const VIT_SHAPES: Array<{ name: string; K: number; N: number }> = [
+  { name: "qkv", K: 384, N: 1152 },
+  { name: "proj", K: 384, N: 384 },
+  { name: "fc1", K: 384, N: 1536 },
+  { name: "fc2", K: 1536, N: 384 },
+];
+const TOKENS = 785; // 28×28 patches + CLS at 224 px, patch 8
+
+function fillRandom(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+async function submitAndWait(gpu: Gpu, ds: Dispatch[], reps: number): Promise<number> {
+  const rec = new StepRecorder(gpu, "bench");
+  for (let i = 0; i < reps; i++) rec.dispatch(...ds);
+  const t0 = performance.now();
+  rec.submit();
+  await gpu.device.queue.onSubmittedWorkDone();
+  return performance.now() - t0;
+}
+
+/** Times `ds` by doubling the batch until one submit takes ≥ targetMs (or maxReps); ms per repetition. */
+async function timeDispatches(
+  gpu: Gpu,
+  ds: Dispatch[],
+  targetMs: number,
+  maxReps: number,
+): Promise<{ ms: number; reps: number }> {
+  if (maxReps > 1) await submitAndWait(gpu, ds, 1); // warm-up (pipeline first use)
+  let reps = 1;
+  for (;;) {
+    const t = await submitAndWait(gpu, ds, reps);
+    if (t >= targetMs || reps >= maxReps) return { ms: t / reps, reps };
+    reps = Math.min(maxReps, reps * Math.max(2, Math.min(16, Math.ceil(targetMs / Math.max(t, 1)))));
+  }
+}
+
+async function timeGemm(
+  gpu: Gpu,
+  name: string,
+  M: number,
+  N: number,
+  K: number,
+  targetMs: number,
+  maxReps: number,
+): Promise<ShapeResult> {
+  const arena = new BufferArena(gpu, `bench-${name}`);
+  try {
+    const a = fillRandom(M * K, 1), b = fillRandom(K * N, 2);
+    const ta = arena.upload(a, [M, K], "f32", "A");
+    const tb = arena.upload(b, [K, N], "f32", "B");
+    const tc = arena.tensor([M, N], "f32", "C");
+    const shape: GemmShape = { M, N, K };
+    const d = await prepareGemm(gpu, arena, shape, { a: ta, b: tb, c: tc });
+    const { ms, reps } = await timeDispatches(gpu, [d], targetMs, maxReps);
+    // Spot-check 16 outputs so a fast but wrong kernel cannot report a number.
+    const c = await readF32(gpu, tc);
+    let maxRel = 0;
+    for (let i = 0; i < 16; i++) {
+      const m = Math.floor((i * 7919) % M), n = Math.floor((i * 104729) % N);
+      let acc = 0, mag = 0;
+      for (let k = 0; k < K; k++) {
+        acc += a[m * K + k] * b[k * N + n];
+        mag += Math.abs(a[m * K + k] * b[k * N + n]);
+      }
+      maxRel = Math.max(maxRel, Math.abs(c[m * N + n] - acc) / Math.max(mag, 1e-30));
+    }
+    return {
+      name,
+      M,
+      N,
+      K,
+      kernel: d.kernel.label,
+      reps,
+      ms,
+      gflops: gemmFlops(shape) / (ms * 1e6),
+      sampleMaxRelErr: maxRel,
+    };
+  } finally {
+    arena.destroyAll();
+  }
+}
+
+async function dispatchOverhead(gpu: Gpu, count: number): Promise<Record<string, number>> {
+  const arena = new BufferArena(gpu, "bench-dispatch");
+  try {
+    const t = arena.tensor([1], "f32", "t");
+    const d = await prepareGemm(gpu, arena, { M: 1, N: 1, K: 1 }, {
+      a: t,
+      b: t,
+      c: arena.tensor([1], "f32", "c"),
+    });
+    await submitAndWait(gpu, [d], 1);
+    // The floor: one empty submit + onSubmittedWorkDone.
+    const floors: number[] = [];
+    for (let i = 0; i < 3; i++) floors.push(await submitAndWait(gpu, [], 0));
+    const total = await submitAndWait(gpu, [d], count);
+    const floor = Math.min(...floors);
+    return {
+      dispatches: count,
+      totalMs: total,
+      usPerDispatch: ((total - floor) / count) * 1000,
+      submitWaitMs: floor,
+    };
+  } finally {
+    arena.destroyAll();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// PyTorch reference (subprocess)
+
+const TORCH_SCRIPT = `
+import json, sys, time
+import torch
+shapes = json.loads(sys.argv[1])
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+dev = torch.device("cuda")
+out = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "results": []}
+for s in shapes:
+    M, N, K = s["M"], s["N"], s["K"]
+    a = torch.randn(M, K, device=dev, dtype=torch.float32)
+    b = torch.randn(K, N, device=dev, dtype=torch.float32)
+    for _ in range(3): c = a @ b
+    torch.cuda.synchronize()
+    reps = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(reps): c = a @ b
+        torch.cuda.synchronize()
+        t = time.perf_counter() - t0
+        if t > 0.3 or reps >= 4096: break
+        reps *= 2
+    ms = t / reps * 1000
+    out["results"].append({"name": s["name"], "ms": ms, "gflops": 2 * M * N * K / (ms * 1e6)})
+print(json.dumps(out))
+`;
+
+function python(): string | null {
+  for (const p of ["/usr/bin/python3", "/usr/local/bin/python3"]) {
+    try {
+      if (Deno.statSync(p).isFile) return p;
+    } catch { /* not there */ }
+  }
+  return null;
+}
+
+function hasCudaDevice(): boolean {
+  try {
+    return Deno.statSync("/dev/nvidiactl") !== null;
+  } catch {
+    return false;
+  }
+}
+
+async function torchReference(
+  shapes: Array<{ name: string; M: number; N: number; K: number }>,
+): Promise<{ torch: Record<string, unknown> | null; reason?: string }> {
+  const py = python();
+  if (!py) return { torch: null, reason: "no python3 at /usr/bin/python3" };
+  // Checked before importing torch (seconds) so CPU-only machines answer at once.
+  if (!hasCudaDevice()) return { torch: null, reason: "no CUDA device (/dev/nvidiactl absent)" };
+  const probe = await new Deno.Command(py, {
+    args: ["-c", "import torch,sys; sys.exit(0 if torch.cuda.is_available() else 3)"],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (probe.code === 3) return { torch: null, reason: "torch.cuda.is_available() is False" };
+  if (probe.code !== 0) return { torch: null, reason: `${py} cannot import torch` };
+  const run = await new Deno.Command(py, {
+    args: ["-c", TORCH_SCRIPT, JSON.stringify(shapes)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  if (run.code !== 0) {
+    return { torch: null, reason: `torch run failed: ${dec.decode(run.stderr).trim().split("\n").at(-1)}` };
+  }
+  return { torch: JSON.parse(dec.decode(run.stdout).trim().split("\n").at(-1)!) };
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+/** Runs the GEMM suite; returns the JSON record (see module doc). */
+export async function bench(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const say = opts.json ? console.error : console.log;
+  const gpu = await openGpu({ announce: true });
+  try {
+    const full = opts.rest.includes("full");
+    const scaled = !full && (opts.quick || gpu.isSoftware);
+    const notes: string[] = [];
+    let n = 4096, images = 32;
+    if (opts.quick) {
+      n = 64;
+      images = 0; // M = 33 below
+      notes.push(
+        "--quick: square 64³ and ViT shapes with M = 33, one repetition (smoke test, not a measurement)",
+      );
+    } else if (scaled) {
+      n = 512;
+      images = 1;
+      notes.push(
+        "software adapter: square 512³ instead of 4096³ and ViT shapes with M = 785 (1 image) instead of " +
+          "25,120 (32 images); pass `full` to force the full sizes",
+      );
+    }
+    const M = images === 0 ? 33 : TOKENS * images;
+    const maxBinding = gpu.limits.maxStorageBufferBindingSize;
+    const targetMs = opts.quick ? 0 : 300;
+    const maxReps = opts.quick ? 1 : 256;
+    const square = await timeGemm(gpu, `square${n}`, n, n, n, targetMs, maxReps);
+    const vit: ShapeResult[] = [];
+    for (const s of VIT_SHAPES) {
+      let m = M;
+      // Keep every operand within one binding (128 MiB on lavapipe).
+      while (m * Math.max(s.K, s.N) * 4 > maxBinding) m = Math.floor(m / 2);
+      if (m !== M) notes.push(`${s.name}: M reduced to ${m} to fit the ${maxBinding}-byte binding limit`);
+      vit.push(await timeGemm(gpu, `vit_${s.name}`, m, s.N, s.K, targetMs, maxReps));
+    }
+    const dispatch = await dispatchOverhead(gpu, opts.quick ? 50 : 2000);
+    const all = [square, ...vit];
+    const { torch, reason } = await torchReference(all.map(({ name, M, N, K }) => ({ name, M, N, K })));
+    if (torch) {
+      const results = torch.results as Array<{ name: string; ms: number; gflops: number }>;
+      for (const r of all) {
+        const t = results.find((x) => x.name === r.name);
+        if (t) {
+          r.torchMs = t.ms;
+          r.torchGflops = t.gflops;
+          r.ratioToTorch = r.gflops / t.gflops;
+        }
+      }
+    }
+    if (!opts.json) say(describeGpu(gpu));
+    for (const note of notes) say(`note: ${note}`);
+    say("shape          M      N      K    ms/GEMM   GFLOP/s   torch GFLOP/s  ratio  kernel");
+    for (const r of all) {
+      say(
+        `${r.name.padEnd(11)} ${String(r.M).padStart(6)} ${String(r.N).padStart(6)} ${
+          String(r.K).padStart(6)
+        } ` +
+          `${r.ms.toFixed(3).padStart(10)} ${r.gflops.toFixed(1).padStart(9)} ` +
+          `${(r.torchGflops?.toFixed(1) ?? "-").padStart(15)} ${
+            (r.ratioToTorch?.toFixed(3) ?? "-").padStart(6)
+          }  ` +
+          r.kernel,
+      );
+    }
+    say(
+      `dispatch overhead: ${dispatch.usPerDispatch.toFixed(1)} µs per 1×1×1 GEMM dispatch ` +
+        `(${dispatch.dispatches} in one submit); submit + onSubmittedWorkDone floor ${
+          dispatch.submitWaitMs.toFixed(1)
+        } ms`,
+    );
+    if (!torch) say(`torch: not measured (${reason})`);
+    return {
+      suite: "gemm",
+      date: new Date().toISOString(),
+      command: `deno task bench gemm${opts.json ? " --json" : ""}${opts.quick ? " --quick" : ""}${
+        full ? " full" : ""
+      }`,
+      deno: Deno.version.deno,
+      adapter: gpu.description,
+      software: gpu.isSoftware,
+      quick: opts.quick,
+      scaled,
+      notes,
+      square,
+      vit,
+      dispatch,
+      torch,
+      torchReason: torch ? undefined : reason,
+    };
+  } finally {
+    gpu.destroy();
+  }
 }
