@@ -3,10 +3,10 @@
  *
  * File `<root>/packed/<name>_<split>[_five_crop]_<S>.hpk`:
  *   bytes 0..7   "HPSEGPK1"
- *   bytes 8..11  header length L (u32 little-endian)
- *   L bytes      JSON header { name, nClasses, classNames, size, count, labelled }
- *   zero padding to a multiple of 8, then count × S×S×3 image bytes (RGB u8), then count × S×S label bytes
- *   (label+1, 0 = ignore).
+ *   bytes 8..11  header length L (u32 little-endian), L ≤ 4084
+ *   L bytes      JSON header { name, nClasses, classNames, size, count, labelled }, space-padded to byte 4096
+ *   then count records of S×S×4 bytes: the image (RGB u8, S×S×3) followed by its labels (S×S, label+1,
+ *   0 = ignore). Records are streamed to disk while packing, so caches larger than memory are fine.
  * Samples are read with positioned reads (node:fs readSync), so concurrent gets do not interfere.
  * @module
  */
@@ -33,11 +33,16 @@ export function packedPath(opts: DatasetOptions, size = opts.packedSize!): strin
   return `${opts.root}/packed/${opts.dataset}_${opts.split}${fc}_${size}.hpk`;
 }
 
-/** Serialises the header and returns [prefix bytes, data offset]. */
+/** Bytes before the first record. */
+export const PACKED_HEADER_BYTES = 4096;
+
+/** Serialises the header into its fixed 4096-byte region. */
 export function packedPrefix(h: PackedHeader): Uint8Array {
   const json = new TextEncoder().encode(JSON.stringify(h));
-  const total = Math.ceil((12 + json.length) / 8) * 8;
-  const out = new Uint8Array(total);
+  if (12 + json.length > PACKED_HEADER_BYTES) {
+    throw new RangeError(`packed header too long (${json.length} bytes)`);
+  }
+  const out = new Uint8Array(PACKED_HEADER_BYTES).fill(32);
   out.set(new TextEncoder().encode(MAGIC), 0);
   new DataView(out.buffer).setUint32(8, json.length, true);
   out.set(json, 12);
@@ -64,7 +69,7 @@ export function openPacked(path: string, spec: DatasetOptions): Promise<SegDatas
   const jb = new Uint8Array(len);
   readSync(fd, jb, 0, len, 12);
   const h: PackedHeader = JSON.parse(new TextDecoder().decode(jb));
-  const dataOff = Math.ceil((12 + len) / 8) * 8;
+  const dataOff = PACKED_HEADER_BYTES;
   const S = h.size, P = S * S;
   const size = Deno.statSync(path).size;
   const expected = dataOff + h.count * P * 4;
@@ -83,14 +88,13 @@ export function openPacked(path: string, spec: DatasetOptions): Promise<SegDatas
     spec: { ...spec, packedSize: S },
     get(i: number): Promise<Sample> {
       checkIndex(i, h.count, `packed ${h.name}`);
-      const data = new Uint8Array(P * 3);
-      readSync(fd, data, 0, P * 3, dataOff + i * P * 3);
+      const rec = new Uint8Array(P * 4);
+      readSync(fd, rec, 0, P * 4, dataOff + i * P * 4);
+      const data = rec.subarray(0, P * 3);
       let label: Int32Array | null = null;
       if (h.labelled) {
-        const lb = new Uint8Array(P);
-        readSync(fd, lb, 0, P, dataOff + h.count * P * 3 + i * P);
         label = new Int32Array(P);
-        for (let k = 0; k < P; k++) label[k] = lb[k] - 1;
+        for (let k = 0; k < P; k++) label[k] = rec[P * 3 + k] - 1;
       }
       return Promise.resolve({ name: String(i), image: { width: S, height: S, data }, label });
     },

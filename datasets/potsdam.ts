@@ -8,7 +8,7 @@
  * report it as an error naming the file and the value (it never occurs in the real data).
  * @module
  */
-import { readBytes } from "../core/data/image.ts";
+import { DecodeError, readBytes } from "../core/data/image.ts";
 import { readMatVariable } from "../core/io/mat.ts";
 import { InputError } from "../core/errors.ts";
 import type { DatasetOptions, Sample, SegDataset } from "./dataset.ts";
@@ -21,12 +21,21 @@ export const POTSDAM_LAYOUT = "expected Potsdam (IIC) layout: imgs/<id>.mat (img
 
 const MERGE: Record<number, number> = { 0: 0, 4: 0, 1: 1, 5: 1, 2: 2, 3: 2, 255: -1, [-1]: -1 };
 
+/** Reads a MAT variable; unreadable files become DecodeErrors (skippable by `prepare --skip-bad`). */
+function matVar(bytes: Uint8Array, file: string, name: string) {
+  try {
+    return readMatVariable(bytes, file, name);
+  } catch (err) {
+    throw new DecodeError((err as Error).message, { cause: err });
+  }
+}
+
 /** Decodes one Potsdam tile from its .mat bytes (RGB of `img`). */
 export function potsdamImage(
   bytes: Uint8Array,
   file: string,
 ): { width: number; height: number; data: Uint8Array } {
-  const v = readMatVariable(bytes, file, "img");
+  const v = matVar(bytes, file, "img");
   if (v.dims.length !== 3 || v.dims[2] < 3) {
     throw new InputError(`Cannot read MAT file ${file}: "img" has dimensions [${v.dims}], expected HxWx4`);
   }
@@ -43,7 +52,7 @@ export function potsdamLabels(
   bytes: Uint8Array,
   file: string,
 ): { width: number; height: number; data: Int32Array } {
-  const v = readMatVariable(bytes, file, "gt");
+  const v = matVar(bytes, file, "gt");
   if (v.dims.length !== 2) {
     throw new InputError(`Cannot read MAT file ${file}: "gt" has dimensions [${v.dims}], expected HxW`);
   }

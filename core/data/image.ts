@@ -5,9 +5,16 @@
  * come back as raw values. Every error names the file.
  * @module
  */
-import { Image } from "imagescript";
+// The WASM JPEG decoder only: importing imagescript's main module loads its native (FFI) codec library at
+// module load, which would force --allow-ffi onto every command that reads images.
+import jpegWasm from "imagescript/wasm/node/jpeg.js";
 import { InputError } from "../errors.ts";
 import { decodePng, encodePng, isPng, pngToLabelValues, pngToRgb } from "./png.ts";
+
+/** A file that cannot be decoded (`prepare --skip-bad` skips and counts these). */
+export class DecodeError extends InputError {
+  override name = "DecodeError";
+}
 
 /** An 8-bit RGB image, interleaved, row-major. */
 export interface RgbImage {
@@ -35,24 +42,44 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<RgbI
       return { width: p.width, height: p.height, data: pngToRgb(p) };
     }
     if (isJpeg(bytes)) {
-      const im = await Image.decode(bytes);
-      const n = im.width * im.height;
-      const out = new Uint8Array(n * 3);
-      const bm = im.bitmap;
-      for (let i = 0; i < n; i++) {
-        out[i * 3] = bm[i * 4];
-        out[i * 3 + 1] = bm[i * 4 + 1];
-        out[i * 3 + 2] = bm[i * 4 + 2];
-      }
-      return { width: im.width, height: im.height, data: out };
+      return await decodeJpeg(bytes);
     }
     throw new Error("not a JPEG or PNG file");
   } catch (err) {
     if (err instanceof InputError) throw err;
-    throw new InputError(`Cannot decode image ${name}: ${(err as Error).message ?? String(err)}`, {
+    throw new DecodeError(`Cannot decode image ${name}: ${(err as Error).message ?? String(err)}`, {
       cause: err,
     });
   }
+}
+
+let jpegCodec: Promise<{ decode(b: Uint8Array): JpegFrame }> | null = null;
+
+interface JpegFrame {
+  width: number;
+  height: number;
+  /** 0 gray, 1 RGB, 2 CMYK (inverted, Adobe convention as imagescript handles it). */
+  format: number;
+  buffer: Uint8Array;
+}
+
+async function decodeJpeg(bytes: Uint8Array): Promise<RgbImage> {
+  jpegCodec ??= (jpegWasm as { init(): Promise<{ decode(b: Uint8Array): JpegFrame }> }).init();
+  const fr = (await jpegCodec).decode(bytes);
+  const n = fr.width * fr.height, b = fr.buffer;
+  let data: Uint8Array;
+  if (fr.format === 1) data = b.slice(0, n * 3);
+  else if (fr.format === 0) {
+    data = new Uint8Array(n * 3);
+    for (let i = 0; i < n; i++) data[i * 3] = data[i * 3 + 1] = data[i * 3 + 2] = b[i];
+  } else {
+    data = new Uint8Array(n * 3);
+    for (let i = 0; i < n; i++) {
+      const k = 1 - b[i * 4 + 3] / 255;
+      for (let c = 0; c < 3; c++) data[i * 3 + c] = Math.round(255 * (1 - b[i * 4 + c] / 255) * k);
+    }
+  }
+  return { width: fr.width, height: fr.height, data };
 }
 
 /** Decodes a label PNG to its raw per-pixel values (gray value or palette index). */
@@ -64,7 +91,7 @@ export function decodeLabelPng(
     const p = decodePng(bytes);
     return { width: p.width, height: p.height, values: pngToLabelValues(p) };
   } catch (err) {
-    throw new InputError(`Cannot decode label map ${name}: ${(err as Error).message}`, { cause: err });
+    throw new DecodeError(`Cannot decode label map ${name}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -83,8 +110,12 @@ export async function readBytes(path: string, what: string): Promise<Uint8Array>
   }
 }
 
-/** Encodes RGB as JPEG (imagescript; `quality` 75 = PIL's default used by the reference five-crop tool). */
+/**
+ * Encodes RGB as JPEG (imagescript; `quality` 75 = PIL's default used by the reference five-crop tool).
+ * imagescript's encoder is a native library: this needs --allow-ffi (the prepare task has it).
+ */
 export async function encodeJpeg(img: RgbImage, quality = 75): Promise<Uint8Array> {
+  const { Image } = await import("imagescript");
   const im = new Image(img.width, img.height);
   const bm = im.bitmap;
   const n = img.width * img.height;
@@ -95,7 +126,7 @@ export async function encodeJpeg(img: RgbImage, quality = 75): Promise<Uint8Arra
     bm[i * 4 + 3] = 255;
   }
   // imagescript types the quality as a literal union 1..100; any integer in range is accepted at runtime.
-  return await im.encodeJPEG(Math.round(quality) as Parameters<Image["encodeJPEG"]>[0]);
+  return await im.encodeJPEG(Math.round(quality) as Parameters<InstanceType<typeof Image>["encodeJPEG"]>[0]);
 }
 
 /** Encodes RGB as PNG (lossless; used for the synthetic scenes written to disk). */

@@ -7,7 +7,8 @@
  * then data elements, each an 8-byte tag (type u32, byte count u32) padded to 8 bytes — or a "small" element
  * packing type and count (≤ 4) into one u32 plus 4 data bytes. miCOMPRESSED (15) holds one zlib-compressed
  * element; miMATRIX (14) holds array flags (class in the low byte), dimensions, name and the real part, whose
- * stored type may be narrower than the class (scipy stores as is; MATLAB may shrink). Data are column-major;
+ * stored type may be narrower than the class (scipy stores as is; MATLAB may shrink). Compressed elements
+ * are not padded to 8 bytes. Data are column-major;
  * we return row-major (C order) arrays with the dimensions as MATLAB lists them.
  * @module
  */
@@ -101,7 +102,9 @@ function readTag(v: DataView, pos: number, le: boolean): Tag {
       `element at byte ${pos} declares ${nbytes} bytes, only ${v.byteLength - data} remain`,
     );
   }
-  return { type: first, nbytes, data, next: data + nbytes + ((8 - (nbytes % 8)) % 8) };
+  // Compressed elements are not padded: the next tag follows the zlib stream directly.
+  const pad = first === MI.COMPRESSED ? 0 : (8 - (nbytes % 8)) % 8;
+  return { type: first, nbytes, data, next: data + nbytes + pad };
 }
 
 function readNumber(v: DataView, type: number, off: number, le: boolean): number {

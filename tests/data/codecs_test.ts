@@ -1,0 +1,101 @@
+/**
+ * PNG codec (core/data/png.ts), image decoding (core/data/image.ts) and the MAT v5 reader (core/io/mat.ts)
+ * against files written by PIL and scipy (tests/fixtures/datasets/make_fixtures.py).
+ */
+import assert, { deepStrictEqual, rejects, throws } from "node:assert/strict";
+
+const assertEquals: typeof deepStrictEqual = deepStrictEqual;
+import { decodePng, encodePng, pngToLabelValues, pngToRgb } from "../../core/data/png.ts";
+import { decodeImage, decodeLabelPng, encodeJpeg } from "../../core/data/image.ts";
+import { readMat } from "../../core/io/mat.ts";
+import { InputError } from "../../core/errors.ts";
+
+const FIX = new URL("../fixtures/datasets/", import.meta.url).pathname;
+const png = JSON.parse(Deno.readTextFileSync(`${FIX}expect_png.json`));
+const mat = JSON.parse(Deno.readTextFileSync(`${FIX}expect_mat.json`));
+const read = (p: string) => Deno.readFileSync(`${FIX}${p}`);
+
+Deno.test("decodePng reads gray, palette (indices), 1-bit, 16-bit, gray+alpha, RGBA and Adam7 files from PIL", () => {
+  deepStrictEqual(Array.from(pngToLabelValues(decodePng(read("png/gray8.png")))), png.gray8.values);
+  const pal = decodePng(read("png/palette.png"));
+  assertEquals(pal.colorType, 3);
+  deepStrictEqual(Array.from(pngToLabelValues(pal)), png.palette.values);
+  deepStrictEqual(Array.from(pngToRgb(pal)), png.palette.rgb);
+  const one = decodePng(read("png/gray1.png"));
+  assertEquals(one.bitDepth, 1);
+  deepStrictEqual(Array.from(pngToRgb(one)), png.gray1.rgb);
+  const g16 = decodePng(read("png/gray16.png"));
+  assertEquals(g16.bitDepth, 16);
+  deepStrictEqual(Array.from(pngToRgb(g16)), png.gray16.rgb);
+  deepStrictEqual(Array.from(pngToLabelValues(decodePng(read("png/gray_alpha.png")))), png.gray_alpha.values);
+  deepStrictEqual(Array.from(pngToRgb(decodePng(read("png/rgba.png")))), png.rgba.rgb);
+  const il = decodePng(read("png/interlaced.png"));
+  deepStrictEqual(Array.from(pngToRgb(il)), png.interlaced.rgb);
+});
+
+Deno.test("encodePng round-trips gray and RGB and is byte-identical across calls", () => {
+  const w = 13, h = 5;
+  const rgb = Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 37 + (i >> 3)) & 255);
+  const a = encodePng(w, h, 3, rgb), b = encodePng(w, h, 3, rgb);
+  deepStrictEqual(a, b);
+  deepStrictEqual(pngToRgb(decodePng(a)), rgb);
+  const g = Uint8Array.from({ length: w * h }, (_, i) => i % 28);
+  deepStrictEqual(Array.from(pngToLabelValues(decodePng(encodePng(w, h, 1, g)))), Array.from(g));
+});
+
+Deno.test("decodePng rejects truncated and non-PNG data with a message; decodeImage names the file", async () => {
+  const bytes = read("png/gray8.png");
+  throws(() => decodePng(bytes.subarray(0, bytes.length - 20)), /truncated/);
+  throws(() => decodePng(new Uint8Array([1, 2, 3])), /not a PNG/);
+  await rejects(decodeImage(new Uint8Array([1, 2, 3, 4]), "some/file.jpg"), (e: Error) => {
+    assert(e instanceof InputError);
+    assert(e.message.includes("some/file.jpg"), e.message);
+    return true;
+  });
+  throws(() => decodeLabelPng(read("png/rgba.png"), "lab.png"), /lab\.png.*RGB/);
+});
+
+Deno.test("JPEG decode matches PIL's decode of the same file within a few levels; encode is deterministic", async () => {
+  const exp = JSON.parse(Deno.readTextFileSync(`${FIX}expect_datasets.json`)).coco.train[0];
+  const img = await decodeImage(read(`coco/images/train2017/${exp.id}.jpg`), "x.jpg");
+  assertEquals([img.width, img.height], [exp.width, exp.height]);
+  let maxDiff = 0, sum = 0;
+  for (let i = 0; i < img.data.length; i++) {
+    const d = Math.abs(img.data[i] - exp.decodedRgb[i]);
+    maxDiff = Math.max(maxDiff, d);
+    sum += d;
+  }
+  // libjpeg (PIL) and imagescript's decoder differ in IDCT/upsampling rounding only.
+  assert(maxDiff <= 6 && sum / img.data.length < 1.5, `max ${maxDiff}, mean ${sum / img.data.length}`);
+  const a = await encodeJpeg(img, 75), b = await encodeJpeg(img, 75);
+  deepStrictEqual(a, b);
+  const back = await decodeImage(a, "rt.jpg");
+  assertEquals([back.width, back.height], [img.width, img.height]);
+});
+
+Deno.test("readMat: compressed and uncompressed scipy files load identically and match the arrays", () => {
+  const plain = readMat(read("mat/plain.mat"), "plain.mat");
+  const comp = readMat(read("mat/compressed.mat"), "compressed.mat");
+  for (const name of ["img", "gt", "dbl"]) {
+    const p = plain.get(name)!, c = comp.get(name)!;
+    deepStrictEqual(p.dims, mat[name].dims);
+    deepStrictEqual(c.dims, mat[name].dims);
+    deepStrictEqual(Array.from(p.data), mat[name].data);
+    deepStrictEqual(Array.from(c.data), mat[name].data);
+  }
+  assertEquals(plain.get("img")!.className, "uint8");
+  assertEquals(plain.get("gt")!.className, "int32");
+});
+
+Deno.test("readMat: truncated files fail with an InputError naming the file", () => {
+  for (const f of ["mat/plain.mat", "mat/compressed.mat"]) {
+    const b = read(f);
+    for (const cut of [100, 200, b.length - 7]) {
+      throws(() => readMat(b.subarray(0, cut), f), (e: Error) => {
+        assert(e instanceof InputError, String(e));
+        assert(e.message.includes(f) && /truncated/.test(e.message), e.message);
+        return true;
+      });
+    }
+  }
+});
