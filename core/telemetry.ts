@@ -200,8 +200,10 @@ export interface DashboardHandle {
 export interface DashboardOptions {
   /** Output folder holding one directory per run (listed by `/api/runs`, pictures served from it). */
   runsDir: string;
-  /** Directory of the current run (inside `runsDir`). */
-  runDir: string;
+  /** Directory of the current run (inside `runsDir`); may be absent only with `readOnly`. */
+  runDir?: string;
+  /** Browse runs on disk only: create nothing, and `publish` throws (used by `hpseg dashboard`). */
+  readOnly?: boolean;
   /** Bind address; default 127.0.0.1. A non-loopback host requires `token`. */
   host?: string;
   /** Port; default 8787; 0 picks a free port. */

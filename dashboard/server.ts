@@ -384,9 +384,12 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new InputError(`Dashboard port must be an integer in 0..65535, got ${port}`);
   }
-  await Deno.mkdir(opts.runDir, { recursive: true });
+  if (opts.runDir === undefined && !opts.readOnly) {
+    throw new TypeError("startDashboard: runDir is required unless readOnly is set");
+  }
+  const log = opts.readOnly ? undefined : new RunLog(opts.runDir!);
+  if (!opts.readOnly) await Deno.mkdir(opts.runDir!, { recursive: true });
   const hub = new TelemetryHub();
-  const log = new RunLog(opts.runDir);
   const app = createApp({ runsDir: opts.runsDir, runDir: opts.runDir, token: opts.token, hub });
   const abort = new AbortController();
   let server: Deno.HttpServer<Deno.NetAddr>;
@@ -408,6 +411,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
     url: `http://${shownHost}:${addr.port}/${q}`,
     publish(msg: TelemetryMessage): void {
       if (closed) return;
+      if (!log) throw new Error("startDashboard: publish() on a read-only dashboard");
       hub.broadcast(log.append(msg));
     },
     async close(): Promise<void> {
@@ -416,7 +420,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
       hub.closeAll();
       abort.abort();
       await server.finished;
-      log.close();
+      log?.close();
     },
   };
 }

@@ -8,5 +8,16 @@ import { command as features } from "./features.ts";
 import { command as prepare } from "./prepare.ts";
 import { command as bench } from "./bench.ts";
 import { command as compile } from "./compile.ts";
+import { command as dashboard } from "./dashboard.ts";
 
-export const commands: Command[] = [train, evalCmd, predict, score, features, prepare, bench, compile];
+export const commands: Command[] = [
+  train,
+  evalCmd,
+  predict,
+  score,
+  features,
+  prepare,
+  bench,
+  dashboard,
+  compile,
+];
