@@ -1,0 +1,298 @@
+/**
+ * The hidden-positive loss on the GPU (hp-method.md §5.1–§5.4, §5.7, §5.9): thresholds, symmetric GHP
+ * masks, Bernoulli negatives, the merged multi-positive objective for y = z (GHP) and y = z̃ (LHP) with the
+ * same masks, the per-image normalisers and dL/dz, dL/dz̃ through both anchor and contrast sides.
+ * Kernels: shaders/hp_threshold.wgsl, hp_loss_fwd.wgsl, hp_loss_reduce.wgsl, hp_loss_bwd.wgsl (with
+ * hash.wgsl and hp_common.wgsl prepended). CPU reference: core/hp/loss_ref.ts.
+ *
+ * Design — nothing N×N is ever stored; every pass streams 64-column tiles over all N columns:
+ *   1. thresholds  R^ag = max_k ⟨f̂_i, Pool_ag_k⟩, R^sp likewise          2·N·K·(Df + D) FLOPs
+ *   2. forward     row-owner: masks from c^ag, c^sp; online LSE over D_i   2·N²·(Df + 3D)
+ *                  for z and z̃; S_i = Σ m_ij l_ij; w_i; counts → aux
+ *   3. reduce      one workgroup: M_b, losses, coef_i → aux slot 10        O(N)
+ *   4. backward×2  row-owner, one per y: dy_i = (1/τ) Σ_j (G_ij + G_ji) y_j  2·N²·(Df + 2D) each
+ * G is recomputed from the symmetric dot products, so the contrast side needs no column pass and no
+ * atomics (deterministic). Total 2·N²·(3Df + 7D) FLOPs: at N = 50,176, Df = 384, D = 512 that is
+ * ≈ 23.9 TFLOP (the official dense code does ≈ 4·N²·D = 5.2 TFLOP-products ≈ 10 TFLOP forward and as
+ * much backward). Bytes: each pass re-reads the column tiles once per 64 (fwd) or 32 (bwd) rows, i.e.
+ * ≈ N²/64·(Df+3D)·4 B ≈ 76 GB of mostly L2-resident traffic in the forward pass.
+ * Levers not yet taken (see the file header of hp_loss_bwd.wgsl): caching the two mask bit-planes from
+ * pass 2 (saves 2·N²·(Df + D) per backward pass), f16 storage/dots for f̂ and ŝ̄ (masks only compare),
+ * and computing logits only on D_i ∪ P_i (G_ij = 0 elsewhere) once tiles are sparse enough to skip.
+ *
+ * Bindings stay ≤ 6 storage buffers per kernel; the largest binding is an [N, 512] f32 tensor (98 MiB at
+ * N = 50,176), inside lavapipe's 128 MiB limit. The step uniform (λ, seed) is one 48-byte writeBuffer.
+ * @module
+ */
+import type { Gpu } from "../gpu/device.ts";
+import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
+import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
+import type { StepRecorder } from "../gpu/step_recorder.ts";
+import { checkDtype, checkExtent } from "../kernels/_common.ts";
+import { type HpDims, type HpParams, TAU_BASE } from "./loss_ref.ts";
+import hashSrc from "../../shaders/hash.wgsl" with { type: "text" };
+import commonSrc from "../../shaders/hp_common.wgsl" with { type: "text" };
+import thresholdSrc from "../../shaders/hp_threshold.wgsl" with { type: "text" };
+import fwdSrc from "../../shaders/hp_loss_fwd.wgsl" with { type: "text" };
+import reduceSrc from "../../shaders/hp_loss_reduce.wgsl" with { type: "text" };
+import bwdSrc from "../../shaders/hp_loss_bwd.wgsl" with { type: "text" };
+
+export type { HpDims, HpParams };
+
+/** Floats per row of {@link HpLoss.aux}; slot meanings in shaders/hp_common.wgsl. */
+export const HP_AUX_STRIDE = 12;
+/** Slots of {@link HpLoss.aux}. */
+export const HP_AUX = {
+  rAg: 0,
+  rSp: 1,
+  lseZ: 2,
+  lseZt: 3,
+  sumZ: 4,
+  sumZt: 5,
+  w: 6,
+  nAg: 7,
+  nSp: 8,
+  nD: 9,
+  coef: 10,
+} as const;
+/** Entries of {@link HpLoss.stats} (f32[16]). */
+export const HP_STATS = {
+  lossGhp: 0,
+  lossLhp: 1,
+  lossHp: 2,
+  meanPosAg: 3,
+  meanPosSp: 4,
+  kept: 5,
+  meanDenom: 6,
+  emptyImages: 7,
+  lambda: 8,
+} as const;
+/** Largest code width the backward kernel supports (16 vec4 accumulators per thread). */
+export const HP_MAX_D = 512;
+const BWD_SHARED_BYTES = (512 + 1024 + 2048) * 4 + 512 * 16;
+
+/** GPU inputs of the loss; f32, row-major. Pools are L2-normalised rows, f̂/ŝ̄/z/z̃ unit rows. */
+export interface HpLossInputs {
+  /** f̂ [N, Df] */
+  fhat: GpuTensor;
+  /** ŝ̄ [N, D] */
+  shat: GpuTensor;
+  /** Pool_ag [K, Df] */
+  poolAg: GpuTensor;
+  /** Pool_sp [K, D] */
+  poolSp: GpuTensor;
+  /** z [N, D] */
+  z: GpuTensor;
+  /** z̃ [N, D] */
+  zt: GpuTensor;
+}
+
+const NAME = "HpLoss";
+
+/**
+ * The HP loss for one batch shape. Build once, then per step: `setStep(λ, seed)` before encoding and
+ * `record(rec)` inside the step (six dispatches, no allocation, no await). Outputs are overwritten.
+ */
+export class HpLoss {
+  /** dL_HP/dz [N, D] (anchor + contrast side; L_HP = GHP + LHP terms of §5.7). */
+  readonly dz: GpuTensor;
+  /** dL_HP/dz̃ [N, D]. */
+  readonly dzt: GpuTensor;
+  /**
+   * f32[16]: 0 loss_ghp, 1 loss_lhp, 2 loss_hp (= 0 + 1), 3 mean |P_ag_i| over all N anchors,
+   * 4 mean |P_sp_i|, 5 kept anchors, 6 mean |D_i|, 7 images with empty K_b, 8 λ (see {@link HP_STATS}).
+   */
+  readonly stats: GpuTensor;
+  /** Per-anchor values [N, 12] (thresholds at slots 0/1 for quantile telemetry; see {@link HP_AUX}). */
+  readonly aux: GpuTensor;
+  readonly N: number;
+  readonly P: number;
+  #dispatches: Dispatch[];
+  #uniform: GPUBuffer;
+  #fields: (lambda: number, seed: number) => ArrayBuffer;
+
+  private constructor(
+    readonly gpu: Gpu,
+    t: { dz: GpuTensor; dzt: GpuTensor; stats: GpuTensor; aux: GpuTensor },
+    dispatches: Dispatch[],
+    uniform: GPUBuffer,
+    fields: (lambda: number, seed: number) => ArrayBuffer,
+    N: number,
+    P: number,
+  ) {
+    this.dz = t.dz;
+    this.dzt = t.dzt;
+    this.stats = t.stats;
+    this.aux = t.aux;
+    this.#dispatches = dispatches;
+    this.#uniform = uniform;
+    this.#fields = fields;
+    this.N = N;
+    this.P = P;
+  }
+
+  /** Compiles the kernels and allocates outputs in `arena`. Throws naming the tensor or limit at fault. */
+  static async create(
+    gpu: Gpu,
+    arena: BufferArena,
+    dims: HpDims,
+    params: HpParams,
+    inputs: HpLossInputs,
+  ): Promise<HpLoss> {
+    const { B, S, Df, D, K } = dims;
+    const P = S * S, N = B * P;
+    for (const [k, v] of Object.entries(dims)) {
+      if (!Number.isInteger(v) || v <= 0) {
+        throw new TypeError(`${NAME}: dims.${k} must be a positive integer, got ${v}`);
+      }
+    }
+    if (D % 4 !== 0 || D > HP_MAX_D) {
+      throw new RangeError(`${NAME}: D = ${D} must be a multiple of 4 and ≤ ${HP_MAX_D}`);
+    }
+    if (P * N >= 2 ** 32) throw new RangeError(`${NAME}: P·N = ${P * N} overflows the u32 Bernoulli index`);
+    if (!(params.tau > 0) || !(params.rho >= 0 && params.rho <= 1)) {
+      throw new RangeError(`${NAME}: need tau > 0 and 0 ≤ rho ≤ 1, got tau=${params.tau} rho=${params.rho}`);
+    }
+    const shared = gpu.limits.maxComputeWorkgroupStorageSize;
+    if (shared < BWD_SHARED_BYTES) {
+      throw new RangeError(
+        `${NAME}: backward kernel needs ${BWD_SHARED_BYTES} B of workgroup memory, adapter has ${shared}`,
+      );
+    }
+    const want: Array<[keyof HpLossInputs, number, number]> = [
+      ["fhat", N, Df],
+      ["shat", N, D],
+      ["poolAg", K, Df],
+      ["poolSp", K, D],
+      ["z", N, D],
+      ["zt", N, D],
+    ];
+    for (const [name, rows, cols] of want) {
+      checkDtype(NAME, name, inputs[name], "f32");
+      checkExtent(NAME, name, inputs[name], rows * cols);
+    }
+    const dz = arena.tensor([N, D], "f32", "hp.dz");
+    const dzt = arena.tensor([N, D], "f32", "hp.dzt");
+    const stats = arena.tensor([16], "f32", "hp.stats");
+    const aux = arena.tensor([N, HP_AUX_STRIDE], "f32", "hp.aux");
+
+    const prefix = `${hashSrc}\n${commonSrc}\n`;
+    const [thr, fwd, red, bwd] = await Promise.all([
+      getKernel(gpu, {
+        file: "hp_threshold.wgsl",
+        source: thresholdSrc,
+        bindings: ["read", "read", "rw", "uniform"],
+      }),
+      getKernel(gpu, {
+        file: "hp_loss_fwd.wgsl",
+        source: prefix + fwdSrc,
+        bindings: ["read", "read", "read", "read", "rw", "uniform"],
+      }),
+      getKernel(gpu, {
+        file: "hp_loss_reduce.wgsl",
+        source: prefix + reduceSrc,
+        bindings: ["rw", "rw", "uniform"],
+      }),
+      getKernel(gpu, {
+        file: "hp_loss_bwd.wgsl",
+        source: prefix + bwdSrc,
+        bindings: ["read", "read", "read", "read", "rw", "uniform", "uniform"],
+      }),
+    ]);
+    const thrUniform = (d: number, off: number) =>
+      arena.uniform(
+        packUniform([[N, "u32"], [K, "u32"], [d, "u32"], [HP_AUX_STRIDE, "u32"], [off, "u32"], [0, "u32"], [
+          0,
+          "u32",
+        ], [
+          0,
+          "u32",
+        ]]),
+        "hp.threshold-params",
+      );
+    const scale = params.tau / (params.tauBase ?? TAU_BASE);
+    const fields = (lambda: number, seed: number) =>
+      packUniform([
+        [N, "u32"],
+        [P, "u32"],
+        [B, "u32"],
+        [Df, "u32"],
+        [D, "u32"],
+        [seed >>> 0, "u32"],
+        [lambda, "f32"],
+        [params.rho, "f32"],
+        [1 / params.tau, "f32"],
+        [scale, "f32"],
+        [0, "u32"],
+        [0, "u32"],
+      ]);
+    const uniform = arena.uniform(fields(0, 0), "hp.params");
+    const which = (w: number) => arena.uniform(packUniform([[w, "u32"]]), "hp.bwd-which");
+    const rowsGrid = (rowsPerGroup: number) =>
+      grid1d(Math.ceil(N / rowsPerGroup), gpu.limits.maxComputeWorkgroupsPerDimension);
+    const dispatches: Dispatch[] = [
+      {
+        kernel: thr,
+        bindGroup: bindGroup(gpu, thr, [inputs.fhat, inputs.poolAg, aux, thrUniform(Df, HP_AUX.rAg)]),
+        workgroups: rowsGrid(64),
+      },
+      {
+        kernel: thr,
+        bindGroup: bindGroup(gpu, thr, [inputs.shat, inputs.poolSp, aux, thrUniform(D, HP_AUX.rSp)]),
+        workgroups: rowsGrid(64),
+      },
+      {
+        kernel: fwd,
+        bindGroup: bindGroup(gpu, fwd, [inputs.fhat, inputs.shat, inputs.z, inputs.zt, aux, uniform]),
+        workgroups: rowsGrid(64),
+      },
+      { kernel: red, bindGroup: bindGroup(gpu, red, [aux, stats, uniform]), workgroups: [1, 1, 1] },
+      {
+        kernel: bwd,
+        bindGroup: bindGroup(gpu, bwd, [inputs.fhat, inputs.shat, inputs.z, aux, dz, uniform, which(0)]),
+        workgroups: rowsGrid(32),
+      },
+      {
+        kernel: bwd,
+        bindGroup: bindGroup(gpu, bwd, [inputs.fhat, inputs.shat, inputs.zt, aux, dzt, uniform, which(1)]),
+        workgroups: rowsGrid(32),
+      },
+    ];
+    return new HpLoss(gpu, { dz, dzt, stats, aux }, dispatches, uniform, fields, N, P);
+  }
+
+  /** Sets λ_t (weight of task-specific positives) and the u32 seed of this step's Bernoulli negatives. */
+  setStep(lambda: number, seed: number): void {
+    this.gpu.device.queue.writeBuffer(this.#uniform, 0, this.#fields(lambda, seed));
+  }
+
+  /** Records thresholds, forward, reduce and both backward passes (six dispatches). */
+  record(rec: StepRecorder): void {
+    rec.dispatch(...this.#dispatches);
+  }
+
+  /** Names of the six passes, in recording order (for per-pass timing in the bench). */
+  static readonly PASSES = [
+    "threshold-ag",
+    "threshold-sp",
+    "forward",
+    "reduce",
+    "backward-z",
+    "backward-zt",
+  ] as const;
+
+  /** Records pass `i` of {@link HpLoss.PASSES} alone (benchmarks; passes depend on earlier ones). */
+  recordPass(rec: StepRecorder, i: number): void {
+    rec.dispatch(this.#dispatches[i]);
+  }
+
+  /** Records only the thresholds, forward and reduce passes (losses and stats, no gradients). */
+  recordForward(rec: StepRecorder): void {
+    rec.dispatch(...this.#dispatches.slice(0, 4));
+  }
+
+  /** Destroys the tensors this object allocated (uniforms go with the arena). */
+  destroy(): void {
+    for (const t of [this.dz, this.dzt, this.stats, this.aux]) t.destroy();
+  }
+}

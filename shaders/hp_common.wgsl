@@ -1,0 +1,21 @@
+// hp_common.wgsl — not a kernel: the parameter block and aux-tensor layout shared by hp_loss_fwd.wgsl,
+// hp_loss_reduce.wgsl and hp_loss_bwd.wgsl. core/hp/loss.ts prepends hash.wgsl and this file to each.
+//
+// aux [N, 12] f32 per anchor row i (written by the threshold, forward and reduce kernels):
+//   0 R_ag   1 R_sp   2 lse_z   3 lse_z̃   4 S_z = Σ_j m_ij l_ij(z)   5 S_z̃   6 w_i = Σ_j m_ij
+//   7 |P_ag_i|   8 |P_sp_i|   9 |D_i|   10 coef_i = kept_i·(τ/τ_b)/(2B·M_b)   11 unused
+// The Bernoulli negatives are never stored: U[r, j] = hash_uniform(seed, r·N + j) < ρ (§5.3).
+
+struct HpParams {
+  N: u32, P: u32, B: u32, Df: u32,
+  D: u32, seed: u32, lambda: f32, rho: f32,
+  inv_tau: f32, scale: f32, _p0: u32, _p1: u32,
+}
+
+const AUX: u32 = 12u;
+const NEG: f32 = -3.0e38;
+
+// Bernoulli negative: is column j in the random row of grid position r?
+fn neg_u(r: u32, j: u32) -> bool {
+  return hash_uniform(hp.seed, r * hp.N + j) < hp.rho;
+}
