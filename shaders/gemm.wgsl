@@ -8,9 +8,12 @@
 //   4 residual read        r(m,n) at r_off + b*r_bs + m*ldr + n (used when HAS_RESIDUAL)
 //   5 params   uniform     struct Params below
 // Epilogue order: v = alpha·acc; v += bias[n]; v = act(v); v += residual; if ACCUMULATE v += c_old.
-// Workgroup: 16×16 threads, 64×64 output tile, K-step 16, 4×4 outputs per thread held in four vec4
-// registers indexed by constants only (a dynamically indexed accumulator array goes to local memory and
-// costs several-fold on NVIDIA, webgpu-notes.md §8). Grid: (ceil(N/64), ceil(M/64), batch).
+// Two entry points share the bindings, loads and epilogue:
+//   main     16×16 threads, 64×64 output tile, K-step 16, 4×4 outputs per thread held in four vec4
+//            registers indexed by constants only (a dynamically indexed accumulator array goes to local
+//            memory and costs several-fold on NVIDIA, webgpu-notes.md §8). Grid (ceil(N/64), ceil(M/64), batch).
+//   main128  16×16 threads, 128×128 tile, K-step 8, 8×8 outputs per thread, register prefetch of the next
+//            K-tile (see its comment below). Grid (ceil(N/128), ceil(M/128), batch).
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -127,4 +130,134 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   store_row(batch, row0 + tm + 1u, col0 + tn, acc1);
   store_row(batch, row0 + tm + 2u, col0 + tn, acc2);
   store_row(batch, row0 + tm + 3u, col0 + tn, acc3);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Entry `main128`: the large-tile variant for big GEMMs (chosen by core/kernels/gemm.ts by shape).
+// Workgroup 16×16 threads, 128×128 output tile, K-step 8. Each thread owns 8×8 outputs as 2×2 blocks of
+// 4×4: rows {ty*4 + i, 64 + ty*4 + i}, columns {tx*4 + j, 64 + tx*4 + j}, held in 16 vec4 registers named
+// by constants (c<row><block>) — never an indexed array (webgpu-notes.md §8). The A and B tiles are
+// staged k-major in scalar workgroup arrays whose rows are padded to 132 floats, so the transposed
+// stores of A do not pile onto one bank. The next K-tile is fetched from global memory into registers
+// before the current tile's FMAs run, so load latency overlaps compute (one barrier pair per K-step).
+// Grid: (ceil(N/128), ceil(M/128), batch).
+
+const T2: u32 = 128u;
+const BK2: u32 = 8u;
+const S2: u32 = 132u; // padded row length of the staged tiles
+
+var<workgroup> As2: array<f32, 1056>; // [BK2][S2]
+var<workgroup> Bs2: array<f32, 1056>; // [BK2][S2]
+
+// Element e (0..1023) of a 128×8 A tile or 8×128 B tile: (row-or-col within tile, k within tile),
+// mapped so consecutive threads read consecutive global addresses.
+fn a_coord(e: u32) -> vec2<u32> {
+  if (TRANS_A) { return vec2<u32>(e % T2, e / T2); }
+  return vec2<u32>(e / BK2, e % BK2);
+}
+
+fn b_coord(e: u32) -> vec2<u32> {
+  if (TRANS_B) { return vec2<u32>(e / BK2, e % BK2); }
+  return vec2<u32>(e % T2, e / T2);
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn main128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let batch = wid.z;
+  let row0 = wid.y * T2;
+  let col0 = wid.x * T2;
+  let tid = lid.y * 16u + lid.x;
+  let ty4 = lid.y * 4u;
+  let tx4 = lid.x * 4u;
+
+  var c00 = vec4<f32>(0.0);
+  var c01 = vec4<f32>(0.0);
+  var c10 = vec4<f32>(0.0);
+  var c11 = vec4<f32>(0.0);
+  var c20 = vec4<f32>(0.0);
+  var c21 = vec4<f32>(0.0);
+  var c30 = vec4<f32>(0.0);
+  var c31 = vec4<f32>(0.0);
+  var c40 = vec4<f32>(0.0);
+  var c41 = vec4<f32>(0.0);
+  var c50 = vec4<f32>(0.0);
+  var c51 = vec4<f32>(0.0);
+  var c60 = vec4<f32>(0.0);
+  var c61 = vec4<f32>(0.0);
+  var c70 = vec4<f32>(0.0);
+  var c71 = vec4<f32>(0.0);
+
+  // Tile coordinates of this thread's 4 A and 4 B elements (fixed for the whole K loop).
+  let ea0 = a_coord(tid); let ea1 = a_coord(tid + 256u); let ea2 = a_coord(tid + 512u); let ea3 = a_coord(tid + 768u);
+  let eb0 = b_coord(tid); let eb1 = b_coord(tid + 256u); let eb2 = b_coord(tid + 512u); let eb3 = b_coord(tid + 768u);
+  var ra0 = load_a(batch, row0 + ea0.x, ea0.y);
+  var ra1 = load_a(batch, row0 + ea1.x, ea1.y);
+  var ra2 = load_a(batch, row0 + ea2.x, ea2.y);
+  var ra3 = load_a(batch, row0 + ea3.x, ea3.y);
+  var rb0 = load_b(batch, eb0.y, col0 + eb0.x);
+  var rb1 = load_b(batch, eb1.y, col0 + eb1.x);
+  var rb2 = load_b(batch, eb2.y, col0 + eb2.x);
+  var rb3 = load_b(batch, eb3.y, col0 + eb3.x);
+
+  for (var k0: u32 = 0u; k0 < p.K; k0 = k0 + BK2) {
+    As2[ea0.y * S2 + ea0.x] = ra0;
+    As2[ea1.y * S2 + ea1.x] = ra1;
+    As2[ea2.y * S2 + ea2.x] = ra2;
+    As2[ea3.y * S2 + ea3.x] = ra3;
+    Bs2[eb0.y * S2 + eb0.x] = rb0;
+    Bs2[eb1.y * S2 + eb1.x] = rb1;
+    Bs2[eb2.y * S2 + eb2.x] = rb2;
+    Bs2[eb3.y * S2 + eb3.x] = rb3;
+    workgroupBarrier();
+    // Prefetch the next K-tile (zeros past K) while this one is consumed.
+    let k1 = k0 + BK2;
+    ra0 = load_a(batch, row0 + ea0.x, k1 + ea0.y);
+    ra1 = load_a(batch, row0 + ea1.x, k1 + ea1.y);
+    ra2 = load_a(batch, row0 + ea2.x, k1 + ea2.y);
+    ra3 = load_a(batch, row0 + ea3.x, k1 + ea3.y);
+    rb0 = load_b(batch, k1 + eb0.y, col0 + eb0.x);
+    rb1 = load_b(batch, k1 + eb1.y, col0 + eb1.x);
+    rb2 = load_b(batch, k1 + eb2.y, col0 + eb2.x);
+    rb3 = load_b(batch, k1 + eb3.y, col0 + eb3.x);
+    for (var kk: u32 = 0u; kk < BK2; kk = kk + 1u) {
+      let o = kk * S2;
+      let a0 = vec4<f32>(As2[o + ty4], As2[o + ty4 + 1u], As2[o + ty4 + 2u], As2[o + ty4 + 3u]);
+      let a1 = vec4<f32>(As2[o + 64u + ty4], As2[o + 65u + ty4], As2[o + 66u + ty4], As2[o + 67u + ty4]);
+      let b0 = vec4<f32>(Bs2[o + tx4], Bs2[o + tx4 + 1u], Bs2[o + tx4 + 2u], Bs2[o + tx4 + 3u]);
+      let b1 = vec4<f32>(Bs2[o + 64u + tx4], Bs2[o + 65u + tx4], Bs2[o + 66u + tx4], Bs2[o + 67u + tx4]);
+      c00 = fma(vec4<f32>(a0.x), b0, c00);
+      c01 = fma(vec4<f32>(a0.x), b1, c01);
+      c10 = fma(vec4<f32>(a0.y), b0, c10);
+      c11 = fma(vec4<f32>(a0.y), b1, c11);
+      c20 = fma(vec4<f32>(a0.z), b0, c20);
+      c21 = fma(vec4<f32>(a0.z), b1, c21);
+      c30 = fma(vec4<f32>(a0.w), b0, c30);
+      c31 = fma(vec4<f32>(a0.w), b1, c31);
+      c40 = fma(vec4<f32>(a1.x), b0, c40);
+      c41 = fma(vec4<f32>(a1.x), b1, c41);
+      c50 = fma(vec4<f32>(a1.y), b0, c50);
+      c51 = fma(vec4<f32>(a1.y), b1, c51);
+      c60 = fma(vec4<f32>(a1.z), b0, c60);
+      c61 = fma(vec4<f32>(a1.z), b1, c61);
+      c70 = fma(vec4<f32>(a1.w), b0, c70);
+      c71 = fma(vec4<f32>(a1.w), b1, c71);
+    }
+    workgroupBarrier();
+  }
+  store_row(batch, row0 + ty4, col0 + tx4, c00);
+  store_row(batch, row0 + ty4, col0 + 64u + tx4, c01);
+  store_row(batch, row0 + ty4 + 1u, col0 + tx4, c10);
+  store_row(batch, row0 + ty4 + 1u, col0 + 64u + tx4, c11);
+  store_row(batch, row0 + ty4 + 2u, col0 + tx4, c20);
+  store_row(batch, row0 + ty4 + 2u, col0 + 64u + tx4, c21);
+  store_row(batch, row0 + ty4 + 3u, col0 + tx4, c30);
+  store_row(batch, row0 + ty4 + 3u, col0 + 64u + tx4, c31);
+  store_row(batch, row0 + 64u + ty4, col0 + tx4, c40);
+  store_row(batch, row0 + 64u + ty4, col0 + 64u + tx4, c41);
+  store_row(batch, row0 + 64u + ty4 + 1u, col0 + tx4, c50);
+  store_row(batch, row0 + 64u + ty4 + 1u, col0 + 64u + tx4, c51);
+  store_row(batch, row0 + 64u + ty4 + 2u, col0 + tx4, c60);
+  store_row(batch, row0 + 64u + ty4 + 2u, col0 + 64u + tx4, c61);
+  store_row(batch, row0 + 64u + ty4 + 3u, col0 + tx4, c70);
+  store_row(batch, row0 + 64u + ty4 + 3u, col0 + 64u + tx4, c71);
 }

@@ -156,6 +156,22 @@ export function gemmRef(
 // ---------------------------------------------------------------------------------------------------
 // GPU dispatch
 
+/**
+ * Kernel variant: "tile64" (64×64 tile, 4×4 per thread) or "tile128" (128×128 tile, 8×8 per thread,
+ * register prefetch). Both compute the same function; the choice is only about speed.
+ */
+export type GemmVariant = "tile64" | "tile128";
+
+/**
+ * The variant {@link prepareGemm} uses by default: tile128 when the 128×128 tiles alone give at least
+ * 256 workgroups (enough to fill a large GPU, e.g. the ViT-S/8 GEMMs with M = 25,120 and 4096³), and
+ * tile64 for smaller problems, where the bigger tile would leave most of the GPU idle.
+ */
+export function chooseGemmVariant(shape: GemmShape): GemmVariant {
+  const tiles = Math.ceil(shape.M / 128) * Math.ceil(shape.N / 128) * (shape.batch ?? 1);
+  return tiles >= 256 ? "tile128" : "tile64";
+}
+
 /** Tensors of one GEMM. `bias` is [N]; `residual` is laid out as described by `shape.residual`. */
 export interface GemmTensors {
   a: GpuTensor;
@@ -173,13 +189,15 @@ function checkExtent(name: string, t: GpuTensor, last: number): void {
 
 /**
  * Compiles (cached) and binds one GEMM; returns a dispatch to record every step. The uniform is written
- * once here and owned by `arena`. Shapes are checked against the tensors' sizes.
+ * once here and owned by `arena`. Shapes are checked against the tensors' sizes. `options.variant`
+ * forces a kernel variant (tests run every variant); the default is {@link chooseGemmVariant}.
  */
 export async function prepareGemm(
   gpu: Gpu,
   arena: BufferArena,
   shape: GemmShape,
   t: GemmTensors,
+  options: { variant?: GemmVariant } = {},
 ): Promise<Dispatch> {
   const r = resolve(shape);
   if (r.M <= 0 || r.N <= 0 || r.K <= 0) throw new TypeError(`gemm: empty shape M=${r.M} N=${r.N} K=${r.K}`);
@@ -198,9 +216,12 @@ export async function prepareGemm(
   if (t.residual) {
     checkExtent("residual", t.residual, r.rOffset + (r.batch - 1) * r.rBatchStride + (r.M - 1) * r.ldr + r.N);
   }
+  const variant = options.variant ?? chooseGemmVariant(shape);
+  const tile = variant === "tile128" ? 128 : 64;
   const kernel = await getKernel(gpu, {
     file: "gemm.wgsl",
     source,
+    entryPoint: variant === "tile128" ? "main128" : "main",
     bindings: ["read", "read", "rw", "read", "read", "uniform"],
     constants: {
       TRANS_A: r.transA ? 1 : 0,
@@ -237,7 +258,11 @@ export async function prepareGemm(
   if (r.batch > gpu.limits.maxComputeWorkgroupsPerDimension) {
     throw new RangeError(`gemm: batch ${r.batch} too large`);
   }
-  return { kernel, bindGroup: bg, workgroups: [Math.ceil(r.N / 64), Math.ceil(r.M / 64), r.batch] };
+  const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (Math.ceil(r.M / tile) > maxDim || Math.ceil(r.N / tile) > maxDim) {
+    throw new RangeError(`gemm: ${r.M}×${r.N} needs more than ${maxDim} tiles per dimension`);
+  }
+  return { kernel, bindGroup: bg, workgroups: [Math.ceil(r.N / tile), Math.ceil(r.M / tile), r.batch] };
 }
 
 /** FLOPs of one GEMM (2·M·N·K per batch). */

@@ -1,4 +1,11 @@
-import { gelu64, gemmRef, type GemmShape, prepareGemm } from "../../core/kernels/gemm.ts";
+import {
+  chooseGemmVariant,
+  gelu64,
+  gemmRef,
+  type GemmShape,
+  type GemmVariant,
+  prepareGemm,
+} from "../../core/kernels/gemm.ts";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
 import { readF32 } from "../../core/gpu/readback.ts";
 import { assertAllClose, gpuTest, randnF32 } from "../_util.ts";
@@ -21,7 +28,23 @@ function sizeOf(s: GemmShape, which: "a" | "b" | "c"): number {
 async function check(
   ctx: GpuTestContext,
   s: GemmShape,
-  opts: { bias?: boolean; residual?: boolean; seed?: number } = {},
+  opts: { bias?: boolean; residual?: boolean; seed?: number; variants?: GemmVariant[] } = {},
+) {
+  for (const variant of opts.variants ?? ["tile64"]) await checkVariant(ctx, s, opts, variant);
+}
+
+/**
+ * Every kernel variant must compute the same function: the cases below run on BOTH wherever their
+ * override constants differ (transposes, epilogues). Each new constant set is a cold LLVM compile on
+ * lavapipe (~1–3 s), so pure repeats of an already-covered combination run on tile64 only.
+ */
+const BOTH: GemmVariant[] = ["tile64", "tile128"];
+
+async function checkVariant(
+  ctx: GpuTestContext,
+  s: GemmShape,
+  opts: { bias?: boolean; residual?: boolean; seed?: number },
+  variant: GemmVariant,
 ) {
   const { gpu, arena } = ctx;
   const seed = opts.seed ?? 1;
@@ -36,19 +59,21 @@ async function check(
   const tbias = bias ? arena.upload(bias, [bias.length], "f32", "bias") : undefined;
   const tres = res ? arena.upload(res, [res.length], "f32", "res") : undefined;
   const shape = res ? { ...s, residual: {} } : s;
-  const d = await prepareGemm(gpu, arena, shape, { a: ta, b: tb, c: tc, bias: tbias, residual: tres });
+  const d = await prepareGemm(gpu, arena, shape, { a: ta, b: tb, c: tc, bias: tbias, residual: tres }, {
+    variant,
+  });
   const rec = new StepRecorder(gpu);
   rec.dispatch(d).submit();
   const got = await readF32(gpu, tc);
   const want = gemmRef(shape, a, b, c0, bias, res);
   // f32 accumulation over K terms: error ~ sqrt(K)·eps·|terms|.
   const tol = 2e-5 * Math.sqrt(s.K) + 1e-5;
-  assertAllClose(got, want, { rtol: tol, atol: tol, label: `gemm ${JSON.stringify(s)}` });
+  assertAllClose(got, want, { rtol: tol, atol: tol, label: `gemm ${variant} ${JSON.stringify(s)}` });
 }
 
 gpuTest("gemm() matches the float64 reference on awkward shapes", async (ctx) => {
   for (const [M, N, K] of [[1, 1, 1], [3, 17, 5], [17, 3, 197], [197, 65, 33], [66, 130, 17]]) {
-    await check(ctx, { M, N, K });
+    await check(ctx, { M, N, K }, { variants: BOTH });
   }
 });
 
@@ -64,6 +89,7 @@ gpuTest("gemm() batched with broadcast B, strides and offsets", async (ctx) => {
   await check(ctx, { M: 17, N: 19, K: 23, batch: 3 });
   await check(ctx, { M: 17, N: 19, K: 23, batch: 3, bBatchStride: 0 });
   // A window: columns 5..5+K of a matrix with row stride 64 (like q inside qkv).
+  await check(ctx, { M: 17, N: 19, K: 23, batch: 3, bBatchStride: 0 }, { variants: ["tile128"] });
   await check(ctx, {
     M: 33,
     N: 21,
@@ -76,13 +102,30 @@ gpuTest("gemm() batched with broadcast B, strides and offsets", async (ctx) => {
     ldb: 40,
     bOffset: 7,
     bBatchStride: 21 * 40,
-  });
+  }, { variants: BOTH });
 });
 
 gpuTest("gemm() fused epilogues: bias, relu, gelu, residual, accumulate, alpha", async (ctx) => {
   await check(ctx, { M: 70, N: 33, K: 40, act: "relu" }, { bias: true });
-  await check(ctx, { M: 70, N: 33, K: 40, act: "gelu" }, { bias: true, residual: true });
-  await check(ctx, { M: 20, N: 7, K: 9, accumulate: true, alpha: 0.125 });
+  await check(ctx, { M: 70, N: 33, K: 40, act: "gelu" }, { bias: true, residual: true, variants: BOTH });
+  await check(ctx, { M: 20, N: 7, K: 9, accumulate: true, alpha: 0.125 }, { variants: BOTH });
+});
+
+gpuTest("gemm() several 128-tiles with partial edges, every transpose, both variants", async (ctx) => {
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      await check(ctx, { M: 261, N: 139, K: 21, transA, transB, batch: transA && transB ? 2 : 1 }, {
+        variants: BOTH,
+      });
+    }
+  }
+});
+
+Deno.test("chooseGemmVariant() uses the 128 tile only when it still fills a large GPU", () => {
+  assert.equal(chooseGemmVariant({ M: 4096, N: 4096, K: 4096 }), "tile128");
+  assert.equal(chooseGemmVariant({ M: 25_120, N: 384, K: 1536 }), "tile128"); // ViT-S/8 fc2, 32 images
+  assert.equal(chooseGemmVariant({ M: 785, N: 384, K: 384 }), "tile64");
+  assert.equal(chooseGemmVariant({ M: 197, N: 197, K: 64, batch: 6 }), "tile64");
 });
 
 gpuTest("gemm() on a 785-row ViT-like shape", async (ctx) => {
