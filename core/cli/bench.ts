@@ -36,6 +36,11 @@ suite(
   "GEMM GFLOP/s: 4096³, ViT-S/8 shapes, dispatch overhead",
   () => import("../../tests/bench/gemm_bench.ts"),
 );
+suite(
+  "vit",
+  "ViT-S/16, S/8, B/8 forward img/s at 224 (+ torch fp32 ref)",
+  () => import("../../tests/bench/vit_bench.ts"),
+);
 
 function help(): string {
   const lines = Object.entries(suites).map(([n, s]) => `  ${n.padEnd(8)} ${s.summary}`);
