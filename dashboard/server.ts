@@ -136,7 +136,17 @@ export class TelemetryHub {
     const stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
         client = { controller, closed: false };
-        for (const f of initial) controller.enqueue(f);
+        // One chunk for the whole replay: the stall check counts queued chunks, and a long history must not
+        // make a fresh page look stalled.
+        if (initial.length > 0) {
+          const all = new Uint8Array(initial.reduce((n, f) => n + f.length, 0));
+          let off = 0;
+          for (const f of initial) {
+            all.set(f, off);
+            off += f.length;
+          }
+          controller.enqueue(all);
+        }
         this.#clients.add(client);
         if (this.#ping === undefined) {
           // A comment line every 15 s keeps proxies from closing an idle stream.

@@ -363,4 +363,15 @@ Deno.test("TelemetryHub: a cancelled client is removed and a stalled one is drop
   for (let i = 0; i < 5000 && hub.size > 0; i++) hub.broadcast(metrics(i + 1));
   assert.equal(hub.size, 0);
   await b.cancel().catch(() => {});
+  // A long replayed history is one queued chunk: the new client is not mistaken for a stalled one.
+  const history = Array.from({ length: 6000 }, (_, i) => hub.frame(metrics(i + 1)));
+  const c = hub.open(history);
+  hub.broadcast(metrics(6001));
+  assert.equal(hub.size, 1);
+  const reader = c.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes('"step":6001')) text += (await reader.read()).value;
+  assert.equal(text.split("\n\n").filter((f) => f.startsWith("data:")).length, 6001);
+  await reader.cancel();
+  assert.equal(hub.size, 0);
 });
