@@ -19,7 +19,13 @@ import { BufferArena } from "../../core/gpu/buffers.ts";
 import type { Dispatch } from "../../core/gpu/pipelines.ts";
 import { readF32 } from "../../core/gpu/readback.ts";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
-import { gemmFlops, type GemmShape, prepareGemm } from "../../core/kernels/gemm.ts";
+import {
+  chooseGemmVariant,
+  gemmFlops,
+  type GemmShape,
+  type GemmVariant,
+  prepareGemm,
+} from "../../core/kernels/gemm.ts";
 
 /** One timed GEMM shape. */
 interface ShapeResult {
@@ -28,6 +34,10 @@ interface ShapeResult {
   N: number;
   K: number;
   kernel: string;
+  /** The variant prepareGemm picks for this shape (chooseGemmVariant), whose numbers these are. */
+  variant: GemmVariant;
+  /** The other variant timed on the same shape (full runs only), to check the choice. */
+  other?: { variant: GemmVariant; ms: number; gflops: number };
   reps: number;
   ms: number;
   gflops: number;
@@ -91,6 +101,7 @@ async function timeGemm(
   K: number,
   targetMs: number,
   maxReps: number,
+  variant: GemmVariant,
 ): Promise<ShapeResult> {
   const arena = new BufferArena(gpu, `bench-${name}`);
   try {
@@ -99,7 +110,7 @@ async function timeGemm(
     const tb = arena.upload(b, [K, N], "f32", "B");
     const tc = arena.tensor([M, N], "f32", "C");
     const shape: GemmShape = { M, N, K };
-    const d = await prepareGemm(gpu, arena, shape, { a: ta, b: tb, c: tc });
+    const d = await prepareGemm(gpu, arena, shape, { a: ta, b: tb, c: tc }, { variant });
     const { ms, reps } = await timeDispatches(gpu, [d], targetMs, maxReps);
     // Spot-check 16 outputs so a fast but wrong kernel cannot report a number.
     const c = await readF32(gpu, tc);
@@ -119,6 +130,7 @@ async function timeGemm(
       N,
       K,
       kernel: d.kernel.label,
+      variant,
       reps,
       ms,
       gflops: gemmFlops(shape) / (ms * 1e6),
@@ -257,14 +269,25 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
     const maxBinding = gpu.limits.maxStorageBufferBindingSize;
     const targetMs = opts.quick ? 0 : 300;
     const maxReps = opts.quick ? 1 : 256;
-    const square = await timeGemm(gpu, `square${n}`, n, n, n, targetMs, maxReps);
+    // The variant the program would use, then (full runs) the other one for comparison.
+    const timeShape = async (name: string, m: number, nn: number, k: number) => {
+      const chosen = chooseGemmVariant({ M: m, N: nn, K: k });
+      const r = await timeGemm(gpu, name, m, nn, k, targetMs, maxReps, chosen);
+      if (!opts.quick) {
+        const otherVariant: GemmVariant = chosen === "tile64" ? "tile128" : "tile64";
+        const o = await timeGemm(gpu, name, m, nn, k, targetMs, maxReps, otherVariant);
+        r.other = { variant: otherVariant, ms: o.ms, gflops: o.gflops };
+      }
+      return r;
+    };
+    const square = await timeShape(`square${n}`, n, n, n);
     const vit: ShapeResult[] = [];
     for (const s of VIT_SHAPES) {
       let m = M;
       // Keep every operand within one binding (128 MiB on lavapipe).
       while (m * Math.max(s.K, s.N) * 4 > maxBinding) m = Math.floor(m / 2);
       if (m !== M) notes.push(`${s.name}: M reduced to ${m} to fit the ${maxBinding}-byte binding limit`);
-      vit.push(await timeGemm(gpu, `vit_${s.name}`, m, s.N, s.K, targetMs, maxReps));
+      vit.push(await timeShape(`vit_${s.name}`, m, s.N, s.K));
     }
     const dispatch = await dispatchOverhead(gpu, opts.quick ? 50 : 2000);
     const all = [square, ...vit];
@@ -282,18 +305,23 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
     }
     if (!opts.json) say(describeGpu(gpu));
     for (const note of notes) say(`note: ${note}`);
-    say("shape          M      N      K    ms/GEMM   GFLOP/s   torch GFLOP/s  ratio  kernel");
+    say(
+      "shape          M      N      K    ms/GEMM   GFLOP/s   torch GFLOP/s  ratio  variant  (other variant)",
+    );
     for (const r of all) {
-      say(
-        `${r.name.padEnd(11)} ${String(r.M).padStart(6)} ${String(r.N).padStart(6)} ${
-          String(r.K).padStart(6)
-        } ` +
-          `${r.ms.toFixed(3).padStart(10)} ${r.gflops.toFixed(1).padStart(9)} ` +
-          `${(r.torchGflops?.toFixed(1) ?? "-").padStart(15)} ${
-            (r.ratioToTorch?.toFixed(3) ?? "-").padStart(6)
-          }  ` +
-          r.kernel,
-      );
+      const cells = [
+        r.name.padEnd(11),
+        String(r.M).padStart(6),
+        String(r.N).padStart(6),
+        String(r.K).padStart(6),
+        r.ms.toFixed(3).padStart(10),
+        r.gflops.toFixed(1).padStart(9),
+        (r.torchGflops?.toFixed(1) ?? "-").padStart(15),
+        (r.ratioToTorch?.toFixed(3) ?? "-").padStart(6),
+        ` ${r.variant}`,
+        r.other ? `(${r.other.variant}: ${r.other.gflops.toFixed(1)} GFLOP/s)` : "",
+      ];
+      say(cells.join(" "));
     }
     say(
       `dispatch overhead: ${dispatch.usPerDispatch.toFixed(1)} µs per 1×1×1 GEMM dispatch ` +
