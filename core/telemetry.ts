@@ -220,3 +220,52 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
   const mod = await import("../dashboard/server.ts");
   return await mod.startDashboard(opts);
 }
+
+/** Where {@link createTelemetrySink} sends messages. All parts are optional. */
+export interface TelemetrySinkOptions {
+  /** Live dashboard: `publish` logs the message and streams it. */
+  dashboard?: Pick<DashboardHandle, "publish">;
+  /** Run log used when there is no dashboard (e.g. `--no-dashboard`), so history is still written. */
+  log?: RunLog;
+  /** Terminal progress (core/progress.ts `ProgressBar` fits). */
+  progress?: {
+    update(u: { step: number; losses?: LossTerms; imagesPerSec?: number; stepMs?: number }): void;
+    log(line: string): void;
+  };
+}
+
+/** One-line summary of an eval result for the terminal. */
+export function formatEval(m: EvalMessage): string {
+  const f = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : "-");
+  const e = m.metrics;
+  return `eval @ step ${m.step}: cluster acc ${f(e.cluster_acc)} mIoU ${f(e.cluster_miou)} | ` +
+    `linear acc ${f(e.linear_acc)} mIoU ${f(e.linear_miou)}`;
+}
+
+/**
+ * Returns the handler for a trainer Worker's messages on the main thread: telemetry goes to the dashboard
+ * (or the run log), metrics drive the progress bar, eval results and final status lines are printed above it.
+ * The handler returns false for anything that is not a telemetry message, so the caller can handle its own.
+ *
+ *     worker.onmessage = (e) => sink(e.data) || handleOther(e.data);
+ */
+export function createTelemetrySink(o: TelemetrySinkOptions): (msg: unknown) => boolean {
+  return (msg) => {
+    if (!isTelemetryMessage(msg)) return false;
+    if (o.dashboard) o.dashboard.publish(msg);
+    else o.log?.append(msg);
+    if (!o.progress) return true;
+    if (msg.type === "metrics") {
+      o.progress.update({
+        step: msg.step,
+        losses: msg.losses,
+        imagesPerSec: msg.imagesPerSec,
+        stepMs: msg.stepMs,
+      });
+    } else if (msg.type === "eval") o.progress.log(formatEval(msg));
+    else if (msg.type === "status" && (msg.state === "failed" || msg.state === "done") && msg.message) {
+      o.progress.log(`${msg.state}: ${msg.message}`);
+    }
+    return true;
+  };
+}
