@@ -96,25 +96,13 @@ function hue(x: Float32Array, o: number, n: number, shift: number): void {
     const fr = h * 6 - i6;
     const p = clamp01(v * (1 - s)), q = clamp01(v * (1 - s * fr)), t = clamp01(v * (1 - s * (1 - fr)));
     let R: number, G: number, B: number;
-    switch (((i6 % 6) + 6) % 6) {
-      case 0:
-        [R, G, B] = [v, t, p];
-        break;
-      case 1:
-        [R, G, B] = [q, v, p];
-        break;
-      case 2:
-        [R, G, B] = [p, v, t];
-        break;
-      case 3:
-        [R, G, B] = [p, q, v];
-        break;
-      case 4:
-        [R, G, B] = [t, p, v];
-        break;
-      default:
-        [R, G, B] = [v, p, q];
-    }
+    const sector = ((i6 % 6) + 6) % 6;
+    if (sector === 0) (R = v), (G = t), (B = p);
+    else if (sector === 1) (R = q), (G = v), (B = p);
+    else if (sector === 2) (R = p), (G = v), (B = t);
+    else if (sector === 3) (R = p), (G = q), (B = v);
+    else if (sector === 4) (R = t), (G = p), (B = v);
+    else (R = v), (G = p), (B = q);
     x[o + i] = R;
     x[o + n + i] = G;
     x[o + 2 * n + i] = B;
@@ -150,21 +138,42 @@ function reflect(i: number, n: number): number {
 
 function blur(x: Float32Array, o: number, W: number, H: number, sigma: number, tmp: Float64Array): void {
   const k = gaussianTaps(sigma);
+  const k0 = k[0], k1 = k[1], k2 = k[2];
   const n = W * H;
+  // Reflected index tables for the borders; the interior uses direct offsets.
+  const rx = new Int32Array(W + 4), ry = new Int32Array(H + 4);
+  for (let i = 0; i < W + 4; i++) rx[i] = reflect(i - 2, W);
+  for (let i = 0; i < H + 4; i++) ry[i] = reflect(i - 2, H);
   for (let c = 0; c < 3; c++) {
     const base = o + c * n;
     for (let y = 0; y < H; y++) {
+      const row = base + y * W, trow = y * W;
       for (let xx = 0; xx < W; xx++) {
-        let s = 0;
-        for (let j = 0; j < 5; j++) s += k[j] * x[base + y * W + reflect(xx + j - 2, W)];
-        tmp[y * W + xx] = s;
+        let s: number;
+        if (xx >= 2 && xx < W - 2) {
+          const i = row + xx;
+          s = k0 * (x[i - 2] + x[i + 2]) + k1 * (x[i - 1] + x[i + 1]) + k2 * x[i];
+        } else {
+          s = 0;
+          for (let j = 0; j < 5; j++) s += k[j] * x[row + rx[xx + j]];
+        }
+        tmp[trow + xx] = s;
       }
     }
     for (let y = 0; y < H; y++) {
-      for (let xx = 0; xx < W; xx++) {
-        let s = 0;
-        for (let j = 0; j < 5; j++) s += k[j] * tmp[reflect(y + j - 2, H) * W + xx];
-        x[base + y * W + xx] = s;
+      const out = base + y * W;
+      if (y >= 2 && y < H - 2) {
+        const a = (y - 2) * W, b = (y - 1) * W, m = y * W, d = (y + 1) * W, e = (y + 2) * W;
+        for (let xx = 0; xx < W; xx++) {
+          x[out + xx] = k0 * (tmp[a + xx] + tmp[e + xx]) + k1 * (tmp[b + xx] + tmp[d + xx]) +
+            k2 * tmp[m + xx];
+        }
+      } else {
+        for (let xx = 0; xx < W; xx++) {
+          let s = 0;
+          for (let j = 0; j < 5; j++) s += k[j] * tmp[ry[y + j] * W + xx];
+          x[out + xx] = s;
+        }
       }
     }
   }

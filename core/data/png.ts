@@ -89,7 +89,7 @@ export function decodePng(bytes: Uint8Array): PngRaw {
   if (interlace === 0) {
     unfilterPass(raw, 0, width, height, channels, bitDepth, (x, y, c, v) => {
       samples[(y * width + x) * channels + c] = v;
-    });
+    }, bitDepth === 8 ? samples : undefined);
   } else {
     // Adam7: seven passes, each a reduced image with its own filter rows.
     const passes = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [
@@ -119,6 +119,8 @@ function unfilterPass(
   channels: number,
   bitDepth: number,
   put: (x: number, y: number, c: number, v: number) => void,
+  /** Non-interlaced 8-bit output: rows are copied straight into it. */
+  direct?: Uint8Array | Uint16Array,
 ): number {
   const bitsPP = channels * bitDepth;
   const stride = Math.ceil((w * bitsPP) / 8);
@@ -130,21 +132,25 @@ function unfilterPass(
     const ft = raw[pos];
     const line = raw.subarray(pos + 1, pos + 1 + stride);
     pos += 1 + stride;
-    for (let i = 0; i < stride; i++) {
-      const a = i >= bpp ? cur[i - bpp] : 0;
-      const b = prev[i];
-      const c = i >= bpp ? prev[i - bpp] : 0;
-      let v = line[i];
-      if (ft === 1) v += a;
-      else if (ft === 2) v += b;
-      else if (ft === 3) v += (a + b) >> 1;
-      else if (ft === 4) {
+    if (ft === 0) cur.set(line);
+    else if (ft === 1) {
+      for (let i = 0; i < stride; i++) cur[i] = (line[i] + (i >= bpp ? cur[i - bpp] : 0)) & 255;
+    } else if (ft === 2) {
+      for (let i = 0; i < stride; i++) cur[i] = (line[i] + prev[i]) & 255;
+    } else if (ft === 3) {
+      for (let i = 0; i < stride; i++) {
+        cur[i] = (line[i] + (((i >= bpp ? cur[i - bpp] : 0) + prev[i]) >> 1)) & 255;
+      }
+    } else if (ft === 4) {
+      for (let i = 0; i < stride; i++) {
+        const a = i >= bpp ? cur[i - bpp] : 0, b = prev[i], c = i >= bpp ? prev[i - bpp] : 0;
         const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
-        v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-      } else if (ft !== 0) throw new Error(`PNG row filter ${ft} is not valid`);
-      cur[i] = v & 255;
-    }
-    if (bitDepth === 8) {
+        cur[i] = (line[i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) & 255;
+      }
+    } else throw new Error(`PNG row filter ${ft} is not valid`);
+    if (bitDepth === 8 && direct) {
+      (direct as Uint8Array).set(cur, y * stride);
+    } else if (bitDepth === 8) {
       for (let x = 0, i = 0; x < w; x++) for (let c = 0; c < channels; c++) put(x, y, c, cur[i++]);
     } else if (bitDepth === 16) {
       for (let x = 0, i = 0; x < w; x++) {
