@@ -37,6 +37,7 @@ suite(
   () => import("../../tests/bench/gemm_bench.ts"),
 );
 suite("hploss", "HP loss fwd+bwd time per pass (N = 50,176 on a GPU)", () => import("../../tests/bench/hploss_bench.ts"));
+suite("hploss", "HP loss fwd+bwd time per pass (N = 50,176 on a GPU)", () => import("../../tests/bench/hploss_bench.ts"));
 suite(
   "vit",
   "ViT-S/16, S/8, B/8 forward img/s at 224 (+ torch fp32 ref)",

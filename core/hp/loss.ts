@@ -89,6 +89,17 @@ export interface HpLossInputs {
 
 const NAME = "HpLoss";
 
+/** FLOPs of one {@link HpLoss.record} per pass (dense tiles; see the module header). */
+export function hpLossFlops(
+  dims: HpDims,
+): { threshold: number; forward: number; backward: number; total: number } {
+  const N = dims.B * dims.S * dims.S;
+  const threshold = 2 * N * dims.K * (dims.Df + dims.D);
+  const forward = 2 * N * N * (dims.Df + 3 * dims.D);
+  const backward = 2 * 2 * N * N * (dims.Df + 2 * dims.D);
+  return { threshold, forward, backward, total: threshold + forward + backward };
+}
+
 /**
  * The HP loss for one batch shape. Build once, then per step: `setStep(λ, seed)` before encoding and
  * `record(rec)` inside the step (six dispatches, no allocation, no await). Outputs are overwritten.
