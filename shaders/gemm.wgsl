@@ -1,4 +1,7 @@
 // gemm.wgsl — batched C = epilogue(alpha · op(A) · op(B)), f32 storage and accumulation.
+// f16 storage: core/kernels/gemm.ts rewrites the A and/or B declarations below to array<f16> and puts
+// `enable f16;` in front of this first line (line numbers unchanged); loads convert with f32(), so the
+// tiles, accumulators and epilogue stay f32.
 //
 // Bindings (group 0):
 //   0 A        read        element a(m,k) at a_off + b*a_bs + (TRANS_A ? k*lda + m : m*lda + k)
@@ -60,15 +63,15 @@ fn activate(v: f32) -> f32 {
 fn load_a(batch: u32, m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= p.K) { return 0.0; }
   let base = p.a_off + batch * p.a_bs;
-  if (TRANS_A) { return A[base + k * p.lda + m]; }
-  return A[base + m * p.lda + k];
+  if (TRANS_A) { return f32(A[base + k * p.lda + m]); }
+  return f32(A[base + m * p.lda + k]);
 }
 
 fn load_b(batch: u32, k: u32, n: u32) -> f32 {
   if (k >= p.K || n >= p.N) { return 0.0; }
   let base = p.b_off + batch * p.b_bs;
-  if (TRANS_B) { return B[base + n * p.ldb + k]; }
-  return B[base + k * p.ldb + n];
+  if (TRANS_B) { return f32(B[base + n * p.ldb + k]); }
+  return f32(B[base + k * p.ldb + n]);
 }
 
 fn store(batch: u32, m: u32, n: u32, acc: f32) {

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
-import { type BufferArena, GpuTensor, packUniform } from "../gpu/buffers.ts";
+import { type BufferArena, type DType, GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel } from "../gpu/pipelines.ts";
 import source from "../../shaders/gemm.wgsl" with { type: "text" };
 
@@ -163,13 +163,38 @@ export function gemmRef(
 export type GemmVariant = "tile64" | "tile128";
 
 /**
- * The variant {@link prepareGemm} uses by default: tile128 when the 128×128 tiles alone give at least
- * 256 workgroups (enough to fill a large GPU, e.g. the ViT-S/8 GEMMs with M = 25,120 and 4096³), and
- * tile64 for smaller problems, where the bigger tile would leave most of the GPU idle.
+ * The variant {@link prepareGemm} uses by default. On a GPU: tile128 when the 128×128 tiles alone give
+ * at least 256 workgroups (enough to fill a large GPU, e.g. the ViT-S/8 GEMMs with M = 25,120 and 4096³),
+ * tile64 for smaller problems, where the bigger tile would leave most of the GPU idle. On a software
+ * adapter (a few CPU threads, nothing to fill) tile128 whenever M and N are both ≥ 128, so padding wastes
+ * under half the work: it measured 1.1–2.4× faster there (BENCHMARKS.md).
  */
-export function chooseGemmVariant(shape: GemmShape): GemmVariant {
+export function chooseGemmVariant(shape: GemmShape, software = false): GemmVariant {
+  if (software) return shape.M >= 128 && shape.N >= 128 ? "tile128" : "tile64";
   const tiles = Math.ceil(shape.M / 128) * Math.ceil(shape.N / 128) * (shape.batch ?? 1);
   return tiles >= 256 ? "tile128" : "tile64";
+}
+
+/**
+ * The shader for the given A/B storage types. f16 storage (half the bytes of A and B read; f32 tiles,
+ * accumulation and epilogue) needs the adapter's `shader-f16` feature ({@link Gpu.hasF16}); the
+ * f16 source is gemm.wgsl with its A/B declarations retyped and `enable f16;` prepended on line 1.
+ */
+function gemmSource(gpu: Gpu, a: DType, b: DType, c: DType): { file: string; source: string } {
+  for (const [name, dt] of [["A", a], ["B", b]] as const) {
+    if (dt !== "f32" && dt !== "f16") throw new TypeError(`gemm: ${name} must be f32 or f16, got ${dt}`);
+  }
+  if (c !== "f32") throw new TypeError(`gemm: C must be f32, got ${c}`);
+  if (a === "f32" && b === "f32") return { file: "gemm.wgsl", source };
+  if (!gpu.hasF16) {
+    throw new TypeError(
+      `gemm: f16 A/B need the shader-f16 feature, which adapter "${gpu.description}" lacks`,
+    );
+  }
+  let s = "enable f16; " + source;
+  if (a === "f16") s = s.replace("var<storage, read> A: array<f32>;", "var<storage, read> A: array<f16>;");
+  if (b === "f16") s = s.replace("var<storage, read> B: array<f32>;", "var<storage, read> B: array<f16>;");
+  return { file: `gemm.wgsl (A ${a}, B ${b})`, source: s };
 }
 
 /** Tensors of one GEMM. `bias` is [N]; `residual` is laid out as described by `shape.residual`. */
@@ -216,11 +241,10 @@ export async function prepareGemm(
   if (t.residual) {
     checkExtent("residual", t.residual, r.rOffset + (r.batch - 1) * r.rBatchStride + (r.M - 1) * r.ldr + r.N);
   }
-  const variant = options.variant ?? chooseGemmVariant(shape);
+  const variant = options.variant ?? chooseGemmVariant(shape, gpu.isSoftware);
   const tile = variant === "tile128" ? 128 : 64;
   const kernel = await getKernel(gpu, {
-    file: "gemm.wgsl",
-    source,
+    ...gemmSource(gpu, t.a.dtype, t.b.dtype, t.c.dtype),
     entryPoint: variant === "tile128" ? "main128" : "main",
     bindings: ["read", "read", "rw", "read", "read", "uniform"],
     constants: {

@@ -271,7 +271,7 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
     const maxReps = opts.quick ? 1 : 256;
     // The variant the program would use, then (full runs) the other one for comparison.
     const timeShape = async (name: string, m: number, nn: number, k: number) => {
-      const chosen = chooseGemmVariant({ M: m, N: nn, K: k });
+      const chosen = chooseGemmVariant({ M: m, N: nn, K: k }, gpu.isSoftware);
       const r = await timeGemm(gpu, name, m, nn, k, targetMs, maxReps, chosen);
       if (!opts.quick) {
         const otherVariant: GemmVariant = chosen === "tile64" ? "tile128" : "tile64";

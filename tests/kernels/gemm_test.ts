@@ -126,6 +126,9 @@ Deno.test("chooseGemmVariant() uses the 128 tile only when it still fills a larg
   assert.equal(chooseGemmVariant({ M: 25_120, N: 384, K: 1536 }), "tile128"); // ViT-S/8 fc2, 32 images
   assert.equal(chooseGemmVariant({ M: 785, N: 384, K: 384 }), "tile64");
   assert.equal(chooseGemmVariant({ M: 197, N: 197, K: 64, batch: 6 }), "tile64");
+  // A software adapter has no GPU to fill: the big tile as soon as it is not mostly padding.
+  assert.equal(chooseGemmVariant({ M: 785, N: 384, K: 384 }, true), "tile128");
+  assert.equal(chooseGemmVariant({ M: 785, N: 96, K: 384 }, true), "tile64");
 });
 
 gpuTest("gemm() on a 785-row ViT-like shape", async (ctx) => {
@@ -153,4 +156,51 @@ Deno.test("gelu64() matches known values of the exact GELU", () => {
     0,
     3 * 0.9986501019683699,
   ], { rtol: 1e-13, atol: 1e-15 });
+});
+
+gpuTest("gemm() with f16 storage of A and/or B accumulates in f32", async ({ gpu, arena }) => {
+  if (!gpu.hasF16) {
+    console.error("[tests] skipped f16 GEMM: adapter lacks shader-f16");
+    return;
+  }
+  const cases: Array<[GemmShape, boolean, boolean, GemmVariant]> = [
+    [{ M: 37, N: 45, K: 29 }, true, true, "tile64"],
+    [{ M: 130, N: 140, K: 33, transB: true }, true, true, "tile128"],
+    [{ M: 17, N: 70, K: 50, transA: true }, true, false, "tile64"],
+    [{ M: 9, N: 5, K: 197 }, false, true, "tile128"],
+  ];
+  for (const [s, aHalf, bHalf, variant] of cases) {
+    const a32 = randnF32(s.M * s.K, 21), b32 = randnF32(s.K * s.N, 22);
+    // What the kernel sees: the f16-rounded values.
+    const a16 = Float16Array.from(a32), b16 = Float16Array.from(b32);
+    const ta = aHalf
+      ? arena.upload(new Uint16Array(a16.buffer), [a16.length], "f16", "A16")
+      : arena.upload(a32, [a32.length], "f32", "A");
+    const tb = bHalf
+      ? arena.upload(new Uint16Array(b16.buffer), [b16.length], "f16", "B16")
+      : arena.upload(b32, [b32.length], "f32", "B");
+    const tc = arena.tensor([s.M * s.N], "f32", "C");
+    const d = await prepareGemm(gpu, arena, { ...s, act: "gelu" }, { a: ta, b: tb, c: tc }, { variant });
+    new StepRecorder(gpu).dispatch(d).submit();
+    const got = await readF32(gpu, tc);
+    const label = `f16 gemm ${variant} ${JSON.stringify(s)} A${aHalf ? 16 : 32} B${bHalf ? 16 : 32}`;
+    // Against the rounded inputs: only f32 accumulation error remains.
+    const exact = gemmRef(
+      { ...s, act: "gelu" },
+      aHalf ? a16 : a32,
+      bHalf ? b16 : b32,
+      new Float32Array(s.M * s.N),
+    );
+    const tol = 2e-5 * Math.sqrt(s.K) + 1e-5;
+    assertAllClose(got, exact, { rtol: tol, atol: tol, label });
+    // Against the f32 inputs: the f16 storage error (2⁻¹¹ relative per input) over √K-sized sums.
+    const full = gemmRef({ ...s, act: "gelu" }, a32, b32, new Float32Array(s.M * s.N));
+    assertAllClose(got, full, { rtol: 1e-2, atol: 1e-2 * Math.sqrt(s.K), label: `${label} vs f32 inputs` });
+  }
+  const c = arena.tensor([4], "f32", "C");
+  const a = arena.tensor([4], "i32", "Ai");
+  await assert.rejects(
+    () => prepareGemm(gpu, arena, { M: 2, N: 2, K: 2 }, { a, b: c, c }),
+    /A must be f32 or f16/,
+  );
 });
