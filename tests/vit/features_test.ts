@@ -160,7 +160,7 @@ gpuCliTest(
           label: "attn",
         });
         console.error(
-          `  ViT-S/16 224², 2 images: ${secs.toFixed(1)} s, max |Δfeatures| ${
+          `  ViT-S/16 224², ${images.length} image(s): ${secs.toFixed(1)} s, max |Δfeatures| ${
             e.toExponential(2)
           }, max |Δattn| ${a.toExponential(2)}`,
         );
