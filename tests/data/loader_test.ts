@@ -110,3 +110,24 @@ Deno.test("Loader: datasets without a spec run in-process; worker errors surface
     bad.close();
   }
 });
+
+Deno.test("Loader: runs inside a Worker with nested loader Workers (the trainer's setup)", async () => {
+  const w = new Worker(new URL("./_loader_in_worker.ts", import.meta.url), { type: "module" });
+  try {
+    const got = await new Promise<number[][]>((resolve, reject) => {
+      w.onmessage = (e) => resolve(e.data);
+      w.onerror = (e) => {
+        e.preventDefault();
+        reject(new Error(e.message));
+      };
+      w.postMessage({ workers: 1 });
+    });
+    const ds = await openDataset({ dataset: "synthetic", split: "train", count: 8, imageSize: 16 });
+    const l = new Loader(ds, { batch: 4, size: 16, seed: 9, augment: true });
+    const want: number[][] = [];
+    for await (const b of l.epoch(0)) want.push([...b.indices, b.images[17], b.augImages![33], b.labels[5]]);
+    deepStrictEqual(got, want);
+  } finally {
+    w.terminate();
+  }
+});
