@@ -16,6 +16,11 @@
 //   1 OUT    read_write  flat buffer
 //   2 params uniform
 //   Workgroup 64 (one column per thread), grid ceil(C/64). Fixed summation order: bitwise repeatable.
+// Entry `sum_slices` (split-K weight gradients): OUT[out_off + i] (=|+=) Σ_{s<slices} PART[s·n + i], i < n.
+//   0 PART   read        [slices, n]
+//   1 OUT    read_write  flat buffer
+//   2 params uniform     { rows = n, C = slices, _, out_off }
+//   Workgroup 256, one element per thread, 2-D grid.
 
 override ACCUMULATE: bool = false;
 override TWO_OUT: bool = false;
@@ -76,4 +81,17 @@ fn colsum_final(@builtin(global_invocation_id) gid: vec3<u32>) {
     B[prm.out_off + col] = s;
     if (TWO_OUT) { B[prm.out_off2 + col] = s; }
   }
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn sum_slices(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+  if (i >= prm.rows) { return; }
+  var s = 0.0;
+  for (var k: u32 = 0u; k < prm.C; k = k + 1u) {
+    s = s + A[k * prm.rows + i];
+  }
+  if (ACCUMULATE) { s = s + B[prm.out_off + i]; }
+  B[prm.out_off + i] = s;
 }

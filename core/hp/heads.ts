@@ -21,7 +21,7 @@ import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { prepareGemm } from "../kernels/gemm.ts";
 import type { Rng } from "../rng.ts";
 import { type Dropout2d, dropout2dRef, DROPOUT_P, prepareDropout2d } from "./dropout.ts";
-import { prepareColsum, prepareReluBackward } from "./head_grad.ts";
+import { prepareColsum, prepareReluBackward, prepareWeightGrad } from "./head_grad.ts";
 import { HEAD_KEYS, headLayout, type ParamLayout } from "./params.ts";
 
 /** Sizes of one head application. */
@@ -306,6 +306,7 @@ export interface HeadBackward {
  * (flat, θ's layout) from `dCode` [rows, D]. Recomputes drop_a(F) into the scratch and drop_b(F) into
  * H with the forward's seeds, so record it in the same step as its forward, after any other use of H.
  * With several sites (clean and augmented view), give the first `accumulate: false` and the rest true.
+ * `splits` forces the split-K row slices of the weight gradients (default: chosen per GPU, 1 on software).
  */
 export async function prepareHeadBackward(
   gpu: Gpu,
@@ -313,6 +314,7 @@ export async function prepareHeadBackward(
   site: HeadForward,
   t: { dCode: GpuTensor; grads: GpuTensor },
   accumulate: boolean,
+  splits?: number,
 ): Promise<HeadBackward> {
   if (site.mode !== "train") throw new TypeError(`head backward needs a train-mode site, got ${site.mode}`);
   const { rows, Df, D } = site.dims;
@@ -326,20 +328,15 @@ export async function prepareHeadBackward(
   const scratch = site.t.scratch!;
   const hidden = site.hidden;
   const dW = (cOff: number, a: GpuTensor, b: GpuTensor, M: number) =>
-    prepareGemm(gpu, arena, {
-      M,
-      N: Df,
-      K: rows,
-      transA: true,
-      lda: M,
-      cOffset: cOff,
-      ldc: Df,
-      accumulate,
-    }, { a, b, c: t.grads });
+    prepareWeightGrad(gpu, arena, { M, N: Df, rows, outOffset: cOff, accumulate, splits }, {
+      a,
+      b,
+      out: t.grads,
+    });
   const steps: Dispatch[][] = [
     [site.dropA!.dispatch],
-    [await dW(off(HEAD_KEYS.w1), t.dCode, scratch, D)],
-    [await dW(off(HEAD_KEYS.w3), t.dCode, hidden, D)],
+    await dW(off(HEAD_KEYS.w1), t.dCode, scratch, D),
+    await dW(off(HEAD_KEYS.w3), t.dCode, hidden, D),
     await prepareColsum(gpu, arena, rows, D, t.dCode, {
       out: t.grads,
       offset: off(HEAD_KEYS.b1),
@@ -356,7 +353,7 @@ export async function prepareHeadBackward(
     ],
     [await prepareReluBackward(gpu, arena, rows * Df, hidden, scratch)],
     [site.dropBToHidden!.dispatch],
-    [await dW(off(HEAD_KEYS.w2), scratch, hidden, Df)],
+    await dW(off(HEAD_KEYS.w2), scratch, hidden, Df),
     await prepareColsum(gpu, arena, rows, Df, scratch, {
       out: t.grads,
       offset: off(HEAD_KEYS.b2),

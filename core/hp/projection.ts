@@ -11,7 +11,7 @@ import type { BufferArena, GpuTensor } from "../gpu/buffers.ts";
 import type { Dispatch } from "../gpu/pipelines.ts";
 import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { prepareGemm } from "../kernels/gemm.ts";
-import { prepareColsum } from "./head_grad.ts";
+import { prepareColsum, prepareWeightGrad } from "./head_grad.ts";
 import {
   l2normalizeBackwardRef,
   l2normalizeRef,
@@ -139,6 +139,8 @@ export interface ProjectionBackwardOptions {
   ds?: GpuTensor;
   /** Add to `ds` instead of overwriting. */
   accumulateDs?: boolean;
+  /** Split-K row slices of dW (default: chosen per GPU, 1 on software adapters). */
+  splits?: number;
 }
 
 /**
@@ -161,16 +163,14 @@ export async function prepareProjectionBackward(
   const wOff = L.get(PROJECTION_KEYS.w).offset;
   const ds: Dispatch[] = [
     await prepareL2NormalizeBackward(gpu, arena, rows, D, { z: fwd.z, norms: fwd.norms, dz: o.dz, du: o.dz }),
-    await prepareGemm(gpu, arena, {
+    ...await prepareWeightGrad(gpu, arena, {
       M: D,
       N: D,
-      K: rows,
-      transA: true,
-      lda: D,
-      cOffset: wOff,
-      ldc: D,
+      rows,
+      outOffset: wOff,
       accumulate: o.accumulateGrads,
-    }, { a: o.dz, b: fwd.s, c: o.grads }),
+      splits: o.splits,
+    }, { a: o.dz, b: fwd.s, out: o.grads }),
     ...await prepareColsum(gpu, arena, rows, D, o.dz, {
       out: o.grads,
       offset: L.get(PROJECTION_KEYS.b).offset,

@@ -17,7 +17,7 @@ import {
   prepareHeadBackward,
   prepareHeadForward,
 } from "../../core/hp/heads.ts";
-import { HEAD_KEYS, headLayout } from "../../core/hp/params.ts";
+import { headLayout } from "../../core/hp/params.ts";
 import { emaUpdateRef, prepareEmaUpdate } from "../../core/hp/ema.ts";
 import { assertAllClose, gpuTest, type GpuTestContext, randnF32 } from "../_util.ts";
 
@@ -137,7 +137,8 @@ gpuTest("prepareHeadBackward() matches the float64 reference and accumulates", a
     const tdc = arena.upload(dCode, [dims.rows, dims.D], "f32", "dCode");
     const grads = arena.upload(new Float32Array(L.total).fill(7), [L.total], "f32", "grads");
     const bwd = await prepareHeadBackward(gpu, arena, site, { dCode: tdc, grads }, false);
-    const bwdAcc = await prepareHeadBackward(gpu, arena, site, { dCode: tdc, grads }, true);
+    // The accumulating instance forces split-K (3 row slices plus a remainder) to test that path too.
+    const bwdAcc = await prepareHeadBackward(gpu, arena, site, { dCode: tdc, grads }, true, 3);
     const want = headBackwardRef(dims, params, F, seeds, dCode);
     const tol = gemmTol(dims.rows) * 4;
     const rec = new StepRecorder(gpu);
@@ -158,12 +159,13 @@ gpuTest("prepareHeadBackward() matches the float64 reference and accumulates", a
     bwdAcc.record(rec2);
     rec2.submit();
     const got2 = await readF32(gpu, grads);
-    const s = L.get(HEAD_KEYS.w2);
-    assertAllClose(
-      L.slice(got2, s.name),
-      Array.from(want.subarray(s.offset, s.offset + s.size), (v) => 2 * v),
-      { rtol: 2 * tol, atol: 2 * tol, label: `accumulated dW2 ${JSON.stringify(dims)}` },
-    );
+    for (const s of L.segments) {
+      assertAllClose(
+        L.slice(got2, s.name),
+        Array.from(want.subarray(s.offset, s.offset + s.size), (v) => 2 * v),
+        { rtol: 2 * tol, atol: 2 * tol, label: `accumulated split-K d${s.name} ${JSON.stringify(dims)}` },
+      );
+    }
   }
 });
 
