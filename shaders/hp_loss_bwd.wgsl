@@ -11,7 +11,7 @@
 // Workgroup 16×16 threads owns 32 rows. Per 32×64 pair tile: three dot tiles (c^ag, c^sp, l; 2×4 per
 // thread, K-step 16), H into workgroup memory, then dy_I += H · y_J with y_J staged 4 columns at a time;
 // each thread accumulates 1 row × up to 64 output columns (16 vec4 registers): D ≤ 512, D % 4 == 0.
-// FLOPs: 2·N²·(Df + 2D). Grid: ceil(N/32) workgroups (grid1d).
+// FLOPs: 2·N²·(Df + 3D). Grid: ceil(N/32) workgroups (grid1d).
 
 struct Which { which: u32, _p0: u32, _p1: u32, _p2: u32, }
 

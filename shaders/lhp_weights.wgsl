@@ -8,7 +8,7 @@
 //           0 outside the grid or below the mean), 2 p uniform.
 // Grid: B·P workgroups (grid1d). P ≤ 2048.
 
-struct Params { B: u32, S: u32, P: u32, PP: u32, sigma: f32, _p0: u32, _p1: u32, _p2: u32, }
+struct Params { B: u32, S: u32, P: u32, PP: u32, sigma: f32, row_off: u32, _p1: u32, _p2: u32, }
 
 @group(0) @binding(0) var<storage, read> attn: array<f32>;
 @group(0) @binding(1) var<storage, read_write> coef: array<f32>;
@@ -95,6 +95,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let a = p.sigma * exp(clamp(attn[base + u32(yy * s + xx)], lo, hi) - hi) / denom;
       if (a >= mean) { out = a / f32(ny * nx); }
     }
-    coef[row * 9u + tid] = out;
+    coef[(p.row_off + row) * 9u + tid] = out;
   }
 }

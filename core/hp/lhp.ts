@@ -29,13 +29,16 @@ export class LhpWeights {
   /**
    * @param inputs.attn head-averaged attention logits [B, P, P] f32 (row = query patch, column = key).
    * @param opts.coef optional output [N, 9] (e.g. a per-crop cache slot); allocated when absent.
+   * @param opts.firstImage write rows from firstImage·P on: lets a trainer feed the attention in chunks
+   *   of B images (the full [64, 784, 784] f32 tensor is 157 MB, over lavapipe's 128 MiB binding limit)
+   *   into one larger coef tensor.
    */
   static async create(
     gpu: Gpu,
     arena: BufferArena,
     dims: { B: number; S: number },
     inputs: { attn: GpuTensor },
-    opts: { sigma?: number; coef?: GpuTensor } = {},
+    opts: { sigma?: number; coef?: GpuTensor; firstImage?: number } = {},
   ): Promise<LhpWeights> {
     const { B, S } = dims;
     const P = S * S, N = B * P;
@@ -47,8 +50,10 @@ export class LhpWeights {
     }
     checkDtype("LhpWeights", "attn", inputs.attn, "f32");
     checkExtent("LhpWeights", "attn", inputs.attn, B * P * P);
-    const coef = opts.coef ?? arena.tensor([N, 9], "f32", "lhp.coef");
-    checkExtent("LhpWeights", "coef", coef, N * 9);
+    const first = opts.firstImage ?? 0;
+    if (!Number.isInteger(first) || first < 0) throw new TypeError(`LhpWeights: bad firstImage ${first}`);
+    const coef = opts.coef ?? arena.tensor([(first + B) * P, 9], "f32", "lhp.coef");
+    checkExtent("LhpWeights", "coef", coef, (first + B) * P * 9);
     let pp = 1;
     while (pp < P) pp *= 2;
     const kernel = await getKernel(gpu, {
@@ -57,7 +62,10 @@ export class LhpWeights {
       bindings: ["read", "rw", "uniform"],
     });
     const u = arena.uniform(
-      packUniform([[B, "u32"], [S, "u32"], [P, "u32"], [pp, "u32"], [opts.sigma ?? LHP_SIGMA, "f32"]]),
+      packUniform([[B, "u32"], [S, "u32"], [P, "u32"], [pp, "u32"], [opts.sigma ?? LHP_SIGMA, "f32"], [
+        first * P,
+        "u32",
+      ]]),
       "lhp.weights-params",
     );
     const dispatch = {

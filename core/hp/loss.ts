@@ -10,15 +10,21 @@
  *   2. forward     row-owner: masks from c^ag, c^sp; online LSE over D_i   2·N²·(Df + 3D)
  *                  for z and z̃; S_i = Σ m_ij l_ij; w_i; counts → aux
  *   3. reduce      one workgroup: M_b, losses, coef_i → aux slot 10        O(N)
- *   4. backward×2  row-owner, one per y: dy_i = (1/τ) Σ_j (G_ij + G_ji) y_j  2·N²·(Df + 2D) each
+ *   4. backward×2  row-owner, one per y: dy_i = (1/τ) Σ_j (G_ij + G_ji) y_j  2·N²·(Df + 3D) each
+ *                  (masks c^ag, c^sp and l recomputed: Df + 2D; H·y: D)
  * G is recomputed from the symmetric dot products, so the contrast side needs no column pass and no
- * atomics (deterministic). Total 2·N²·(3Df + 7D) FLOPs: at N = 50,176, Df = 384, D = 512 that is
- * ≈ 23.9 TFLOP (the official dense code does ≈ 4·N²·D = 5.2 TFLOP-products ≈ 10 TFLOP forward and as
- * much backward). Bytes: each pass re-reads the column tiles once per 64 (fwd) or 32 (bwd) rows, i.e.
+ * atomics (deterministic). Total 2·N²·3·(Df + 3D) FLOPs: at N = 50,176, Df = 384, D = 512 that is
+ * ≈ 29 TFLOP in f32 (the official code does 2·N²·(Df + 3D) ≈ 9.7 TFLOP forward and 4·2·N²·D ≈ 10.3
+ * TFLOP backward, in fp16 on tensor cores). Bytes: each pass re-reads the column tiles once per 64 (fwd) or 32 (bwd) rows, i.e.
  * ≈ N²/64·(Df+3D)·4 B ≈ 76 GB of mostly L2-resident traffic in the forward pass.
- * Levers not yet taken (see the file header of hp_loss_bwd.wgsl): caching the two mask bit-planes from
- * pass 2 (saves 2·N²·(Df + D) per backward pass), f16 storage/dots for f̂ and ŝ̄ (masks only compare),
- * and computing logits only on D_i ∪ P_i (G_ij = 0 elsewhere) once tiles are sparse enough to skip.
+ * Levers not yet taken, largest first:
+ *   - logits only where needed: G_ij = 0 outside D_i ∪ P_i. The random part of D_i is shared by the B
+ *     anchors at grid position r (U[r,·]), so per r it is a dense B × (ρN) × D mini-GEMM over a compacted
+ *     column list (2·B·ρN·D·P ≈ 52 GFLOP per y at COCO size instead of 2.6 TFLOP); the positive part
+ *     needs the masks and is as sparse as |P_i| (telemetry: stats 3, 4, 6).
+ *   - masks computed once (f16 dots suffice: only comparisons) and cached as two N² bit-planes (315 MB
+ *     each at COCO size, chunked per binding limit): saves 2·N²·(Df + D) in each backward pass.
+ *   - one backward pass for both y (shares the mask dots), register-blocked 4×4 dot tiles there too.
  *
  * Bindings stay ≤ 6 storage buffers per kernel; the largest binding is an [N, 512] f32 tensor (98 MiB at
  * N = 50,176), inside lavapipe's 128 MiB limit. The step uniform (λ, seed) is one 48-byte writeBuffer.
@@ -96,7 +102,7 @@ export function hpLossFlops(
   const N = dims.B * dims.S * dims.S;
   const threshold = 2 * N * dims.K * (dims.Df + dims.D);
   const forward = 2 * N * N * (dims.Df + 3 * dims.D);
-  const backward = 2 * 2 * N * N * (dims.Df + 2 * dims.D);
+  const backward = 2 * 2 * N * N * (dims.Df + 3 * dims.D); // per y: c^ag, c^sp, l dots + H·y
   return { threshold, forward, backward, total: threshold + forward + backward };
 }
 

@@ -177,3 +177,21 @@ gpuTest(
     w.destroy();
   },
 );
+
+gpuTest("LhpWeights fills one coef tensor from attention chunks (firstImage)", async ({ gpu, arena }) => {
+  const B = 3, S = 6, P = S * S;
+  const a = attention(B, S, 40);
+  const coef = arena.tensor([B * P, 9], "f32", "coef");
+  const chunks = [[0, 2], [2, 1]]; // [first image, images]
+  const rec = new StepRecorder(gpu);
+  for (const [first, n] of chunks) {
+    const attn = arena.upload(a.slice(first * P * P, (first + n) * P * P), [n, P, P], "f32", `attn${first}`);
+    (await LhpWeights.create(gpu, arena, { B: n, S }, { attn }, { coef, firstImage: first })).record(rec);
+  }
+  rec.submit();
+  assertAllClose(await readF32(gpu, coef), lhpWeightsRef(a, B, S).coef, {
+    rtol: 2e-5,
+    atol: 1e-7,
+    label: "chunked",
+  });
+});

@@ -260,3 +260,38 @@ gpuTest(
     got.hp.destroy();
   },
 );
+
+gpuTest("HpLoss is deterministic and the seed changes the negatives", async (ctx) => {
+  const p = problem({ B: 2, S: 5, Df: 24, D: 16, K: 13 }, { tau: 0.6, rho: 0.3 }, 0.4, 61);
+  const a = await runGpu(ctx.gpu, ctx.arena, p);
+  const b = await runGpu(ctx.gpu, ctx.arena, p);
+  assert.deepEqual(b.dz, a.dz, "dz differs between identical runs");
+  assert.deepEqual(b.stats, a.stats, "stats differ between identical runs");
+  const c = await runGpu(ctx.gpu, ctx.arena, { ...p, seed: p.seed + 1 });
+  assert.notDeepEqual(column(c.aux, HP_AUX.nD), column(a.aux, HP_AUX.nD), "a new seed should redraw U");
+  for (const r of [a, b, c]) r.hp.destroy();
+});
+
+gpuTest("HpLoss.create rejects bad shapes naming the tensor or value", async ({ gpu, arena }) => {
+  const t = (r: number, c: number, l: string) => arena.tensor([r, c], "f32", l);
+  const dims = { B: 1, S: 4, Df: 8, D: 8, K: 3 };
+  const ok = {
+    fhat: t(16, 8, "f"),
+    shat: t(16, 8, "s"),
+    poolAg: t(3, 8, "pa"),
+    poolSp: t(3, 8, "ps"),
+    z: t(16, 8, "z"),
+  };
+  await assert.rejects(
+    HpLoss.create(gpu, arena, dims, { tau: 0.5, rho: 0.1 }, { ...ok, zt: t(15, 8, "zt-short") }),
+    /zt "zt-short" has 120 elements/,
+  );
+  await assert.rejects(
+    HpLoss.create(gpu, arena, { ...dims, D: 6 }, { tau: 0.5, rho: 0.1 }, { ...ok, zt: t(16, 8, "zt") }),
+    /D = 6 must be a multiple of 4/,
+  );
+  await assert.rejects(
+    HpLoss.create(gpu, arena, dims, { tau: 0, rho: 0.1 }, { ...ok, zt: t(16, 8, "zt") }),
+    /tau > 0/,
+  );
+});
