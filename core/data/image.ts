@@ -1,7 +1,8 @@
 /**
  * Image and label-map decoding/encoding for the data pipeline (hp-method.md §3, §9).
  *
- * JPEG goes through npm imagescript (WASM codec); PNG through our own codec (core/data/png.ts) so label maps
+ * JPEG decoding goes through npm imagescript's WASM decoder, JPEG encoding through our own baseline encoder
+ * (core/data/jpeg_encode.ts); PNG through our own codec (core/data/png.ts) so label maps
  * come back as raw values. Every error names the file.
  * @module
  */
@@ -10,6 +11,7 @@
 import jpegWasm from "imagescript/wasm/node/jpeg.js";
 import { InputError } from "../errors.ts";
 import { decodePng, encodePng, isPng, pngToLabelValues, pngToRgb } from "./png.ts";
+import { encodeJpegBaseline } from "./jpeg_encode.ts";
 
 /** A file that cannot be decoded (`prepare --skip-bad` skips and counts these). */
 export class DecodeError extends InputError {
@@ -111,22 +113,11 @@ export async function readBytes(path: string, what: string): Promise<Uint8Array>
 }
 
 /**
- * Encodes RGB as JPEG (imagescript; `quality` 75 = PIL's default used by the reference five-crop tool).
- * imagescript's encoder is a native library: this needs --allow-ffi (the prepare task has it).
+ * Encodes RGB as a baseline JPEG (our encoder, core/data/jpeg_encode.ts; `quality` 75 = PIL's default, used
+ * by the reference five-crop tool). Async for call-site compatibility with other codecs.
  */
-export async function encodeJpeg(img: RgbImage, quality = 75): Promise<Uint8Array> {
-  const { Image } = await import("imagescript");
-  const im = new Image(img.width, img.height);
-  const bm = im.bitmap;
-  const n = img.width * img.height;
-  for (let i = 0; i < n; i++) {
-    bm[i * 4] = img.data[i * 3];
-    bm[i * 4 + 1] = img.data[i * 3 + 1];
-    bm[i * 4 + 2] = img.data[i * 3 + 2];
-    bm[i * 4 + 3] = 255;
-  }
-  // imagescript types the quality as a literal union 1..100; any integer in range is accepted at runtime.
-  return await im.encodeJPEG(Math.round(quality) as Parameters<InstanceType<typeof Image>["encodeJPEG"]>[0]);
+export function encodeJpeg(img: RgbImage, quality = 75): Promise<Uint8Array> {
+  return Promise.resolve(encodeJpegBaseline(img.width, img.height, img.data, quality));
 }
 
 /** Encodes RGB as PNG (lossless; used for the synthetic scenes written to disk). */

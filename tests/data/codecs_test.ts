@@ -99,3 +99,40 @@ Deno.test("readMat: truncated files fail with an InputError naming the file", ()
     }
   }
 });
+
+Deno.test("JPEG encoder: AAN DCT equals the reference DCT, IJG q75 tables, decodable output close to the source", async () => {
+  const { fdctAan, fdctReference, scaledQuant, encodeJpegBaseline } = await import(
+    "../../core/data/jpeg_encode.ts"
+  );
+  const blk = Float64Array.from({ length: 64 }, (_, i) => ((i * 37) % 255) - 128);
+  const ref = new Float64Array(64), tmp = new Float64Array(64);
+  fdctReference(blk, ref, tmp);
+  const aan = blk.slice();
+  fdctAan(aan);
+  const scale = (k: number) => (k === 0 ? 1 : Math.cos((k * Math.PI) / 16) * Math.SQRT2);
+  for (let i = 0; i < 64; i++) {
+    const v = aan[i] / (8 * scale(i >> 3) * scale(i & 7));
+    assert(Math.abs(v - ref[i]) < 1e-9, `coef ${i}: ${v} vs ${ref[i]}`);
+  }
+  // libjpeg's quality-75 luminance table starts 8 6 5 8 12 20 26 31 (natural order)
+  deepStrictEqual(Array.from(scaledQuant([16, 11, 10, 16, 24, 40, 51, 61], 75)), [
+    8,
+    6,
+    5,
+    8,
+    12,
+    20,
+    26,
+    31,
+  ]);
+  const exp = JSON.parse(Deno.readTextFileSync(`${FIX}expect_datasets.json`)).cityscapes[1];
+  const src = Uint8Array.from(exp.rgb);
+  const jpg = encodeJpegBaseline(exp.width, exp.height, src, 75);
+  assertEquals([jpg[0], jpg[1], jpg[jpg.length - 2], jpg[jpg.length - 1]], [0xff, 0xd8, 0xff, 0xd9]);
+  deepStrictEqual(encodeJpegBaseline(exp.width, exp.height, src, 75), jpg);
+  const back = await decodeImage(jpg, "ours.jpg");
+  assertEquals([back.width, back.height], [exp.width, exp.height]);
+  let sum = 0;
+  for (let i = 0; i < src.length; i++) sum += Math.abs(back.data[i] - src[i]);
+  assert(sum / src.length < 6, `mean abs error ${sum / src.length}`);
+});
