@@ -197,3 +197,17 @@ Deno.test("CLI: prepare --help works; a missing root is one InputError line nami
   }
   assert(errors[0].includes("/nonexistent/cs") && !errors[0].includes("    at "), errors[0]);
 });
+
+Deno.test("progress: plain lines at each 10 % without a terminal, a redrawn bar on one", async () => {
+  const { progressPrinter } = await import("../../core/cli/prepare.ts");
+  const lines: string[] = [];
+  const plain = progressPrinter(false, (s) => void lines.push(s));
+  for (let i = 0; i <= 40; i++) plain("five-crop train", i, 40);
+  assert.equal(lines.length, 11);
+  assert.equal(lines[10], "five-crop train: 40/40 (100%)\n");
+  const tty: string[] = [];
+  const bar = progressPrinter(true, (s) => void tty.push(s));
+  bar("pack", 1, 2);
+  bar("pack", 2, 2);
+  assert(tty[0].startsWith("\rpack [") && tty.at(-1) === "\n");
+});
