@@ -181,6 +181,14 @@ export class PoolBuilder {
     this.#building = null;
   }
 
+  /**
+   * Binds the gathers for a features buffer ahead of time (otherwise the first `addBatch` with it makes
+   * the small uniforms and bind groups, once).
+   */
+  bind(features: GpuTensor): void {
+    this.#gatherFor(features);
+  }
+
   #gatherFor(features: GpuTensor): Dispatch[][] {
     let ds = this.#gathers.get(features);
     if (ds) return ds;
@@ -208,13 +216,15 @@ export class PoolBuilder {
 
 /**
  * Prepares a pool builder reading ξ from `xi` (flat, headLayout(D_f, D)). Allocates the pools and K-row
- * scratch (gathered rows, the head's hidden and dropout scratch).
+ * scratch (gathered rows, the head's hidden and dropout scratch); `features` (the backbone's output buffer
+ * of one batch) is bound now when given.
  */
 export async function preparePoolBuilder(
   gpu: Gpu,
   arena: BufferArena,
   dims: PoolDims,
   xi: GpuTensor,
+  features?: GpuTensor,
 ): Promise<PoolBuilder> {
   const { K, B, P, Df, D } = dims;
   checkDims("pools", { K, B, P, Df, D });
@@ -237,7 +247,7 @@ export async function preparePoolBuilder(
     source,
     bindings: ["read", "read", "rw", "uniform"],
   });
-  return new PoolBuilder(
+  const pb = new PoolBuilder(
     gpu,
     arena,
     dims,
@@ -246,4 +256,6 @@ export async function preparePoolBuilder(
     { indices, gatheredSp, ema, dropAg, finishAg, finishSp },
     gatherKernel,
   );
+  if (features) pb.bind(features);
+  return pb;
 }

@@ -33,7 +33,7 @@ gpuTest(
     const xi = headLayout(dims.Df, dims.D).init(new Rng(4));
     const txi = arena.upload(xi, [xi.length], "f32", "xi");
     const features = arena.tensor([dims.B * dims.P, dims.Df], "f32", "features");
-    const pb = await preparePoolBuilder(gpu, arena, dims, txi);
+    const pb = await preparePoolBuilder(gpu, arena, dims, txi, features);
     const rng = new Rng(11);
 
     const build = (buildAg: boolean, seed: number) => {
