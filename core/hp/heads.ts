@@ -154,11 +154,13 @@ export interface HeadForwardTensors {
 
 /** One prepared head forward. Call `setSeeds` (train / ema) once per step, then `record`. */
 export class HeadForward {
-  /** Dropout draws in recording order of the backward's needs: a → scratch, b → scratch, b → hidden. */
+  /** drop_a(F) → scratch (linear-branch input; the backward records it again). Null in eval mode. */
   readonly dropA: Dropout2d | null;
+  /** drop_b(F) → scratch (MLP-branch input). Null in eval mode. */
   readonly dropB: Dropout2d | null;
   /** drop_b(F) into `hidden` (used by the backward; same seed as dropB). */
   readonly dropBToHidden: Dropout2d | null;
+  /** Dropout2d on the returned code, in place (ema mode only). */
   readonly dropOut: Dropout2d | null;
 
   /** @internal use {@link prepareHeadForward} */
