@@ -62,17 +62,22 @@ export class Loader {
     if (!(opts.batch >= 1) || !(opts.size >= 1)) {
       throw new RangeError(`Loader: batch and size must be ≥ 1, got ${opts.batch} and ${opts.size}`);
     }
+    if (opts.augMode !== undefined && opts.augMode !== "reference" && opts.augMode !== "clean") {
+      throw new RangeError(`Loader: augMode must be "reference" or "clean", got "${opts.augMode}"`);
+    }
     const workers = ds.spec ? Math.max(0, Math.floor(opts.workers ?? 0)) : 0;
+    // `??` per field: callers often pass `undefined` for "default" (config values), which a spread would keep.
     this.#opts = {
+      batch: opts.batch,
+      size: opts.size,
+      seed: opts.seed,
       workers,
-      augment: false,
-      augMode: "reference",
-      dropLast: true,
-      shuffle: true,
-      prefetch: Math.max(2, 2 * workers),
-      ...opts,
-    } as Required<LoaderOptions>;
-    this.#opts.workers = workers;
+      augment: opts.augment ?? false,
+      augMode: opts.augMode ?? "reference",
+      dropLast: opts.dropLast ?? true,
+      shuffle: opts.shuffle ?? true,
+      prefetch: Math.max(1, Math.floor(opts.prefetch ?? Math.max(2, 2 * workers))),
+    };
     this.#ds = ds;
     this.#spec = {
       size: opts.size,

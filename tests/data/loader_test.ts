@@ -131,3 +131,18 @@ Deno.test("Loader: runs inside a Worker with nested loader Workers (the trainer'
     w.terminate();
   }
 });
+
+Deno.test("Loader: options given as undefined take their defaults; a bad augMode is refused", async () => {
+  const ds = await openDataset({ dataset: "synthetic", split: "val", count: 4, imageSize: 8 });
+  const a = new Loader(ds, {
+    batch: 2,
+    size: 8,
+    seed: 1,
+    augment: true,
+    augMode: undefined,
+    prefetch: undefined,
+  });
+  const b = new Loader(ds, { batch: 2, size: 8, seed: 1, augment: true, augMode: "reference" });
+  deepStrictEqual(await collect(a, 0), await collect(b, 0));
+  assert.throws(() => new Loader(ds, { batch: 2, size: 8, seed: 1, augMode: "nope" as "clean" }), /augMode/);
+});
