@@ -247,20 +247,22 @@ fn main128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     }
     workgroupBarrier();
   }
-  store_row(batch, row0 + ty4, col0 + tx4, c00);
-  store_row(batch, row0 + ty4, col0 + 64u + tx4, c01);
-  store_row(batch, row0 + ty4 + 1u, col0 + tx4, c10);
-  store_row(batch, row0 + ty4 + 1u, col0 + 64u + tx4, c11);
-  store_row(batch, row0 + ty4 + 2u, col0 + tx4, c20);
-  store_row(batch, row0 + ty4 + 2u, col0 + 64u + tx4, c21);
-  store_row(batch, row0 + ty4 + 3u, col0 + tx4, c30);
-  store_row(batch, row0 + ty4 + 3u, col0 + 64u + tx4, c31);
-  store_row(batch, row0 + 64u + ty4, col0 + tx4, c40);
-  store_row(batch, row0 + 64u + ty4, col0 + 64u + tx4, c41);
-  store_row(batch, row0 + 64u + ty4 + 1u, col0 + tx4, c50);
-  store_row(batch, row0 + 64u + ty4 + 1u, col0 + 64u + tx4, c51);
-  store_row(batch, row0 + 64u + ty4 + 2u, col0 + tx4, c60);
-  store_row(batch, row0 + 64u + ty4 + 2u, col0 + 64u + tx4, c61);
-  store_row(batch, row0 + 64u + ty4 + 3u, col0 + tx4, c70);
-  store_row(batch, row0 + 64u + ty4 + 3u, col0 + 64u + tx4, c71);
+  // Epilogue as a loop over the 8 rows, picking that row's two accumulators with constant-index selects
+  // (registers only, never an indexed array): 2 store_row sites (8 inlined stores) instead of 64 keep the
+  // shader small — lavapipe's cold compile of the unrolled form took ~6× longer per constant set — and a
+  // driver that unrolls the 8-trip loop gets the fully unrolled code back.
+  for (var i: u32 = 0u; i < 8u; i = i + 1u) {
+    var v0 = c00;
+    var v1 = c01;
+    if (i == 1u) { v0 = c10; v1 = c11; }
+    if (i == 2u) { v0 = c20; v1 = c21; }
+    if (i == 3u) { v0 = c30; v1 = c31; }
+    if (i == 4u) { v0 = c40; v1 = c41; }
+    if (i == 5u) { v0 = c50; v1 = c51; }
+    if (i == 6u) { v0 = c60; v1 = c61; }
+    if (i == 7u) { v0 = c70; v1 = c71; }
+    let row = row0 + (i / 4u) * 64u + ty4 + (i % 4u);
+    store_row(batch, row, col0 + tx4, v0);
+    store_row(batch, row, col0 + 64u + tx4, v1);
+  }
 }

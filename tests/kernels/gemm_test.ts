@@ -180,21 +180,16 @@ gpuTest("gemm() with f16 storage of A and/or B accumulates in f32", async ({ gpu
       ? arena.upload(new Uint16Array(b16.buffer), [b16.length], "f16", "B16")
       : arena.upload(b32, [b32.length], "f32", "B");
     const tc = arena.tensor([s.M * s.N], "f32", "C");
-    const d = await prepareGemm(gpu, arena, { ...s, act: "gelu" }, { a: ta, b: tb, c: tc }, { variant });
+    const d = await prepareGemm(gpu, arena, s, { a: ta, b: tb, c: tc }, { variant });
     new StepRecorder(gpu).dispatch(d).submit();
     const got = await readF32(gpu, tc);
     const label = `f16 gemm ${variant} ${JSON.stringify(s)} A${aHalf ? 16 : 32} B${bHalf ? 16 : 32}`;
     // Against the rounded inputs: only f32 accumulation error remains.
-    const exact = gemmRef(
-      { ...s, act: "gelu" },
-      aHalf ? a16 : a32,
-      bHalf ? b16 : b32,
-      new Float32Array(s.M * s.N),
-    );
+    const exact = gemmRef(s, aHalf ? a16 : a32, bHalf ? b16 : b32, new Float32Array(s.M * s.N));
     const tol = 2e-5 * Math.sqrt(s.K) + 1e-5;
     assertAllClose(got, exact, { rtol: tol, atol: tol, label });
     // Against the f32 inputs: the f16 storage error (2⁻¹¹ relative per input) over √K-sized sums.
-    const full = gemmRef({ ...s, act: "gelu" }, a32, b32, new Float32Array(s.M * s.N));
+    const full = gemmRef(s, a32, b32, new Float32Array(s.M * s.N));
     assertAllClose(got, full, { rtol: 1e-2, atol: 1e-2 * Math.sqrt(s.K), label: `${label} vs f32 inputs` });
   }
   const c = arena.tensor([4], "f32", "C");
