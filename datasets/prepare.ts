@@ -27,6 +27,7 @@ import {
   type DatasetName,
   type DatasetOptions,
   openDataset,
+  requireDir,
   type SegDataset,
   usesFiveCrop,
 } from "./dataset.ts";
@@ -95,6 +96,7 @@ async function removeStaleTemps(dir: string): Promise<void> {
 export async function prepareDataset(o: PrepareOptions): Promise<PrepareReport> {
   const report: PrepareReport = { written: 0, skippedExisting: 0, skippedBad: 0, packed: [], stopped: false };
   const splits = o.splits ?? ["train", "val"];
+  if (o.dataset !== "synthetic") await requireDir(o.root, `dataset root for ${o.dataset}`);
   if (o.dataset === "synthetic") {
     const { writeSynthetic, SYNTHETIC_DEFAULTS } = await import("./synthetic.ts");
     const p = o.synthetic ?? {
@@ -109,6 +111,9 @@ export async function prepareDataset(o: PrepareOptions): Promise<PrepareReport> 
   try {
     if (o.dataset !== "potsdam" && o.dataset !== "folder") {
       for (const split of splits) await fiveCropSplit(o, split, report);
+    } else if (!o.pack) {
+      // Nothing to write; still check the layout so a wrong --root is reported now, not at training time.
+      for (const split of splits) await openDataset({ dataset: o.dataset, root: o.root, split });
     }
     if (o.pack) {
       for (const split of splits) report.packed.push(await packSplit(o, split, report));
