@@ -70,9 +70,7 @@ export async function openDataset(opts: DatasetOptions): Promise<SegDataset> {
   }
   if (opts.packedSize !== undefined) {
     const { openPacked, packedPath } = await import("./packed.ts");
-    if (!opts.root && opts.dataset !== "synthetic") {
-      throw new InputError(`--root is required for ${opts.dataset}`);
-    }
+    if (!opts.root) throw new InputError("A packed cache needs the dataset root (pass --root DIR)");
     return await openPacked(packedPath(opts), opts);
   }
   if (opts.dataset !== "synthetic" && !opts.root) {
