@@ -18,6 +18,7 @@ import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, type Kernel } from "../gpu/pipelines.ts";
 import type { StepRecorder } from "../gpu/step_recorder.ts";
+import { readF32 } from "../gpu/readback.ts";
 import { checkDims, checkExtent } from "../kernels/_common.ts";
 import type { Rng } from "../rng.ts";
 import { elementGrid } from "./_gpu.ts";
@@ -179,6 +180,21 @@ export class PoolBuilder {
     this.t.ema.record(rec);
     rec.dispatch(...this.t.finishSp);
     this.#building = null;
+  }
+
+  /** Reads both pools back (outside a step) for a checkpoint: ag [K·D_f], sp [K·D]. */
+  async readState(): Promise<{ ag: Float32Array; sp: Float32Array }> {
+    return { ag: await readF32(this.gpu, this.poolAg), sp: await readF32(this.gpu, this.poolSp) };
+  }
+
+  /** Restores both pools (from a checkpoint). @throws TypeError on a size mismatch. */
+  loadState(s: { ag: Float32Array; sp: Float32Array }): void {
+    const { K, Df, D } = this.dims;
+    if (s.ag.length !== K * Df || s.sp.length !== K * D) {
+      throw new TypeError(`pool state has ${s.ag.length}/${s.sp.length} values, expected ${K * Df}/${K * D}`);
+    }
+    this.poolAg.write(s.ag);
+    this.poolSp.write(s.sp);
   }
 
   /**

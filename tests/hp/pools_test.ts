@@ -70,6 +70,13 @@ gpuTest(
     });
     assert.deepEqual(await readF32(gpu, pb.poolAg), ag0);
 
+    // Checkpoint round trip into a second builder.
+    const st = await pb.readState();
+    const pb2 = await preparePoolBuilder(gpu, arena, dims, txi);
+    pb2.loadState(st);
+    assert.deepEqual(await pb2.readState(), st);
+    assert.throws(() => pb2.loadState({ ag: new Float32Array(1), sp: st.sp }), TypeError);
+
     // Protocol errors are caught.
     assert.throws(() => pb.addBatch(new StepRecorder(gpu), 0, features), /begin/);
     pb.begin(rng, false);
