@@ -2,7 +2,7 @@
  * `hpseg features`: DINO patch features and head-mean attention logits of images, to safetensors
  * (issue 3; dino-backbone.md §2.1; hp-method.md §2.1, §3.2 eval transform).
  *
- * Each image is decoded (core/data/image.ts), resized so its shorter side is --size with PIL-style nearest
+ * Each image is decoded (JPEG: core/vit/jpeg.ts, libjpeg-exact; otherwise core/data/image.ts), resized so its shorter side is --size with PIL-style nearest
  * neighbour, centre-cropped to --size² with torchvision's offsets, normalised with the ImageNet mean/std,
  * and run through the frozen ViT. Output tensors (float32): `features` [B, P, C] (patch tokens after the
  * final LayerNorm, CLS dropped, rows b·P + y·S + x) and `attn` [B, P, P] (last block, pre-softmax logits
@@ -17,7 +17,8 @@ import { readF32 } from "../gpu/readback.ts";
 import { loadVitWeights, variantName, type VitWeights } from "../io/vit_weights.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { VitBackbone } from "../vit/vit.ts";
-import { readImage } from "../data/image.ts";
+import { decodeImage, readBytes, type RgbImage } from "../data/image.ts";
+import { decodeJpegExact, JpegUnsupported } from "../vit/jpeg.ts";
 import { evalTransform, normalizeImageNet } from "../data/transforms.ts";
 
 const HELP = `Usage: hpseg features --weights FILE --out OUT.safetensors [options] IMAGE...
@@ -85,7 +86,7 @@ export async function extractFeatures(opts: {
       const count = Math.min(B, n - first);
       host.fill(0); // a short last batch is padded with zero images; their outputs are dropped
       for (let i = 0; i < count; i++) {
-        const img = evalTransform(await readImage(opts.images[first + i]), s);
+        const img = evalTransform(await loadImage(opts.images[first + i]), s);
         normalizeImageNet(img, host, i * 3 * s * s);
       }
       images.write(host);
@@ -102,6 +103,24 @@ export async function extractFeatures(opts: {
     arena.destroyAll();
     gpu.destroy();
   }
+}
+
+/**
+ * Decodes an image file. JPEGs go through the libjpeg-exact decoder (core/vit/jpeg.ts) so features match
+ * a PIL/PyTorch pipeline; formats it does not cover (CMYK, arithmetic, 12-bit) and PNGs use core/data.
+ */
+export async function loadImage(path: string): Promise<RgbImage> {
+  const bytes = await readBytes(path, "image");
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) {
+    try {
+      return decodeJpegExact(bytes);
+    } catch (err) {
+      if (!(err instanceof JpegUnsupported)) {
+        return decodeImage(bytes, path); // let the shared decoder produce its (file-naming) error or image
+      }
+    }
+  }
+  return decodeImage(bytes, path);
 }
 
 export const command: Command = {

@@ -50,7 +50,7 @@ Deno.test("features --help prints usage; bad arguments raise one-line UsageError
 });
 
 gpuCliTest(
-  "features writes PyTorch-matching features and attn for the tiny model (PNG, resize + crop)",
+  "features matches PyTorch for the tiny model (PNG + JPEG, resize + crop, padded batch)",
   async () => {
     const out = await Deno.makeTempFile({ suffix: ".safetensors" });
     try {
@@ -62,20 +62,21 @@ gpuCliTest(
         "--size",
         "16",
         "--batch",
-        "1",
+        "2",
         "--out",
         out,
         FIX + "tiny_image0.png",
         FIX + "tiny_image1.png",
+        FIX + "j420_prog.jpg",
       ]);
       assert.equal(code, 0);
       const st = readSafetensorsSync(out);
       const exp = readSafetensorsSync(FIX + "tiny_expected.safetensors");
       try {
-        assert.deepEqual(st.info("features"), { dtype: "F32", shape: [2, 16, 24] });
-        assert.deepEqual(st.info("attn"), { dtype: "F32", shape: [2, 16, 16] });
+        assert.deepEqual(st.info("features"), { dtype: "F32", shape: [3, 16, 24] });
+        assert.deepEqual(st.info("attn"), { dtype: "F32", shape: [3, 16, 16] });
         assert.equal(st.metadata.size, "16");
-        assert.deepEqual(JSON.parse(st.metadata.images).length, 2);
+        assert.deepEqual(JSON.parse(st.metadata.images).length, 3);
         assertAllClose(st.getF32("features"), exp.getF32("images_feat"), {
           atol: 1e-4,
           rtol: 0,
