@@ -38,6 +38,8 @@ interface ShapeResult {
   variant: GemmVariant;
   /** The other variant timed on the same shape (full runs only), to check the choice. */
   other?: { variant: GemmVariant; ms: number; gflops: number };
+  /** The chosen variant with A and B stored as f16 (full runs on adapters with shader-f16). */
+  f16?: { ms: number; gflops: number; sampleMaxRelErr: number };
   reps: number;
   ms: number;
   gflops: number;
@@ -102,12 +104,22 @@ async function timeGemm(
   targetMs: number,
   maxReps: number,
   variant: GemmVariant,
+  half = false,
 ): Promise<ShapeResult> {
   const arena = new BufferArena(gpu, `bench-${name}`);
   try {
-    const a = fillRandom(M * K, 1), b = fillRandom(K * N, 2);
-    const ta = arena.upload(a, [M, K], "f32", "A");
-    const tb = arena.upload(b, [K, N], "f32", "B");
+    let a = fillRandom(M * K, 1), b = fillRandom(K * N, 2);
+    let ta, tb;
+    if (half) {
+      const a16 = Float16Array.from(a), b16 = Float16Array.from(b);
+      ta = arena.upload(new Uint16Array(a16.buffer), [M, K], "f16", "A16");
+      tb = arena.upload(new Uint16Array(b16.buffer), [K, N], "f16", "B16");
+      a = Float32Array.from(a16); // the values the kernel sees, for the spot check
+      b = Float32Array.from(b16);
+    } else {
+      ta = arena.upload(a, [M, K], "f32", "A");
+      tb = arena.upload(b, [K, N], "f32", "B");
+    }
     const tc = arena.tensor([M, N], "f32", "C");
     const shape: GemmShape = { M, N, K };
     const d = await prepareGemm(gpu, arena, shape, { a: ta, b: tb, c: tc }, { variant });
@@ -277,6 +289,10 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
         const otherVariant: GemmVariant = chosen === "tile64" ? "tile128" : "tile64";
         const o = await timeGemm(gpu, name, m, nn, k, targetMs, maxReps, otherVariant);
         r.other = { variant: otherVariant, ms: o.ms, gflops: o.gflops };
+        if (gpu.hasF16) {
+          const h = await timeGemm(gpu, name, m, nn, k, targetMs, maxReps, chosen, true);
+          r.f16 = { ms: h.ms, gflops: h.gflops, sampleMaxRelErr: h.sampleMaxRelErr };
+        }
       }
       return r;
     };
@@ -320,6 +336,7 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
         (r.ratioToTorch?.toFixed(3) ?? "-").padStart(6),
         ` ${r.variant}`,
         r.other ? `(${r.other.variant}: ${r.other.gflops.toFixed(1)} GFLOP/s)` : "",
+        r.f16 ? `f16 A/B: ${r.f16.gflops.toFixed(1)} GFLOP/s` : "",
       ];
       say(cells.join(" "));
     }
