@@ -42,6 +42,7 @@ import thresholdSrc from "../../shaders/hp_threshold.wgsl" with { type: "text" }
 import fwdSrc from "../../shaders/hp_loss_fwd.wgsl" with { type: "text" };
 import reduceSrc from "../../shaders/hp_loss_reduce.wgsl" with { type: "text" };
 import bwdSrc from "../../shaders/hp_loss_bwd.wgsl" with { type: "text" };
+import { buildSparse, SPARSE_MAX_B } from "./loss_sparse.ts";
 
 export type { HpDims, HpParams };
 
@@ -95,7 +96,7 @@ export interface HpLossInputs {
 
 const NAME = "HpLoss";
 
-/** FLOPs of one {@link HpLoss.record} per pass (dense tiles; see the module header). */
+/** FLOPs of one {@link HpLoss.record} per pass, dense path (see the module header). */
 export function hpLossFlops(
   dims: HpDims,
 ): { threshold: number; forward: number; backward: number; total: number } {
@@ -106,9 +107,21 @@ export function hpLossFlops(
   return { threshold, forward, backward, total: threshold + forward + backward };
 }
 
+/** Which implementation {@link HpLoss} uses (both compute the same function; tests check both). */
+export type HpLossImpl = "dense" | "sparse";
+
+/** Options of {@link HpLoss.create}. */
+export interface HpLossOptions {
+  /** "auto" (default) = sparse: bit-plane masks, logits only on D_i ∪ P_i ∪ {j : i ∈ D_j}. */
+  impl?: HpLossImpl | "auto";
+  /** Sparse path: cap on rows per bit-plane chunk (default: as many as the binding limit allows). */
+  maxChunkRows?: number;
+}
+
 /**
  * The HP loss for one batch shape. Build once, then per step: `setStep(λ, seed)` before encoding and
- * `record(rec)` inside the step (six dispatches, no allocation, no await). Outputs are overwritten.
+ * `record(rec)` inside the step (a fixed list of dispatches, no allocation, no await). Outputs are
+ * overwritten every step.
  */
 export class HpLoss {
   /** dL_HP/dz [N, D] (anchor + contrast side; L_HP = GHP + LHP terms of §5.7). */
@@ -124,16 +137,24 @@ export class HpLoss {
   readonly aux: GpuTensor;
   readonly N: number;
   readonly P: number;
-  #dispatches: Dispatch[];
+  /** The implementation in use. */
+  readonly impl: HpLossImpl;
+  /** Names of the dispatch groups in recording order (per-pass timing in the bench). */
+  readonly passes: readonly string[];
+  #groups: Dispatch[][];
+  #forwardGroups: number;
   #uniform: GPUBuffer;
   #fields: (lambda: number, seed: number) => ArrayBuffer;
+  #owned: GpuTensor[];
 
   private constructor(
     readonly gpu: Gpu,
     t: { dz: GpuTensor; dzt: GpuTensor; stats: GpuTensor; aux: GpuTensor },
-    dispatches: Dispatch[],
+    impl: HpLossImpl,
+    groups: Array<[string, Dispatch[]]>,
     uniform: GPUBuffer,
     fields: (lambda: number, seed: number) => ArrayBuffer,
+    owned: GpuTensor[],
     N: number,
     P: number,
   ) {
@@ -141,9 +162,13 @@ export class HpLoss {
     this.dzt = t.dzt;
     this.stats = t.stats;
     this.aux = t.aux;
-    this.#dispatches = dispatches;
+    this.impl = impl;
+    this.passes = groups.map(([n]) => n);
+    this.#groups = groups.map(([, d]) => d);
+    this.#forwardGroups = this.passes.indexOf("reduce") + 1;
     this.#uniform = uniform;
     this.#fields = fields;
+    this.#owned = owned;
     this.N = N;
     this.P = P;
   }
@@ -155,6 +180,7 @@ export class HpLoss {
     dims: HpDims,
     params: HpParams,
     inputs: HpLossInputs,
+    options: HpLossOptions = {},
   ): Promise<HpLoss> {
     const { B, S, Df, D, K } = dims;
     const P = S * S, N = B * P;
@@ -170,8 +196,9 @@ export class HpLoss {
     if (!(params.tau > 0) || !(params.rho >= 0 && params.rho <= 1)) {
       throw new RangeError(`${NAME}: need tau > 0 and 0 ≤ rho ≤ 1, got tau=${params.tau} rho=${params.rho}`);
     }
+    const impl: HpLossImpl = options.impl === "dense" || B > SPARSE_MAX_B ? "dense" : "sparse";
     const shared = gpu.limits.maxComputeWorkgroupStorageSize;
-    if (shared < BWD_SHARED_BYTES) {
+    if (impl === "dense" && shared < BWD_SHARED_BYTES) {
       throw new RangeError(
         `${NAME}: backward kernel needs ${BWD_SHARED_BYTES} B of workgroup memory, adapter has ${shared}`,
       );
@@ -194,37 +221,21 @@ export class HpLoss {
     const aux = arena.tensor([N, HP_AUX_STRIDE], "f32", "hp.aux");
 
     const prefix = `${hashSrc}\n${commonSrc}\n`;
-    const [thr, fwd, red, bwd] = await Promise.all([
+    const [thr, red] = await Promise.all([
       getKernel(gpu, {
         file: "hp_threshold.wgsl",
         source: thresholdSrc,
         bindings: ["read", "read", "rw", "uniform"],
       }),
       getKernel(gpu, {
-        file: "hp_loss_fwd.wgsl",
-        source: prefix + fwdSrc,
-        bindings: ["read", "read", "read", "read", "rw", "uniform"],
-      }),
-      getKernel(gpu, {
         file: "hp_loss_reduce.wgsl",
         source: prefix + reduceSrc,
         bindings: ["rw", "rw", "uniform"],
       }),
-      getKernel(gpu, {
-        file: "hp_loss_bwd.wgsl",
-        source: prefix + bwdSrc,
-        bindings: ["read", "read", "read", "read", "rw", "uniform", "uniform"],
-      }),
     ]);
     const thrUniform = (d: number, off: number) =>
       arena.uniform(
-        packUniform([[N, "u32"], [K, "u32"], [d, "u32"], [HP_AUX_STRIDE, "u32"], [off, "u32"], [0, "u32"], [
-          0,
-          "u32",
-        ], [
-          0,
-          "u32",
-        ]]),
+        packUniform([[N, "u32"], [K, "u32"], [d, "u32"], [HP_AUX_STRIDE, "u32"], [off, "u32"]]),
         "hp.threshold-params",
       );
     const scale = params.tau / (params.tauBase ?? TAU_BASE);
@@ -244,38 +255,80 @@ export class HpLoss {
         [0, "u32"],
       ]);
     const uniform = arena.uniform(fields(0, 0), "hp.params");
-    const which = (w: number) => arena.uniform(packUniform([[w, "u32"]]), "hp.bwd-which");
-    const rowsGrid = (rowsPerGroup: number) =>
-      grid1d(Math.ceil(N / rowsPerGroup), gpu.limits.maxComputeWorkgroupsPerDimension);
-    const dispatches: Dispatch[] = [
-      {
+    const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
+    const rowsGrid = (rowsPerGroup: number) => grid1d(Math.ceil(N / rowsPerGroup), maxWg);
+    const thresholds: Array<[string, Dispatch[]]> = [
+      ["threshold-ag", [{
         kernel: thr,
         bindGroup: bindGroup(gpu, thr, [inputs.fhat, inputs.poolAg, aux, thrUniform(Df, HP_AUX.rAg)]),
         workgroups: rowsGrid(64),
-      },
-      {
+      }]],
+      ["threshold-sp", [{
         kernel: thr,
         bindGroup: bindGroup(gpu, thr, [inputs.shat, inputs.poolSp, aux, thrUniform(D, HP_AUX.rSp)]),
         workgroups: rowsGrid(64),
-      },
-      {
-        kernel: fwd,
-        bindGroup: bindGroup(gpu, fwd, [inputs.fhat, inputs.shat, inputs.z, inputs.zt, aux, uniform]),
-        workgroups: rowsGrid(64),
-      },
-      { kernel: red, bindGroup: bindGroup(gpu, red, [aux, stats, uniform]), workgroups: [1, 1, 1] },
-      {
-        kernel: bwd,
-        bindGroup: bindGroup(gpu, bwd, [inputs.fhat, inputs.shat, inputs.z, aux, dz, uniform, which(0)]),
-        workgroups: rowsGrid(32),
-      },
-      {
-        kernel: bwd,
-        bindGroup: bindGroup(gpu, bwd, [inputs.fhat, inputs.shat, inputs.zt, aux, dzt, uniform, which(1)]),
-        workgroups: rowsGrid(32),
-      },
+      }]],
     ];
-    return new HpLoss(gpu, { dz, dzt, stats, aux }, dispatches, uniform, fields, N, P);
+    const reduce: [string, Dispatch[]] = [
+      "reduce",
+      [{ kernel: red, bindGroup: bindGroup(gpu, red, [aux, stats, uniform]), workgroups: [1, 1, 1] }],
+    ];
+    let groups: Array<[string, Dispatch[]]>;
+    let owned: GpuTensor[] = [];
+    if (impl === "sparse") {
+      const sp = await buildSparse(gpu, arena, {
+        N,
+        P,
+        inputs,
+        aux,
+        dz,
+        dzt,
+        uniform,
+        maxChunkRows: options.maxChunkRows,
+      });
+      owned = sp.owned;
+      const g = sp.groups;
+      groups = [
+        ...thresholds,
+        ["urows", g.urows],
+        ["mask", g.mask],
+        ["forward", g.forward],
+        reduce,
+        ["backward-z", g["backward-z"]],
+        ["backward-zt", g["backward-zt"]],
+      ];
+    } else {
+      const [fwd, bwd] = await Promise.all([
+        getKernel(gpu, {
+          file: "hp_loss_fwd.wgsl",
+          source: prefix + fwdSrc,
+          bindings: ["read", "read", "read", "read", "rw", "uniform"],
+        }),
+        getKernel(gpu, {
+          file: "hp_loss_bwd.wgsl",
+          source: prefix + bwdSrc,
+          bindings: ["read", "read", "read", "read", "rw", "uniform", "uniform"],
+        }),
+      ]);
+      const which = (w: number) => arena.uniform(packUniform([[w, "u32"]]), "hp.bwd-which");
+      const bwdDispatch = (y: GpuTensor, out: GpuTensor, w: number): Dispatch => ({
+        kernel: bwd,
+        bindGroup: bindGroup(gpu, bwd, [inputs.fhat, inputs.shat, y, aux, out, uniform, which(w)]),
+        workgroups: rowsGrid(32),
+      });
+      groups = [
+        ...thresholds,
+        ["forward", [{
+          kernel: fwd,
+          bindGroup: bindGroup(gpu, fwd, [inputs.fhat, inputs.shat, inputs.z, inputs.zt, aux, uniform]),
+          workgroups: rowsGrid(64),
+        }]],
+        reduce,
+        ["backward-z", [bwdDispatch(inputs.z, dz, 0)]],
+        ["backward-zt", [bwdDispatch(inputs.zt, dzt, 1)]],
+      ];
+    }
+    return new HpLoss(gpu, { dz, dzt, stats, aux }, impl, groups, uniform, fields, owned, N, P);
   }
 
   /** Sets λ_t (weight of task-specific positives) and the u32 seed of this step's Bernoulli negatives. */
@@ -283,33 +336,23 @@ export class HpLoss {
     this.gpu.device.queue.writeBuffer(this.#uniform, 0, this.#fields(lambda, seed));
   }
 
-  /** Records thresholds, forward, reduce and both backward passes (six dispatches). */
+  /** Records thresholds, masks, forward, reduce and both backward passes. */
   record(rec: StepRecorder): void {
-    rec.dispatch(...this.#dispatches);
+    for (const g of this.#groups) rec.dispatch(...g);
   }
 
-  /** Names of the six passes, in recording order (for per-pass timing in the bench). */
-  static readonly PASSES = [
-    "threshold-ag",
-    "threshold-sp",
-    "forward",
-    "reduce",
-    "backward-z",
-    "backward-zt",
-  ] as const;
-
-  /** Records pass `i` of {@link HpLoss.PASSES} alone (benchmarks; passes depend on earlier ones). */
+  /** Records pass `i` of {@link passes} alone (benchmarks; passes depend on earlier ones). */
   recordPass(rec: StepRecorder, i: number): void {
-    rec.dispatch(this.#dispatches[i]);
+    rec.dispatch(...this.#groups[i]);
   }
 
-  /** Records only the thresholds, forward and reduce passes (losses and stats, no gradients). */
+  /** Records everything up to the reduce pass (losses and stats, no gradients). */
   recordForward(rec: StepRecorder): void {
-    rec.dispatch(...this.#dispatches.slice(0, 4));
+    for (const g of this.#groups.slice(0, this.#forwardGroups)) rec.dispatch(...g);
   }
 
   /** Destroys the tensors this object allocated (uniforms go with the arena). */
   destroy(): void {
-    for (const t of [this.dz, this.dzt, this.stats, this.aux]) t.destroy();
+    for (const t of [this.dz, this.dzt, this.stats, this.aux, ...this.#owned]) t.destroy();
   }
 }

@@ -3,7 +3,7 @@
  * central finite differences of the reference loss, and the PyTorch golden (make_golden.py).
  */
 import assert from "node:assert/strict";
-import { HP_AUX, HP_AUX_STRIDE, HP_STATS, HpLoss } from "../../core/hp/loss.ts";
+import { HP_AUX, HP_AUX_STRIDE, HP_STATS, HpLoss, type HpLossOptions } from "../../core/hp/loss.ts";
 import {
   type HpDims,
   hpLossRef,
@@ -67,7 +67,15 @@ function problem(dims: HpDims, params: HpParams, lambda: number, seed0: number):
   throw new Error("no unambiguous problem found");
 }
 
-async function runGpu(gpu: Parameters<typeof HpLoss.create>[0], arena: BufferArena, p: Problem) {
+/** Both implementations; the sparse one also split into bit-plane chunks of 32 rows. */
+const IMPLS: HpLossOptions[] = [{ impl: "dense" }, { impl: "sparse" }, { impl: "sparse", maxChunkRows: 32 }];
+
+async function runGpu(
+  gpu: Parameters<typeof HpLoss.create>[0],
+  arena: BufferArena,
+  p: Problem,
+  options: HpLossOptions = {},
+) {
   const { dims } = p;
   const N = dims.B * dims.S * dims.S;
   const up = (a: Float32Array, rows: number, cols: number, label: string) =>
@@ -79,7 +87,7 @@ async function runGpu(gpu: Parameters<typeof HpLoss.create>[0], arena: BufferAre
     poolSp: up(p.poolSp, dims.K, dims.D, "poolSp"),
     z: up(p.z, N, dims.D, "z"),
     zt: up(p.zt, N, dims.D, "zt"),
-  });
+  }, options);
   hp.setStep(p.lambda, p.seed);
   const rec = new StepRecorder(gpu);
   hp.record(rec);
@@ -107,12 +115,13 @@ function relTol(ref: ArrayLike<number>, rtol: number): number {
 async function checkAgainstRef(
   ctx: { gpu: Parameters<typeof HpLoss.create>[0]; arena: BufferArena },
   p: Problem,
+  options: HpLossOptions = {},
 ) {
   const { dims } = p;
   const N = dims.B * dims.S * dims.S;
-  const got = await runGpu(ctx.gpu, ctx.arena, p);
+  const got = await runGpu(ctx.gpu, ctx.arena, p, options);
   const ref = hpLossRef(dims, p.params, p.masks, p.lambda, p.z, p.zt);
-  const label = `B=${dims.B} S=${dims.S} Df=${dims.Df} D=${dims.D} K=${dims.K}`;
+  const label = `B=${dims.B} S=${dims.S} Df=${dims.Df} D=${dims.D} K=${dims.K} ${JSON.stringify(options)}`;
   assertAllClose(column(got.aux, HP_AUX.rAg), thresholdsRef(p.fhat, p.poolAg, N, dims.Df, dims.K), {
     rtol: 1e-5,
     atol: 1e-6,
@@ -154,8 +163,7 @@ async function checkAgainstRef(
 
 gpuTest("HpLoss matches the float64 reference (B=2, S=7, Df=24, D=16, K=13, ρ=0.3)", async (ctx) => {
   const p = problem({ B: 2, S: 7, Df: 24, D: 16, K: 13 }, { tau: 0.6, rho: 0.3 }, 0.4, 11);
-  const ref = await checkAgainstRef(ctx, p);
-  assert(ref.rows.kept.some((k) => k === 0) || ref.rows.kept.every((k) => k === 1));
+  for (const o of IMPLS) await checkAgainstRef(ctx, p, o);
 });
 
 gpuTest(
@@ -187,15 +195,21 @@ gpuTest("HpLoss guards an image with no kept anchor (contributes 0, not NaN)", a
   p.masks = hpMasksRef(dims, p.fhat, p.shat, rAg, rSp, p.seed, p.params.rho);
   const ref = hpLossRef(dims, p.params, p.masks, p.lambda, p.z, p.zt);
   assert.equal(ref.rows.kept.subarray(P).reduce((s, v) => s + v, 0), 0, "image 1 should have no kept anchor");
-  const got = await runGpu(ctx.gpu, ctx.arena, p);
-  assert.equal(got.stats[HP_STATS.emptyImages], 1);
-  assert(Number.isFinite(got.stats[HP_STATS.lossGhp]) && Number.isFinite(got.stats[HP_STATS.lossLhp]));
-  assertAllClose([got.stats[HP_STATS.lossGhp], got.stats[HP_STATS.lossLhp]], [ref.lossGhp, ref.lossLhp], {
-    rtol: 1e-5,
-    atol: 1e-5,
-  });
-  assertAllClose(got.dz, ref.dz, { rtol: 1e-4, atol: relTol(ref.dz, 2e-5), label: "dz with an empty image" });
-  got.hp.destroy();
+  for (const o of IMPLS.slice(0, 2)) {
+    const got = await runGpu(ctx.gpu, ctx.arena, p, o);
+    assert.equal(got.stats[HP_STATS.emptyImages], 1);
+    assert(Number.isFinite(got.stats[HP_STATS.lossGhp]) && Number.isFinite(got.stats[HP_STATS.lossLhp]));
+    assertAllClose([got.stats[HP_STATS.lossGhp], got.stats[HP_STATS.lossLhp]], [ref.lossGhp, ref.lossLhp], {
+      rtol: 1e-5,
+      atol: 1e-5,
+    });
+    assertAllClose(got.dz, ref.dz, {
+      rtol: 1e-4,
+      atol: relTol(ref.dz, 2e-5),
+      label: `dz, empty image, ${o.impl}`,
+    });
+    got.hp.destroy();
+  }
 });
 
 Deno.test("hpLossRef gradients match central finite differences (float64)", () => {

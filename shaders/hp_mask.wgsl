@@ -1,0 +1,105 @@
+// hp_mask.wgsl — sparse path, pass 1: the symmetric GHP masks as bit-planes (hp-method.md §5.2).
+//   ag_bits[i·W + w] bit k ⇔ j = 32w + k ∈ P_ag_i  (c^ag_ij > min(R^ag_i, R^ag_j), j ≠ i, strict)
+//   sp_bits likewise for P_sp.   W = ceil(N/32) words per row.
+// Requires hash.wgsl and hp_common.wgsl prepended. Only these dense dots remain in the sparse design:
+// 2·N²·(Df + D) FLOPs; the logits are then computed only where G can be non-zero (hp_sparse_*.wgsl).
+// Bindings: 0 fhat [N,Df] read, 1 shat [N,D] read, 2 aux [N,12] read (slots 0, 1), 3 ag_bits [N·W] rw,
+//           4 sp_bits [N·W] rw, 5 hp uniform, 6 chunk uniform (rows [row_off, row_off + rows) of this
+//           dispatch; the planes hold only those rows: bit-planes may be split by the binding limit).
+// Workgroup 16×16 owns 64 rows and streams 64-column tiles (4×4 dots per thread, K-step 16); bits are
+// gathered with workgroup atomicOr, then each thread writes one of the tile's 256 words.
+// Grid: ceil(rows/64) workgroups (grid1d).
+
+struct Chunk { which: u32, row_off: u32, rows: u32, _p0: u32, }
+
+@group(0) @binding(0) var<storage, read> fhat: array<f32>;
+@group(0) @binding(1) var<storage, read> shat: array<f32>;
+@group(0) @binding(2) var<storage, read> aux: array<f32>;
+@group(0) @binding(3) var<storage, read_write> ag_bits: array<u32>;
+@group(0) @binding(4) var<storage, read_write> sp_bits: array<u32>;
+@group(0) @binding(5) var<uniform> hp: HpParams;
+@group(0) @binding(6) var<uniform> chunk: Chunk;
+
+var<workgroup> As: array<f32, 1024>; // [16 k][64 rows]
+var<workgroup> Bs: array<f32, 1024>; // [16 k][64 cols]
+var<workgroup> wbits: array<atomic<u32>, 256>; // [plane 2][row 64][word 2]
+
+fn load_m(which: u32, row: u32, k: u32) -> f32 {
+  if (row >= hp.N) { return 0.0; }
+  if (which == 0u) {
+    if (k >= hp.Df) { return 0.0; }
+    return fhat[row * hp.Df + k];
+  }
+  if (k >= hp.D) { return 0.0; }
+  return shat[row * hp.D + k];
+}
+
+fn dot_tile(which: u32, dim: u32, row0: u32, col0: u32, tid: u32, tm: u32, tn: u32) -> array<vec4<f32>, 4> {
+  var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  for (var k0: u32 = 0u; k0 < dim; k0 = k0 + 16u) {
+    for (var q: u32 = 0u; q < 4u; q = q + 1u) {
+      let e = tid + q * 256u;
+      let m = e / 16u;
+      let k = e % 16u;
+      As[k * 64u + m] = load_m(which, row0 + m, k0 + k);
+      Bs[k * 64u + m] = load_m(which, col0 + m, k0 + k);
+    }
+    workgroupBarrier();
+    for (var kk: u32 = 0u; kk < 16u; kk = kk + 1u) {
+      let a = vec4<f32>(As[kk * 64u + tm], As[kk * 64u + tm + 1u], As[kk * 64u + tm + 2u], As[kk * 64u + tm + 3u]);
+      let b = vec4<f32>(Bs[kk * 64u + tn], Bs[kk * 64u + tn + 1u], Bs[kk * 64u + tn + 2u], Bs[kk * 64u + tn + 3u]);
+      acc[0] = fma(vec4<f32>(a.x), b, acc[0]);
+      acc[1] = fma(vec4<f32>(a.y), b, acc[1]);
+      acc[2] = fma(vec4<f32>(a.z), b, acc[2]);
+      acc[3] = fma(vec4<f32>(a.w), b, acc[3]);
+    }
+    workgroupBarrier();
+  }
+  return acc;
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>) {
+  let row0 = chunk.row_off + (wid.x + wid.y * nwg.x) * 64u;
+  let row_end = chunk.row_off + chunk.rows;
+  let tid = lid.y * 16u + lid.x;
+  let tm = lid.y * 4u;
+  let tn = lid.x * 4u;
+  let W = (hp.N + 31u) / 32u;
+  var r_i: array<vec2<f32>, 4>;
+  for (var a: u32 = 0u; a < 4u; a = a + 1u) {
+    let i = min(row0 + tm + a, row_end - 1u);
+    r_i[a] = vec2<f32>(aux[i * AUX + 0u], aux[i * AUX + 1u]);
+  }
+  for (var col0: u32 = 0u; col0 < hp.N; col0 = col0 + 64u) {
+    atomicStore(&wbits[tid], 0u);
+    var tiles: array<array<vec4<f32>, 4>, 2>;
+    for (var which: u32 = 0u; which < 2u; which = which + 1u) {
+      tiles[which] = dot_tile(which, select(hp.D, hp.Df, which == 0u), row0, col0, tid, tm, tn);
+    }
+    for (var c: u32 = 0u; c < 4u; c = c + 1u) {
+      let j = col0 + tn + c;
+      if (j >= hp.N) { continue; }
+      let r_j = vec2<f32>(aux[j * AUX + 0u], aux[j * AUX + 1u]);
+      let bit = 1u << ((tn + c) % 32u);
+      let word = (tn + c) / 32u;
+      for (var a: u32 = 0u; a < 4u; a = a + 1u) {
+        let i = row0 + tm + a;
+        if (i >= row_end || i == j) { continue; }
+        if (tiles[0][a][c] > min(r_i[a].x, r_j.x)) { atomicOr(&wbits[(tm + a) * 2u + word], bit); }
+        if (tiles[1][a][c] > min(r_i[a].y, r_j.y)) { atomicOr(&wbits[128u + (tm + a) * 2u + word], bit); }
+      }
+    }
+    workgroupBarrier();
+    let plane = tid / 128u;
+    let row = row0 + (tid % 128u) / 2u;
+    let w = col0 / 32u + tid % 2u;
+    let v = atomicLoad(&wbits[tid]);
+    if (row < row_end && w < W) {
+      let idx = (row - chunk.row_off) * W + w;
+      if (plane == 0u) { ag_bits[idx] = v; } else { sp_bits[idx] = v; }
+    }
+    workgroupBarrier();
+  }
+}
