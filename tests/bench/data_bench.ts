@@ -2,15 +2,15 @@
  * `deno task bench data [--json] [--quick]`: loader throughput in images/s for 224×224 crops with the
  * photometric augmentation (hp-method.md §3), in-process and with 1 and N Web Workers.
  *
- * Source: a temporary folder of 320×240 PNG scenes (decode + nearest resize + centre crop + normalise +
- * augmentation, the full per-image path; JPEG would need the FFI encoder to write the inputs) and the
+ * Sources: temporary folders of 320×240 scenes as JPEG (quality 75, as five-crops are stored) and as PNG
+ * (decode + nearest resize + centre crop + normalise + augmentation: the full per-image path), and the
  * in-memory synthetic scenes at 256×256. Worker start-up is excluded (one warm-up epoch first).
  */
 import type { BenchOptions } from "../../core/cli/bench.ts";
 import { Loader } from "../../core/data/loader.ts";
 import { openDataset, type SegDataset } from "../../datasets/dataset.ts";
 import { generateScene } from "../../datasets/synthetic.ts";
-import { encodeRgbPng } from "../../core/data/image.ts";
+import { encodeJpeg, encodeRgbPng } from "../../core/data/image.ts";
 
 async function throughput(ds: SegDataset, workers: number): Promise<number> {
   const l = new Loader(ds, { batch: 8, size: 224, seed: 0, workers, augment: true, augMode: "reference" });
@@ -31,15 +31,19 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
   const dir = await Deno.makeTempDir({ prefix: "hpseg_databench_" });
   const results: Record<string, Record<string, number>> = {};
   try {
-    await Deno.mkdir(`${dir}/images`);
+    await Deno.mkdir(`${dir}/png/images`, { recursive: true });
+    await Deno.mkdir(`${dir}/jpeg/images`, { recursive: true });
     for (let i = 0; i < count; i++) {
       const s = generateScene(0, "train", i, 320);
       // 320×240: crop the square scene's bottom rows away so the resize path is not a no-op
       const img = { width: 320, height: 240, data: s.image.subarray(0, 320 * 240 * 3) };
-      await Deno.writeFile(`${dir}/images/${String(i).padStart(4, "0")}.png`, encodeRgbPng(img));
+      const name = String(i).padStart(4, "0");
+      await Deno.writeFile(`${dir}/png/images/${name}.png`, encodeRgbPng(img));
+      await Deno.writeFile(`${dir}/jpeg/images/${name}.jpg`, await encodeJpeg(img, 75));
     }
     const sources: [string, SegDataset][] = [
-      ["png_320x240", await openDataset({ dataset: "folder", root: dir, split: "train" })],
+      ["jpeg_320x240", await openDataset({ dataset: "folder", root: `${dir}/jpeg`, split: "train" })],
+      ["png_320x240", await openDataset({ dataset: "folder", root: `${dir}/png`, split: "train" })],
       ["synthetic_256", await openDataset({ dataset: "synthetic", split: "train", count, imageSize: 256 })],
     ];
     for (const [name, ds] of sources) {
