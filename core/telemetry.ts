@@ -156,12 +156,18 @@ export class RunLog {
 
   /** Appends one message as one line. Returns the stamped message that was written. */
   append<T extends TelemetryMessage>(msg: T): T {
+    return this.appendJson(msg).message;
+  }
+
+  /** Like {@link append}, also returning the JSON text written (without the newline) for reuse. */
+  appendJson<T extends TelemetryMessage>(msg: T): { message: T; json: string } {
     const stamped = stamp(msg);
-    const bytes = this.#enc.encode(JSON.stringify(stamped) + "\n");
+    const json = JSON.stringify(stamped);
+    const bytes = this.#enc.encode(json + "\n");
     const f = this.#open();
     let off = 0;
     while (off < bytes.length) off += f.writeSync(bytes.subarray(off));
-    return stamped;
+    return { message: stamped, json };
   }
 
   /** Reads every message logged so far (skipping a torn last line). Empty when the log does not exist. */

@@ -63,23 +63,41 @@ function safeEqual(a: string, b: string): boolean {
   return diff === 0;
 }
 
-/** Most messages that may wait in one client's queue before that client is dropped (a stalled page). */
-const MAX_QUEUED = 4096;
+/** Most chunks that may wait in one client's queue before that client is dropped (a stalled page). */
+const MAX_QUEUED = 1024;
+
+/** Frames published within this many ms go out as one write per client. */
+export const FLUSH_MS = 25;
 
 interface SseClient {
   controller: ReadableStreamDefaultController<Uint8Array>;
   closed: boolean;
 }
 
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const all = new Uint8Array(parts.reduce((n, f) => n + f.length, 0));
+  let off = 0;
+  for (const f of parts) {
+    all.set(f, off);
+    off += f.length;
+  }
+  return all;
+}
+
 /**
- * Fan-out of telemetry to connected `/events` streams. Each message is encoded once and the same bytes are
- * queued on every stream, so 20 pages cost 20 enqueues, not 20 serialisations. A client whose queue grows
- * past {@link MAX_QUEUED} (it stopped reading) is dropped rather than buffering without bound.
+ * Fan-out of telemetry to connected `/events` streams. Each message is encoded once; frames published within
+ * {@link FLUSH_MS} are joined and the same bytes are queued on every stream, so a burst of messages costs one
+ * write per page, not one per message and page (each message is still its own SSE event). A client whose
+ * queue grows past {@link MAX_QUEUED} chunks (it stopped reading) is dropped rather than buffered without
+ * bound.
  */
 export class TelemetryHub {
   #clients = new Set<SseClient>();
   #enc = new TextEncoder();
   #ping: ReturnType<typeof setInterval> | undefined;
+  #pending: Uint8Array[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
   /** Number of connected streams. */
   get size(): number {
@@ -92,10 +110,20 @@ export class TelemetryHub {
     return this.#enc.encode(`${head}data: ${JSON.stringify(msg)}\n\n`);
   }
 
-  /** Sends `msg` to every connected stream. */
-  broadcast(msg: TelemetryMessage): void {
+  /** Queues `msg` for every connected stream. `json`, when given, is `msg` already serialised. */
+  broadcast(msg: TelemetryMessage, json?: string): void {
     if (this.#clients.size === 0) return;
-    const bytes = this.frame(msg);
+    this.#pending.push(json === undefined ? this.frame(msg) : this.#enc.encode(`data: ${json}\n\n`));
+    this.#timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  /** Sends queued frames now. */
+  flush(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#pending.length === 0) return;
+    const bytes = concat(this.#pending);
+    this.#pending = [];
     for (const c of this.#clients) this.#send(c, bytes);
   }
 
@@ -120,33 +148,29 @@ export class TelemetryHub {
         c.controller.close();
       } catch { /* already closed */ }
     }
-    if (this.#clients.size === 0 && this.#ping !== undefined) {
-      clearInterval(this.#ping);
+    if (this.#clients.size === 0) {
+      if (this.#ping !== undefined) clearInterval(this.#ping);
       this.#ping = undefined;
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#pending = [];
     }
   }
 
   /**
-   * Opens one stream. `initial` frames are queued before any live message; because this runs synchronously
-   * on the thread that also calls {@link broadcast}, no message falls between the history and the live feed.
+   * Opens one stream. `initial` frames are queued (as one chunk) before any live message. Frames still
+   * waiting for a flush go to the existing streams first: they are already in the run log, so a replayed
+   * history includes them. Because this runs synchronously on the thread that also calls
+   * {@link broadcast}, no message falls between the history and the live feed, and none arrives twice.
    * The stream ends when the client goes away: Deno.serve then cancels the response body.
    */
   open(initial: Uint8Array[]): ReadableStream<Uint8Array> {
+    this.flush();
     let client: SseClient | undefined;
     const stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
         client = { controller, closed: false };
-        // One chunk for the whole replay: the stall check counts queued chunks, and a long history must not
-        // make a fresh page look stalled.
-        if (initial.length > 0) {
-          const all = new Uint8Array(initial.reduce((n, f) => n + f.length, 0));
-          let off = 0;
-          for (const f of initial) {
-            all.set(f, off);
-            off += f.length;
-          }
-          controller.enqueue(all);
-        }
+        if (initial.length > 0) controller.enqueue(concat(initial));
         this.#clients.add(client);
         if (this.#ping === undefined) {
           // A comment line every 15 s keeps proxies from closing an idle stream.
@@ -165,8 +189,9 @@ export class TelemetryHub {
     return stream;
   }
 
-  /** Ends every stream (server shutdown). */
+  /** Sends what is queued, then ends every stream (server shutdown). */
   closeAll(): void {
+    this.flush();
     for (const c of [...this.#clients]) this.#drop(c, true);
   }
 }
@@ -422,7 +447,8 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
     publish(msg: TelemetryMessage): void {
       if (closed) return;
       if (!log) throw new Error("startDashboard: publish() on a read-only dashboard");
-      hub.broadcast(log.append(msg));
+      const { message, json } = log.appendJson(msg);
+      hub.broadcast(message, json); // serialised once for the log and every stream
     },
     async close(): Promise<void> {
       if (closed) return;

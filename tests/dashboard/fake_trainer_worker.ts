@@ -44,6 +44,8 @@ export interface FakeDone {
   steps: number;
   seconds: number;
   stepsPerSec: number;
+  /** performance.now() at the end of each step (index 0 = start, index s = end of step s). */
+  stepEnds: number[];
 }
 
 const S = 8; // patches per side of the fake images
@@ -114,6 +116,7 @@ async function run(cfg: FakeRunConfig): Promise<void> {
   }
   const sab = new Int32Array(new SharedArrayBuffer(4));
   const t0 = performance.now();
+  const stepEnds = [t0];
   let stepTime = 0;
   for (let step = 1; step <= cfg.steps; step++) {
     const s0 = performance.now();
@@ -160,10 +163,11 @@ async function run(cfg: FakeRunConfig): Promise<void> {
       });
     }
     if (cfg.pictureEvery > 0 && step % cfg.pictureEvery === 0) await writePictures(cfg, step);
+    stepEnds.push(performance.now());
   }
   const seconds = (performance.now() - t0) / 1000;
   post({ type: "status", state: "done", runId: cfg.runId, message: `${cfg.steps} steps` });
-  post({ kind: "fake-done", steps: cfg.steps, seconds, stepsPerSec: cfg.steps / seconds });
+  post({ kind: "fake-done", steps: cfg.steps, seconds, stepsPerSec: cfg.steps / seconds, stepEnds });
 }
 
 self.addEventListener("message", (e) => {

@@ -360,18 +360,49 @@ Deno.test("TelemetryHub: a cancelled client is removed and a stalled one is drop
   await a.cancel();
   assert.equal(hub.size, 1);
   // b never reads: after enough messages it is dropped.
-  for (let i = 0; i < 5000 && hub.size > 0; i++) hub.broadcast(metrics(i + 1));
+  for (let i = 0; i < 5000 && hub.size > 0; i++) {
+    hub.broadcast(metrics(i + 1));
+    hub.flush();
+  }
   assert.equal(hub.size, 0);
   await b.cancel().catch(() => {});
   // A long replayed history is one queued chunk: the new client is not mistaken for a stalled one.
   const history = Array.from({ length: 6000 }, (_, i) => hub.frame(metrics(i + 1)));
   const c = hub.open(history);
   hub.broadcast(metrics(6001));
+  hub.flush();
   assert.equal(hub.size, 1);
   const reader = c.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   while (!text.includes('"step":6001')) text += (await reader.read()).value;
   assert.equal(text.split("\n\n").filter((f) => f.startsWith("data:")).length, 6001);
   await reader.cancel();
+  assert.equal(hub.size, 0);
+});
+
+Deno.test("TelemetryHub: a burst goes out as one chunk per client; opening mid-burst neither loses nor doubles", async () => {
+  const hub = new TelemetryHub();
+  const a = hub.open([]).getReader();
+  for (let s = 1; s <= 3; s++) hub.broadcast(metrics(s));
+  hub.flush();
+  const chunk = new TextDecoder().decode((await a.read()).value);
+  assert.deepEqual(
+    [...chunk.matchAll(/"step":(\d+)/g)].map((m) => Number(m[1])),
+    [1, 2, 3],
+    "one chunk, 3 events",
+  );
+  hub.broadcast(metrics(4)); // pending (already in the run log when published through startDashboard)
+  const b = hub.open([hub.frame(metrics(4))]).getReader(); // its replayed history includes step 4
+  hub.broadcast(metrics(5));
+  hub.flush();
+  const steps = async (r: ReadableStreamDefaultReader<Uint8Array>, n: number) => {
+    let t = "";
+    while ([...t.matchAll(/"step":/g)].length < n) t += new TextDecoder().decode((await r.read()).value);
+    return [...t.matchAll(/"step":(\d+)/g)].map((m) => Number(m[1]));
+  };
+  assert.deepEqual(await steps(a, 2), [4, 5]);
+  assert.deepEqual(await steps(b, 2), [4, 5]);
+  await a.cancel();
+  await b.cancel();
   assert.equal(hub.size, 0);
 });
