@@ -81,6 +81,53 @@ export function chunkSize(c: VitConfig, gh: number, gw: number, batch: number, l
   return Math.max(1, Math.min(batch, Math.floor(limit / perImage)));
 }
 
+/**
+ * ViT weights uploaded once, to share between backbones (e.g. HP's 224 training pass with attention and
+ * its 320 evaluation pass): ViT-B is 343 MB. Keeps the small CPU tensors the position table needs.
+ */
+export class VitGpuWeights {
+  readonly #arena: BufferArena;
+  readonly #tensors = new Map<string, GpuTensor>();
+  private constructor(readonly gpu: Gpu, readonly config: VitConfig, readonly host: VitWeights) {
+    this.#arena = new BufferArena(gpu, "vit-weights");
+  }
+
+  /** Uploads every tensor except cls_token and pos_embed (folded into per-size tables). */
+  static upload(gpu: Gpu, weights: VitWeights): VitGpuWeights {
+    const g = new VitGpuWeights(gpu, weights.config, weights);
+    try {
+      for (const [k, t] of weights.tensors) {
+        if (k !== "cls_token" && k !== "pos_embed") {
+          g.#tensors.set(k, g.#arena.upload(t, [t.length], "f32", k));
+        }
+      }
+    } catch (err) {
+      g.destroy();
+      throw err;
+    }
+    return g;
+  }
+
+  /** The uploaded tensor `key` (DINO name). @throws TypeError when absent. */
+  get(key: string): GpuTensor {
+    const t = this.#tensors.get(key);
+    if (!t) throw new TypeError(`ViT: weights lack "${key}"`);
+    return t;
+  }
+
+  /** CPU copy of a tensor (cls_token, pos_embed). */
+  hostTensor(key: string): Float32Array {
+    const t = this.host.tensors.get(key);
+    if (!t) throw new TypeError(`ViT: weights lack "${key}"`);
+    return t;
+  }
+
+  /** Frees the GPU copies; backbones created from these weights must not be used afterwards. */
+  destroy(): void {
+    this.#arena.destroyAll();
+  }
+}
+
 /** A frozen DINO ViT for fixed batch and input size. Owns its buffers; call `destroy()` when done. */
 export class VitBackbone {
   readonly gridH: number;
@@ -90,6 +137,7 @@ export class VitBackbone {
   /** Images per internal chunk. */
   readonly chunk: number;
   #imagesBound: GpuTensor | null = null;
+  #ownWeights: VitGpuWeights | null = null;
   #patchifyDispatches: Dispatch[] = [];
 
   private constructor(
@@ -118,13 +166,15 @@ export class VitBackbone {
   /**
    * Uploads the weights and the position table, allocates outputs and scratch, and prepares every dispatch.
    * @param arena accepted for API symmetry; the backbone allocates in its own arena, freed by `destroy()`.
+   * @param weights CPU weights (uploaded here, freed by `destroy()`), or {@link VitGpuWeights} shared with
+   *   other backbones (left alone by `destroy()`).
    * @throws TypeError for sizes that are not multiples of the patch size; RangeError when an output
    *   tensor exceeds the adapter's binding limit (use a smaller batch).
    */
   static async create(
     gpu: Gpu,
     _arena: BufferArena,
-    weights: VitWeights,
+    weights: VitWeights | VitGpuWeights,
     opts: VitOptions,
   ): Promise<VitBackbone> {
     const c = weights.config;
@@ -139,16 +189,13 @@ export class VitBackbone {
     const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
     const Bc = Math.min(opts.chunk ?? Infinity, chunkSize(c, gh, gw, B, limit));
     const arena = new BufferArena(gpu, "vit");
+    const ownWeights = weights instanceof VitGpuWeights ? null : VitGpuWeights.upload(gpu, weights);
+    const gpuW = weights instanceof VitGpuWeights ? weights : ownWeights!;
     try {
-      const w = (k: string) => {
-        const t = weights.tensors.get(k);
-        if (!t) throw new TypeError(`ViT: weights lack "${k}"`);
-        return t;
-      };
-      const up = (k: string) => arena.upload(w(k), [w(k).length], "f32", k);
+      const up = (k: string) => gpuW.get(k);
       // Position table for this size; CLS gets cls_token + pos[0] (added in float64, then rounded).
-      const pos = positionTable(w("pos_embed"), c.posGrid, C, gh, gw);
-      const cls = w("cls_token");
+      const pos = positionTable(gpuW.hostTensor("pos_embed"), c.posGrid, C, gh, gw);
+      const cls = gpuW.hostTensor("cls_token");
       const clsPos = arena.upload(
         Float32Array.from({ length: C }, (_, i) => cls[i] + pos[i]),
         [C],
@@ -348,9 +395,12 @@ export class VitBackbone {
         }
         chunks.push({ first, count: n, patchify, rest });
       }
-      return new VitBackbone(c, B, Hh, Ww, features, attn, clsOut, gpu, arena, chunks, patchBuf, Bc);
+      const vit = new VitBackbone(c, B, Hh, Ww, features, attn, clsOut, gpu, arena, chunks, patchBuf, Bc);
+      vit.#ownWeights = ownWeights;
+      return vit;
     } catch (err) {
       arena.destroyAll();
+      ownWeights?.destroy();
       throw err;
     }
   }
@@ -380,9 +430,11 @@ export class VitBackbone {
     this.chunks.forEach((ch, i) => rec.dispatch(this.#patchifyDispatches[i], ...ch.rest));
   }
 
-  /** Frees every buffer the backbone allocated (weights, scratch, outputs). */
+  /** Frees every buffer the backbone allocated (scratch, outputs, and weights it uploaded itself). */
   destroy(): void {
     this.arena.destroyAll();
+    this.#ownWeights?.destroy();
+    this.#ownWeights = null;
     this.#imagesBound = null;
     this.#patchifyDispatches = [];
   }

@@ -12,7 +12,7 @@ import { readSafetensorsSync } from "../../core/io/safetensors.ts";
 import { formulaVitWeights, loadVitWeights, type VitWeights } from "../../core/io/vit_weights.ts";
 import { positionTable, resizeGrid } from "../../core/vit/pos_embed.ts";
 import { patchifyRef, preparePatchify } from "../../core/vit/embed.ts";
-import { chunkSize, VitBackbone } from "../../core/vit/vit.ts";
+import { chunkSize, VitBackbone, VitGpuWeights } from "../../core/vit/vit.ts";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
 import { readF32 } from "../../core/gpu/readback.ts";
 import type { Gpu } from "../../core/gpu/device.ts";
@@ -27,7 +27,7 @@ globalThis.addEventListener("unload", () => exp.close());
 async function forward(
   gpu: Gpu,
   arena: BufferArena,
-  w: VitWeights,
+  w: VitWeights | VitGpuWeights,
   input: Float32Array,
   shape: [number, number, number],
   extra: { chunk?: number; cls?: boolean } = {},
@@ -125,6 +125,23 @@ gpuTest(
     const wrong = await loadVitWeights(FIX + "tiny_plain.pth", { heads: 1 });
     const rw = await forward(gpu, arena, wrong, expected("input_a"), [2, 16, 16]);
     assert.throws(() => assertAllClose(rw.feat, expected("feat_a"), { atol: 1e-4, rtol: 0 }));
+  },
+);
+
+gpuTest(
+  "VitBackbone shares uploaded weights between input sizes and leaves them alive",
+  async ({ gpu, arena }) => {
+    const w = VitGpuWeights.upload(gpu, await loadVitWeights(FIX + "tiny_plain.pth", { heads: 3 }));
+    try {
+      const a = await forward(gpu, arena, w, expected("input_a"), [2, 16, 16]);
+      const b = await forward(gpu, arena, w, expected("input_b"), [1, 20, 24]); // first backbone destroyed
+      assertAllClose(a.feat, expected("feat_a"), { atol: 1e-4, rtol: 0, label: "shared weights, 16×16" });
+      assertAllClose(b.feat, expected("feat_b"), { atol: 1e-4, rtol: 0, label: "shared weights, 20×24" });
+      assert.ok(!w.get("norm.weight").destroyed);
+    } finally {
+      w.destroy();
+    }
+    assert.ok(w.get("norm.weight").destroyed);
   },
 );
 
