@@ -19,6 +19,7 @@ import { writeSafetensors } from "../io/safetensors.ts";
 import { VitBackbone } from "../vit/vit.ts";
 import { decodeImage, readBytes, type RgbImage } from "../data/image.ts";
 import { decodeJpegExact, JpegUnsupported } from "../vit/jpeg.ts";
+import { InputError } from "../errors.ts";
 import { evalTransform, normalizeImageNet } from "../data/transforms.ts";
 
 const HELP = `Usage: hpseg features --weights FILE --out OUT.safetensors [options] IMAGE...
@@ -64,6 +65,15 @@ export async function extractFeatures(opts: {
   eps?: number;
   attn?: boolean;
 }): Promise<FeatureResult> {
+  for (const path of opts.images) {
+    // Fail on a missing image before the weights and the GPU are set up.
+    try {
+      if (!Deno.statSync(path).isFile) throw new InputError(`Image ${path} is not a file`);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) throw new InputError(`Missing image file ${path}`);
+      throw err;
+    }
+  }
   const weights = await loadVitWeights(opts.weights, { heads: opts.heads, eps: opts.eps });
   const p = weights.config.patch, s = opts.size;
   if (!Number.isInteger(s) || s <= 0 || s % p !== 0) {

@@ -387,7 +387,7 @@ function normalise(
       `cannot infer the number of heads for width ${dim} (not a multiple of 64)${
         opts.heads ? ` or ${opts.heads} does not divide it` : ""
       }`,
-      "pass the head count explicitly (heads option)",
+      "pass the head count explicitly (--heads N on the command line, `heads` in code)",
     );
   }
   const config: VitConfig = { patch, dim, depth, heads, eps: opts.eps ?? 1e-6, posGrid, mlpDim: fc1[0] };
