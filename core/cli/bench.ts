@@ -36,8 +36,11 @@ suite(
   "GEMM GFLOP/s: 4096³, ViT-S/8 shapes, dispatch overhead",
   () => import("../../tests/bench/gemm_bench.ts"),
 );
-suite("hploss", "HP loss fwd+bwd time per pass (N = 50,176 on a GPU)", () => import("../../tests/bench/hploss_bench.ts"));
-suite("hploss", "HP loss fwd+bwd time per pass (N = 50,176 on a GPU)", () => import("../../tests/bench/hploss_bench.ts"));
+suite(
+  "hploss",
+  "HP loss fwd+bwd time per pass (N = 50,176 on a GPU)",
+  () => import("../../tests/bench/hploss_bench.ts"),
+);
 suite(
   "vit",
   "ViT-S/16, S/8, B/8 forward img/s at 224 (+ torch fp32 ref)",
@@ -48,6 +51,12 @@ suite(
   "data",
   "Loader images/s: 224 crops + augmentation, 0/1/N workers",
   () => import("../../tests/bench/data_bench.ts"),
+);
+
+suite(
+  "crf",
+  "Dense CRF on a 320×320 photo, 27 classes, one core (ms)",
+  () => import("../../tests/bench/crf_bench.ts"),
 );
 
 function help(): string {

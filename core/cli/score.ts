@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { type Command, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
 import { InputError } from "../errors.ts";
-import { decodeLabelPng } from "../eval/label_png.ts";
+import { decodeLabelPng } from "../data/image.ts";
 import { Confusion, type ProbeMode, scoreConfusion, type Scores, scoresToJson } from "../eval/metrics.ts";
 
 const HELP = `Usage: hpseg score --pred DIR --gt DIR --classes N [--mode cluster|linear] [--json]
@@ -95,8 +95,8 @@ export async function scoreLabelDirs(
         `Cannot score ${name}: prediction is ${p.width}×${p.height} but GT is ${g.width}×${g.height}`,
       );
     }
-    conf.add(p.data, g.data); // GT 255 and values ≥ n fall outside [0, n) and are ignored
-    pixels += g.data.length;
+    conf.add(p.values, g.values); // GT 255 and values ≥ n fall outside [0, n) and are ignored
+    pixels += g.values.length;
   }
   return {
     ...scoreConfusion(conf.counts, n, mode),
