@@ -4,11 +4,13 @@
  * hp_sparse_bwd.wgsl (with hash.wgsl, hp_common.wgsl and, for the last two, hp_sparse_common.wgsl).
  *
  *   urows      U[r,·] as bits [P, W]                                          P·N hashes
- *   mask       P_ag, P_sp as bit-planes [N, W] (dense dots, only comparisons)  2·N²·(Df + D) FLOPs
+ *   mask       P_ag, P_sp as bit-planes [N, W] (dense dots, only comparisons)  N²·(Df + D) FLOPs with one
+ *              chunk (upper-triangle tiles, symmetric), 2·N²·(Df + D) when the planes are chunked
  *   forward    per row: logits for j ∈ A_i = P_ag ∪ P_sp ∪ U[r_i,·] only       4·D·Σ|A_i|
  *   backward×2 per row: A_i, plus the anchors j whose U row contains i        ≈ 4·D·Σ(|A_i| + ρPB)
  * At COCO size (N = 50,176, ρ = 0.02, |A_i| ≈ 1,004 + |P_i|) the logit work is ≈ 0.1–0.3 TFLOP instead of
- * ≈ 20 TFLOP: the N² mask dots (4.5 TFLOP in f32) dominate. Planes take N²/4 bytes (630 MB at COCO size)
+ * ≈ 20 TFLOP: the N² mask dots (2.25 TFLOP in f32 with one chunk, as on an H100's 2 GiB binding
+ * limit) dominate. Planes take N²/4 bytes (630 MB at COCO size)
  * and are split into row chunks that each fit the adapter's storage-binding limit; every sparse kernel
  * reads only its own rows' bits, so a chunk is self-contained.
  * @module
@@ -59,11 +61,13 @@ export async function buildSparse(
   const W = Math.ceil(N / 32);
   const rowsPer = sparseChunkRows(N, gpu.limits.maxStorageBufferBindingSize, s.maxChunkRows);
   const prefix = `${hashSrc}\n${commonSrc}\n`;
+  const single = rowsPer >= N;
   const [urows, mask, fwd, bwd] = await Promise.all([
     getKernel(gpu, { file: "hp_urows.wgsl", source: prefix + urowsSrc, bindings: ["rw", "uniform"] }),
     getKernel(gpu, {
       file: "hp_mask.wgsl",
       source: prefix + maskSrc,
+      entryPoint: single ? "main_sym" : "main",
       bindings: ["read", "read", "read", "rw", "rw", "uniform", "uniform"],
     }),
     getKernel(gpu, {
@@ -103,7 +107,9 @@ export async function buildSparse(
     groups.mask.push({
       kernel: mask,
       bindGroup: bindGroup(gpu, mask, [s.inputs.fhat, s.inputs.shat, s.aux, ag, sp, s.uniform, c0]),
-      workgroups: grid1d(Math.ceil(rows / 64), maxWg),
+      workgroups: single
+        ? grid1d((Math.ceil(N / 64) * (Math.ceil(N / 64) + 1)) / 2, maxWg)
+        : grid1d(Math.ceil(rows / 64), maxWg),
     });
     groups.forward.push({
       kernel: fwd,

@@ -1,6 +1,7 @@
 /**
- * `hpseg bench hploss [--json] [--quick] [B=64 S=28 Df=384 D=512 K=2048 rho=0.02 reps=5]`: time of one
- * HP loss forward + backward (core/hp/loss.ts: 6 dispatches in one submit) and of each pass alone.
+ * `hpseg bench hploss [--json] [--quick] [B=64 S=28 Df=384 D=512 K=2048 rho=0.02 reps=5] [impl=sparse|dense|both]`:
+ * time of one HP loss forward + backward (core/hp/loss.ts: all dispatches in one submit) and of each pass
+ * alone, for the sparse (default) and/or the dense implementation, in the same run.
  * Defaults: the COCO ViT-S/8 batch-64 shape (N = 50,176) on a real GPU, N = 392 on a software adapter.
  * Reference point: the official PyTorch code spends ≈ 0.95 s of its 1.01 s H100 step in this loss
  * (webgpu-notes.md §8).
@@ -12,7 +13,7 @@ import { openGpu } from "../../core/gpu/device.ts";
 import { BufferArena } from "../../core/gpu/buffers.ts";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
 import { readF32 } from "../../core/gpu/readback.ts";
-import { type HpDims, HpLoss, hpLossFlops } from "../../core/hp/loss.ts";
+import { type HpDims, HpLoss, hpLossFlops, type HpLossImpl } from "../../core/hp/loss.ts";
 import { hashUniform } from "../../core/rng.ts";
 
 /** Unit rows from a hash (cheap enough for 50,176 × 512). */
@@ -34,6 +35,7 @@ function unitRows(n: number, d: number, seed: number): Float32Array {
 function parseRest(rest: string[], defaults: Record<string, number>): Record<string, number> {
   const out = { ...defaults };
   for (const a of rest) {
+    if (/^impl=(sparse|dense|both)$/.test(a)) continue;
     const m = /^(\w+)=([\d.e+-]+)$/.exec(a);
     if (!m || !(m[1] in out) || !Number.isFinite(Number(m[2]))) {
       throw new UsageError(
@@ -58,14 +60,15 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
   const arena = new BufferArena(gpu, "hploss-bench");
   try {
     const up = (x: Float32Array, r: number, c: number, l: string) => arena.upload(x, [r, c], "f32", l);
-    const hp = await HpLoss.create(gpu, arena, dims, { tau: 0.8, rho: a.rho }, {
+    const inputs = {
       fhat: up(unitRows(N, dims.Df, 1), N, dims.Df, "fhat"),
       shat: up(unitRows(N, dims.D, 2), N, dims.D, "shat"),
       poolAg: up(unitRows(dims.K, dims.Df, 3), dims.K, dims.Df, "poolAg"),
       poolSp: up(unitRows(dims.K, dims.D, 4), dims.K, dims.D, "poolSp"),
       z: up(unitRows(N, dims.D, 5), N, dims.D, "z"),
       zt: up(unitRows(N, dims.D, 6), N, dims.D, "zt"),
-    });
+    };
+    const inputBytes = arena.liveBytes;
     const run = async (record: (rec: StepRecorder) => void) => {
       const rec = new StepRecorder(gpu, "hploss-bench");
       record(rec);
@@ -74,48 +77,58 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
       await gpu.device.queue.onSubmittedWorkDone();
       return performance.now() - t0;
     };
-    hp.setStep(0.5, 12345);
-    const warm = await run((rec) => hp.record(rec)); // compiles on first use (lavapipe)
-    const times: number[] = [];
-    for (let r = 0; r < a.reps; r++) {
-      hp.setStep(0.5, 12345 + r);
-      times.push(await run((rec) => hp.record(rec)));
-    }
-    const perPass: Record<string, number> = {};
-    for (let i = 0; i < HpLoss.PASSES.length; i++) {
-      perPass[HpLoss.PASSES[i]] = Number((await run((rec) => hp.recordPass(rec, i))).toFixed(3));
-    }
-    const stats = await readF32(gpu, hp.stats);
-    times.sort((x, y) => x - y);
-    const med = times[Math.floor(times.length / 2)];
-    const flops = hpLossFlops(dims);
-    const result = {
+    const implArg = opts.rest.find((r) => r.startsWith("impl="))?.slice(5) ?? "sparse";
+    const impls: HpLossImpl[] = implArg === "both" ? ["sparse", "dense"] : [implArg as HpLossImpl];
+    const result: Record<string, unknown> = {
       suite: "hploss",
       adapter: gpu.description,
       software: gpu.isSoftware,
       dims: { ...dims, N, rho: a.rho },
-      first_run_ms: Number(warm.toFixed(1)),
-      step_ms_median: Number(med.toFixed(3)),
-      step_ms_min: Number(times[0].toFixed(3)),
-      per_pass_ms: perPass,
-      tflop: Number((flops.total / 1e12).toFixed(4)),
-      gflops_per_s: Number((flops.total / (med * 1e-3) / 1e9).toFixed(2)),
-      gpu_bytes_allocated: arena.liveBytes,
-      loss_hp: stats[2],
-      mean_pos_ag: stats[3],
-      mean_denominator: stats[6],
+      dense_tflop: Number((hpLossFlops(dims).total / 1e12).toFixed(4)),
+      input_bytes: inputBytes,
     };
-    if (!opts.json) {
-      console.log(`hploss N=${N} D=${dims.D} Df=${dims.Df} K=${dims.K} ρ=${a.rho} on ${gpu.description}`);
-      console.log(
-        `  step (6 dispatches, one submit): median ${result.step_ms_median} ms, min ${result.step_ms_min} ms`,
-      );
-      console.log(`  per pass: ${JSON.stringify(perPass)}`);
-      console.log(
-        `  ${result.tflop} TFLOP → ${result.gflops_per_s} GFLOP/s; ${
-          (arena.liveBytes / 2 ** 20).toFixed(1)
-        } MiB`,
-      );
+    for (const impl of impls) {
+      const before = arena.liveBytes;
+      const hp = await HpLoss.create(gpu, arena, dims, { tau: 0.8, rho: a.rho }, inputs, { impl });
+      const ownBytes = arena.liveBytes - before;
+      hp.setStep(0.5, 12345);
+      const warm = await run((rec) => hp.record(rec)); // compiles on first use (lavapipe)
+      const times: number[] = [];
+      for (let r = 0; r < a.reps; r++) {
+        hp.setStep(0.5, 12345 + r);
+        times.push(await run((rec) => hp.record(rec)));
+      }
+      const perPass: Record<string, number> = {};
+      for (let i = 0; i < hp.passes.length; i++) {
+        perPass[hp.passes[i]] = Number((await run((rec) => hp.recordPass(rec, i))).toFixed(3));
+      }
+      const stats = await readF32(gpu, hp.stats);
+      times.sort((x, y) => x - y);
+      const r = {
+        first_run_ms: Number(warm.toFixed(1)),
+        step_ms_median: Number(times[Math.floor(times.length / 2)].toFixed(3)),
+        step_ms_min: Number(times[0].toFixed(3)),
+        per_pass_ms: perPass,
+        gpu_bytes_allocated: ownBytes,
+        loss_hp: stats[2],
+        mean_pos_ag: stats[3],
+        mean_pos_sp: stats[4],
+        mean_denominator: stats[6],
+      };
+      result[impl] = r;
+      hp.destroy();
+      if (!opts.json) {
+        console.log(
+          `hploss ${impl} N=${N} D=${dims.D} Df=${dims.Df} K=${dims.K} ρ=${a.rho} on ${gpu.description}`,
+        );
+        console.log(`  step (one submit): median ${r.step_ms_median} ms, min ${r.step_ms_min} ms`);
+        console.log(`  per pass: ${JSON.stringify(perPass)}`);
+        console.log(
+          `  own buffers ${
+            (ownBytes / 2 ** 20).toFixed(1)
+          } MiB; mean |P_ag| ${r.mean_pos_ag}, |D| ${r.mean_denominator}`,
+        );
+      }
     }
     return result;
   } finally {
