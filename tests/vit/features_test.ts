@@ -47,6 +47,10 @@ Deno.test("features --help prints usage; bad arguments raise one-line UsageError
   await assert.rejects(command.run(["--weights", "w.pth", "--out", "o.safetensors"]), /at least one IMAGE/);
   await assert.rejects(command.run(["--weights", "w.pth", "--out", "o", "--batch", "0", "a.png"]), /--batch/);
   await assert.rejects(command.run(["--bogus"]), UsageError);
+  await assert.rejects(
+    command.run(["--weights", FIX + "tiny_plain.pth", "--out", "o.safetensors", "/nonexistent/a.jpg"]),
+    /Missing image file \/nonexistent\/a\.jpg/,
+  );
 });
 
 gpuCliTest(
@@ -101,7 +105,7 @@ gpuCliTest(
           "18",
           "--out",
           out,
-          "x.png",
+          FIX + "j420.jpg",
         ]),
         /--size must be a positive multiple of the patch size 4, got 18/,
       );
