@@ -2,32 +2,30 @@
  * The hidden-positive loss on the GPU (hp-method.md §5.1–§5.4, §5.7, §5.9): thresholds, symmetric GHP
  * masks, Bernoulli negatives, the merged multi-positive objective for y = z (GHP) and y = z̃ (LHP) with the
  * same masks, the per-image normalisers and dL/dz, dL/dz̃ through both anchor and contrast sides.
- * Kernels: shaders/hp_threshold.wgsl, hp_loss_fwd.wgsl, hp_loss_reduce.wgsl, hp_loss_bwd.wgsl (with
- * hash.wgsl and hp_common.wgsl prepended). CPU reference: core/hp/loss_ref.ts.
+ * CPU reference: core/hp/loss_ref.ts. Nothing N×N is ever stored (no N×N floats; the sparse path keeps
+ * two N² *bit*-planes). Two implementations of the same function, both tested against the reference:
  *
- * Design — nothing N×N is ever stored; every pass streams 64-column tiles over all N columns:
- *   1. thresholds  R^ag = max_k ⟨f̂_i, Pool_ag_k⟩, R^sp likewise          2·N·K·(Df + D) FLOPs
- *   2. forward     row-owner: masks from c^ag, c^sp; online LSE over D_i   2·N²·(Df + 3D)
- *                  for z and z̃; S_i = Σ m_ij l_ij; w_i; counts → aux
- *   3. reduce      one workgroup: M_b, losses, coef_i → aux slot 10        O(N)
- *   4. backward×2  row-owner, one per y: dy_i = (1/τ) Σ_j (G_ij + G_ji) y_j  2·N²·(Df + 3D) each
- *                  (masks c^ag, c^sp and l recomputed: Df + 2D; H·y: D)
- * G is recomputed from the symmetric dot products, so the contrast side needs no column pass and no
- * atomics (deterministic). Total 2·N²·3·(Df + 3D) FLOPs: at N = 50,176, Df = 384, D = 512 that is
- * ≈ 29 TFLOP in f32 (the official code does 2·N²·(Df + 3D) ≈ 9.7 TFLOP forward and 4·2·N²·D ≈ 10.3
- * TFLOP backward, in fp16 on tensor cores). Bytes: each pass re-reads the column tiles once per 64 (fwd) or 32 (bwd) rows, i.e.
- * ≈ N²/64·(Df+3D)·4 B ≈ 76 GB of mostly L2-resident traffic in the forward pass.
- * Levers not yet taken, largest first:
- *   - logits only where needed: G_ij = 0 outside D_i ∪ P_i. The random part of D_i is shared by the B
- *     anchors at grid position r (U[r,·]), so per r it is a dense B × (ρN) × D mini-GEMM over a compacted
- *     column list (2·B·ρN·D·P ≈ 52 GFLOP per y at COCO size instead of 2.6 TFLOP); the positive part
- *     needs the masks and is as sparse as |P_i| (telemetry: stats 3, 4, 6).
- *   - masks computed once (f16 dots suffice: only comparisons) and cached as two N² bit-planes (315 MB
- *     each at COCO size, chunked per binding limit): saves 2·N²·(Df + D) in each backward pass.
- *   - one backward pass for both y (shares the mask dots), register-blocked 4×4 dot tiles there too.
+ * Sparse (default; core/hp/loss_sparse.ts):
+ *   1. thresholds  R^ag, R^sp (hp_threshold.wgsl, fused dot+max)           2·N·K·(Df + D) FLOPs
+ *   2. urows       U[r,·] as bits [P, W = ⌈N/32⌉] from the hash              P·N hashes
+ *   3. mask        P_ag, P_sp bit-planes (hp_mask.wgsl), dense dots         N²·(Df + D) (upper triangle)
+ *   4. forward     per row, logits only for j ∈ P_ag ∪ P_sp ∪ U[r_i,·]      4·D·Σ_i|A_i|
+ *   5. reduce      one workgroup: M_b, losses, coef_i → aux slot 10        O(N)
+ *   6. backward×2  per row: A_i plus anchors whose U row contains i          ≈ 4·D·Σ_i(|A_i| + ρPB) each
+ *   At N = 50,176, Df = 384, D = 512, ρ = 0.02: ≈ 2.25 TFLOP of mask dots + ≈ 0.3 TFLOP of gathers
+ *   (≈ 0.5 TB of mostly L2 traffic), planes 630 MB. The official code does ≈ 20 TFLOP (fp16).
+ * Dense (impl "dense"; hp_loss_fwd.wgsl, hp_loss_bwd.wgsl): row-owner passes streaming 64-column tiles,
+ *   masks and logits recomputed in every pass: 2·N²·3·(Df + 3D) ≈ 29 TFLOP at COCO size. Kept as the
+ *   simple, independent second implementation (and used when B exceeds the sparse round capacity).
+ * In both, dL/dy_i = (1/τ) Σ_j (G_ij + G_ji) y_j is gathered by the row owner from the symmetric dot
+ * products — no column pass, no atomics, deterministic.
+ * Levers not yet taken: f16 dots for the mask pass (only comparisons; the official code uses fp16 there),
+ * grouping the B anchors of one grid position r so that their shared U row becomes a dense mini-GEMM.
  *
- * Bindings stay ≤ 6 storage buffers per kernel; the largest binding is an [N, 512] f32 tensor (98 MiB at
- * N = 50,176), inside lavapipe's 128 MiB limit. The step uniform (λ, seed) is one 48-byte writeBuffer.
+ * Bindings stay ≤ 8 storage buffers per kernel; the largest f32 binding is [N, 512] (98 MiB at
+ * N = 50,176), inside lavapipe's 128 MiB limit; the bit-planes are split into row chunks that fit the
+ * adapter's binding limit (one chunk on an H100: 2 GiB). The step uniform (λ, seed) is one 48-byte
+ * writeBuffer.
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
