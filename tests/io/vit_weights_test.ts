@@ -87,16 +87,19 @@ Deno.test("loadVitWeights() detects the standard variants from shapes and defaul
     assert.equal(variantName(cfg), name);
   }
   // A re-saved S/16-shaped file is detected as such: shrink the tiny model's shapes into a fake S/16.
-  const s16 = formulaVitWeights({ patch: 16, dim: 384, depth: 12, heads: 6, posGrid: 14 });
+  // A ViT-S/16-shaped file (values: the tensor index, so a mix-up of keys would show) is detected as such.
+  const s16 = { patch: 16, dim: 384, depth: 12, heads: 6, eps: 1e-6, posGrid: 14, mlpDim: 1536 };
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-  for (const [k, shape] of dinoShapes(s16.config)) tensors[k] = { shape, data: s16.tensors.get(k)! };
+  dinoShapes(s16).forEach(([k, shape], i) => {
+    tensors[k] = { shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(i) };
+  });
   const path = await Deno.makeTempFile({ suffix: ".safetensors" });
   try {
     await Deno.writeFile(path, encodeSafetensors(tensors));
     const w = await loadVitWeights(path);
     assert.equal(variantName(w.config), "ViT-S/16");
-    assert.equal(w.config.heads, 6);
-    assert.deepEqual(w.tensors.get("blocks.11.mlp.fc2.bias"), s16.tensors.get("blocks.11.mlp.fc2.bias"));
+    assert.deepEqual(w.config, s16);
+    dinoShapes(s16).forEach(([k], i) => assert.equal(w.tensors.get(k)![0], i, k));
   } finally {
     await Deno.remove(path);
   }
