@@ -211,3 +211,52 @@ Deno.test("progress: plain lines at each 10 % without a terminal, a redrawn bar 
   bar("pack", 2, 2);
   assert(tty[0].startsWith("\rpack [") && tty.at(-1) === "\n");
 });
+
+Deno.test("prepare killed mid-run (SIGKILL) resumes to the same files as an uninterrupted run", async () => {
+  await withTemp(async (dir) => {
+    const p = { imageSize: 48, trainCount: 40, valCount: 4, seed: 2 };
+    await prepareDataset({ dataset: "synthetic", root: `${dir}/clean`, synthetic: p });
+    const want = await snapshot(`${dir}/clean`);
+    const argv = [
+      "run",
+      "-A",
+      new URL("../../main.ts", import.meta.url).pathname,
+      "prepare",
+      "--dataset",
+      "synthetic",
+      "--root",
+      `${dir}/killed`,
+      "--image-size",
+      "48",
+      "--count",
+      "40",
+      "--val-count",
+      "4",
+      "--seed",
+      "2",
+    ];
+    const child = new Deno.Command(Deno.execPath(), { args: argv, stdout: "null", stderr: "null" }).spawn();
+    const crops = `${dir}/killed/cropped/synthetic_five_crop_0.5/img/train`;
+    const t0 = performance.now();
+    let killedMidway = false;
+    while (performance.now() - t0 < 60_000) {
+      let n = 0;
+      try {
+        for await (const _ of Deno.readDir(crops)) n++;
+      } catch { /* not created yet */ }
+      if (n >= 25) {
+        try {
+          child.kill("SIGKILL");
+          killedMidway = true;
+        } catch { /* already finished */ }
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await child.status;
+    const resumed = await prepareDataset({ dataset: "synthetic", root: `${dir}/killed`, synthetic: p });
+    if (killedMidway) assert(resumed.skippedExisting > 0);
+    console.log(`killed mid-run: ${killedMidway}, resumed: ${JSON.stringify(resumed)}`);
+    deepStrictEqual(await snapshot(`${dir}/killed`), want);
+  });
+});
