@@ -1,7 +1,9 @@
 // gemm.wgsl — batched C = epilogue(alpha · op(A) · op(B)), f32 storage and accumulation.
-// f16 storage: core/kernels/gemm.ts rewrites the A and/or B declarations below to array<f16> and puts
-// `enable f16;` in front of this first line (line numbers unchanged); loads convert with f32(), so the
-// tiles, accumulators and epilogue stay f32.
+// Storage types: core/kernels/gemm.ts regenerates the A and B access lines below (declaration, scalar
+// read a_at/b_at, 4-wide read a4_at/b4_at; same line count) for f16 storage (array<f16>, with
+// `enable f16;` put in front of this first line) and/or vec4 storage (array<vec4<…>>, 16-byte loads,
+// used by main128 when VEC_A/VEC_B say the operand's rows are 4-aligned). Reads convert with f32(), so
+// tiles, accumulators and the epilogue are always f32.
 //
 // Bindings (group 0):
 //   0 A        read        element a(m,k) at a_off + b*a_bs + (TRANS_A ? k*lda + m : m*lda + k)
@@ -24,6 +26,10 @@ override ACT: u32 = 0u;          // 0 none, 1 relu, 2 gelu (erf)
 override HAS_BIAS: bool = false;
 override HAS_RESIDUAL: bool = false;
 override ACCUMULATE: bool = false;
+// main128 only: read 4 contiguous A (B) elements with one 4-wide load. The wrapper sets these only when
+// the contiguous dimension, the row stride, the offset and the batch stride are multiples of 4.
+override VEC_A: bool = false;
+override VEC_B: bool = false;
 
 struct Params {
   M: u32, N: u32, K: u32, lda: u32,
@@ -33,7 +39,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> A: array<f32>;
+fn a_at(i: u32) -> f32 { return f32(A[i]); }
+fn a4_at(i: u32) -> vec4<f32> { return vec4<f32>(f32(A[i]), f32(A[i + 1u]), f32(A[i + 2u]), f32(A[i + 3u])); }
 @group(0) @binding(1) var<storage, read> B: array<f32>;
+fn b_at(i: u32) -> f32 { return f32(B[i]); }
+fn b4_at(i: u32) -> vec4<f32> { return vec4<f32>(f32(B[i]), f32(B[i + 1u]), f32(B[i + 2u]), f32(B[i + 3u])); }
 @group(0) @binding(2) var<storage, read_write> C: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
@@ -63,15 +73,32 @@ fn activate(v: f32) -> f32 {
 fn load_a(batch: u32, m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= p.K) { return 0.0; }
   let base = p.a_off + batch * p.a_bs;
-  if (TRANS_A) { return f32(A[base + k * p.lda + m]); }
-  return f32(A[base + m * p.lda + k]);
+  if (TRANS_A) { return a_at(base + k * p.lda + m); }
+  return a_at(base + m * p.lda + k);
+}
+
+// (m, k) is the first of 4 elements contiguous in memory: along k (row-major A) or m (TRANS_A). With
+// that dimension a multiple of 4, the 4 are all inside or all outside the matrix.
+fn load_a4(batch: u32, m: u32, k: u32) -> vec4<f32> {
+  if (m >= p.M || k >= p.K) { return vec4<f32>(0.0); }
+  let base = p.a_off + batch * p.a_bs;
+  if (TRANS_A) { return a4_at(base + k * p.lda + m); }
+  return a4_at(base + m * p.lda + k);
 }
 
 fn load_b(batch: u32, k: u32, n: u32) -> f32 {
   if (k >= p.K || n >= p.N) { return 0.0; }
   let base = p.b_off + batch * p.b_bs;
-  if (TRANS_B) { return f32(B[base + n * p.ldb + k]); }
-  return f32(B[base + k * p.ldb + n]);
+  if (TRANS_B) { return b_at(base + n * p.ldb + k); }
+  return b_at(base + k * p.ldb + n);
+}
+
+// (k, n) is the first of 4 elements contiguous in memory: along n (row-major B) or k (TRANS_B).
+fn load_b4(batch: u32, k: u32, n: u32) -> vec4<f32> {
+  if (k >= p.K || n >= p.N) { return vec4<f32>(0.0); }
+  let base = p.b_off + batch * p.b_bs;
+  if (TRANS_B) { return b4_at(base + n * p.ldb + k); }
+  return b4_at(base + k * p.ldb + n);
 }
 
 fn store(batch: u32, m: u32, n: u32, acc: f32) {
@@ -164,6 +191,31 @@ fn b_coord(e: u32) -> vec2<u32> {
   return vec2<u32>(e % T2, e / T2);
 }
 
+// With VEC_A / VEC_B each thread's 4 elements are one contiguous run (element j = first + j along the
+// contiguous dimension), read with one 4-wide load.
+fn a_coord_v(tid: u32, j: u32) -> vec2<u32> {
+  if (TRANS_A) { return vec2<u32>((tid % 32u) * 4u + j, tid / 32u); }
+  return vec2<u32>(tid / 2u, (tid % 2u) * 4u + j);
+}
+
+fn b_coord_v(tid: u32, j: u32) -> vec2<u32> {
+  if (TRANS_B) { return vec2<u32>(tid / 2u, (tid % 2u) * 4u + j); }
+  return vec2<u32>((tid % 32u) * 4u + j, tid / 32u);
+}
+
+// This thread's 4 A elements of the K-tile starting at k, as (x, y, z, w) = elements 0..3.
+fn fetch_a(batch: u32, row0: u32, k: u32, e0: vec2<u32>, e1: vec2<u32>, e2: vec2<u32>, e3: vec2<u32>) -> vec4<f32> {
+  if (VEC_A) { return load_a4(batch, row0 + e0.x, k + e0.y); }
+  return vec4<f32>(load_a(batch, row0 + e0.x, k + e0.y), load_a(batch, row0 + e1.x, k + e1.y),
+                   load_a(batch, row0 + e2.x, k + e2.y), load_a(batch, row0 + e3.x, k + e3.y));
+}
+
+fn fetch_b(batch: u32, col0: u32, k: u32, e0: vec2<u32>, e1: vec2<u32>, e2: vec2<u32>, e3: vec2<u32>) -> vec4<f32> {
+  if (VEC_B) { return load_b4(batch, k + e0.y, col0 + e0.x); }
+  return vec4<f32>(load_b(batch, k + e0.y, col0 + e0.x), load_b(batch, k + e1.y, col0 + e1.x),
+                   load_b(batch, k + e2.y, col0 + e2.x), load_b(batch, k + e3.y, col0 + e3.x));
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn main128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let batch = wid.z;
@@ -191,37 +243,31 @@ fn main128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   var c71 = vec4<f32>(0.0);
 
   // Tile coordinates of this thread's 4 A and 4 B elements (fixed for the whole K loop).
-  let ea0 = a_coord(tid); let ea1 = a_coord(tid + 256u); let ea2 = a_coord(tid + 512u); let ea3 = a_coord(tid + 768u);
-  let eb0 = b_coord(tid); let eb1 = b_coord(tid + 256u); let eb2 = b_coord(tid + 512u); let eb3 = b_coord(tid + 768u);
-  var ra0 = load_a(batch, row0 + ea0.x, ea0.y);
-  var ra1 = load_a(batch, row0 + ea1.x, ea1.y);
-  var ra2 = load_a(batch, row0 + ea2.x, ea2.y);
-  var ra3 = load_a(batch, row0 + ea3.x, ea3.y);
-  var rb0 = load_b(batch, eb0.y, col0 + eb0.x);
-  var rb1 = load_b(batch, eb1.y, col0 + eb1.x);
-  var rb2 = load_b(batch, eb2.y, col0 + eb2.x);
-  var rb3 = load_b(batch, eb3.y, col0 + eb3.x);
+  let ea0 = select(a_coord(tid), a_coord_v(tid, 0u), VEC_A);
+  let ea1 = select(a_coord(tid + 256u), a_coord_v(tid, 1u), VEC_A);
+  let ea2 = select(a_coord(tid + 512u), a_coord_v(tid, 2u), VEC_A);
+  let ea3 = select(a_coord(tid + 768u), a_coord_v(tid, 3u), VEC_A);
+  let eb0 = select(b_coord(tid), b_coord_v(tid, 0u), VEC_B);
+  let eb1 = select(b_coord(tid + 256u), b_coord_v(tid, 1u), VEC_B);
+  let eb2 = select(b_coord(tid + 512u), b_coord_v(tid, 2u), VEC_B);
+  let eb3 = select(b_coord(tid + 768u), b_coord_v(tid, 3u), VEC_B);
+  var ra = fetch_a(batch, row0, 0u, ea0, ea1, ea2, ea3);
+  var rb = fetch_b(batch, col0, 0u, eb0, eb1, eb2, eb3);
 
   for (var k0: u32 = 0u; k0 < p.K; k0 = k0 + BK2) {
-    As2[ea0.y * S2 + ea0.x] = ra0;
-    As2[ea1.y * S2 + ea1.x] = ra1;
-    As2[ea2.y * S2 + ea2.x] = ra2;
-    As2[ea3.y * S2 + ea3.x] = ra3;
-    Bs2[eb0.y * S2 + eb0.x] = rb0;
-    Bs2[eb1.y * S2 + eb1.x] = rb1;
-    Bs2[eb2.y * S2 + eb2.x] = rb2;
-    Bs2[eb3.y * S2 + eb3.x] = rb3;
+    As2[ea0.y * S2 + ea0.x] = ra.x;
+    As2[ea1.y * S2 + ea1.x] = ra.y;
+    As2[ea2.y * S2 + ea2.x] = ra.z;
+    As2[ea3.y * S2 + ea3.x] = ra.w;
+    Bs2[eb0.y * S2 + eb0.x] = rb.x;
+    Bs2[eb1.y * S2 + eb1.x] = rb.y;
+    Bs2[eb2.y * S2 + eb2.x] = rb.z;
+    Bs2[eb3.y * S2 + eb3.x] = rb.w;
     workgroupBarrier();
     // Prefetch the next K-tile (zeros past K) while this one is consumed.
     let k1 = k0 + BK2;
-    ra0 = load_a(batch, row0 + ea0.x, k1 + ea0.y);
-    ra1 = load_a(batch, row0 + ea1.x, k1 + ea1.y);
-    ra2 = load_a(batch, row0 + ea2.x, k1 + ea2.y);
-    ra3 = load_a(batch, row0 + ea3.x, k1 + ea3.y);
-    rb0 = load_b(batch, k1 + eb0.y, col0 + eb0.x);
-    rb1 = load_b(batch, k1 + eb1.y, col0 + eb1.x);
-    rb2 = load_b(batch, k1 + eb2.y, col0 + eb2.x);
-    rb3 = load_b(batch, k1 + eb3.y, col0 + eb3.x);
+    ra = fetch_a(batch, row0, k1, ea0, ea1, ea2, ea3);
+    rb = fetch_b(batch, col0, k1, eb0, eb1, eb2, eb3);
     for (var kk: u32 = 0u; kk < BK2; kk = kk + 1u) {
       let o = kk * S2;
       let a0 = vec4<f32>(As2[o + ty4], As2[o + ty4 + 1u], As2[o + ty4 + 2u], As2[o + ty4 + 3u]);

@@ -175,26 +175,55 @@ export function chooseGemmVariant(shape: GemmShape, software = false): GemmVaria
   return tiles >= 256 ? "tile128" : "tile64";
 }
 
+/** The access lines for one operand exactly as gemm.wgsl has them (f32, scalar). */
+function accessLines(name: "A" | "B", dt: "f32" | "f16", vec: boolean): string {
+  const binding = name === "A" ? 0 : 1;
+  const at = name.toLowerCase();
+  const elem = vec ? `vec4<${dt}>` : dt;
+  const scalar = vec ? `f32(${name}[i >> 2u][i & 3u])` : `f32(${name}[i])`;
+  const wide = vec
+    ? `vec4<f32>(${name}[i >> 2u])`
+    : `vec4<f32>(f32(${name}[i]), f32(${name}[i + 1u]), f32(${name}[i + 2u]), f32(${name}[i + 3u]))`;
+  return [
+    `@group(0) @binding(${binding}) var<storage, read> ${name}: array<${elem}>;`,
+    `fn ${at}_at(i: u32) -> f32 { return ${scalar}; }`,
+    `fn ${at}4_at(i: u32) -> vec4<f32> { return ${wide}; }`,
+  ].join("\n");
+}
+
 /**
- * The shader for the given A/B storage types. f16 storage (half the bytes of A and B read; f32 tiles,
- * accumulation and epilogue) needs the adapter's `shader-f16` feature ({@link Gpu.hasF16}); the
- * f16 source is gemm.wgsl with its A/B declarations retyped and `enable f16;` prepended on line 1.
+ * The shader for the given storage of A and B: f32 or f16 (half the bytes read; needs the adapter's
+ * `shader-f16`, {@link Gpu.hasF16}), scalar or vec4 (16-byte loads, main128 only, 4-aligned rows). It is
+ * gemm.wgsl with the A/B access lines regenerated (same line count, and `enable f16;` prepended on line
+ * 1, so compile errors keep their line numbers); tiles, accumulation and epilogue stay f32.
  */
-function gemmSource(gpu: Gpu, a: DType, b: DType, c: DType): { file: string; source: string } {
+function gemmSource(
+  gpu: Gpu,
+  a: DType,
+  b: DType,
+  c: DType,
+  vecA: boolean,
+  vecB: boolean,
+): { file: string; source: string } {
   for (const [name, dt] of [["A", a], ["B", b]] as const) {
     if (dt !== "f32" && dt !== "f16") throw new TypeError(`gemm: ${name} must be f32 or f16, got ${dt}`);
   }
   if (c !== "f32") throw new TypeError(`gemm: C must be f32, got ${c}`);
-  if (a === "f32" && b === "f32") return { file: "gemm.wgsl", source };
-  if (!gpu.hasF16) {
+  if (a === "f32" && b === "f32" && !vecA && !vecB) return { file: "gemm.wgsl", source };
+  const half = a === "f16" || b === "f16";
+  if (half && !gpu.hasF16) {
     throw new TypeError(
       `gemm: f16 A/B need the shader-f16 feature, which adapter "${gpu.description}" lacks`,
     );
   }
-  let s = "enable f16; " + source;
-  if (a === "f16") s = s.replace("var<storage, read> A: array<f32>;", "var<storage, read> A: array<f16>;");
-  if (b === "f16") s = s.replace("var<storage, read> B: array<f32>;", "var<storage, read> B: array<f16>;");
-  return { file: `gemm.wgsl (A ${a}, B ${b})`, source: s };
+  let s = (half ? "enable f16; " : "") + source;
+  for (const [name, dt, vec] of [["A", a, vecA], ["B", b, vecB]] as const) {
+    const plain = accessLines(name, "f32", false);
+    if (!s.includes(plain)) throw new Error(`gemm: shaders/gemm.wgsl no longer has the ${name} access lines`);
+    s = s.replace(plain, accessLines(name, dt as "f32" | "f16", vec));
+  }
+  const tag = (dt: DType, vec: boolean) => `${dt}${vec ? " vec4" : ""}`;
+  return { file: `gemm.wgsl (A ${tag(a, vecA)}, B ${tag(b, vecB)})`, source: s };
 }
 
 /** Tensors of one GEMM. `bias` is [N]; `residual` is laid out as described by `shape.residual`. */
@@ -215,14 +244,15 @@ function checkExtent(name: string, t: GpuTensor, last: number): void {
 /**
  * Compiles (cached) and binds one GEMM; returns a dispatch to record every step. The uniform is written
  * once here and owned by `arena`. Shapes are checked against the tensors' sizes. `options.variant`
- * forces a kernel variant (tests run every variant); the default is {@link chooseGemmVariant}.
+ * forces a kernel variant (tests run every variant); the default is {@link chooseGemmVariant}. tile128
+ * reads A and/or B with 16-byte loads when their rows are 4-aligned, unless `options.vec4` is false.
  */
 export async function prepareGemm(
   gpu: Gpu,
   arena: BufferArena,
   shape: GemmShape,
   t: GemmTensors,
-  options: { variant?: GemmVariant } = {},
+  options: { variant?: GemmVariant; vec4?: boolean } = {},
 ): Promise<Dispatch> {
   const r = resolve(shape);
   if (r.M <= 0 || r.N <= 0 || r.K <= 0) throw new TypeError(`gemm: empty shape M=${r.M} N=${r.N} K=${r.K}`);
@@ -243,8 +273,13 @@ export async function prepareGemm(
   }
   const variant = options.variant ?? chooseGemmVariant(shape, gpu.isSoftware);
   const tile = variant === "tile128" ? 128 : 64;
+  // 4-wide loads need every run of 4 elements along the contiguous dimension to start 4-aligned.
+  const aligned = (...xs: number[]) => xs.every((x) => x % 4 === 0);
+  const wide = variant === "tile128" && (options.vec4 ?? true);
+  const vecA = wide && aligned(r.transA ? r.M : r.K, r.lda, r.aOffset, r.batch > 1 ? r.aBatchStride : 0);
+  const vecB = wide && aligned(r.transB ? r.K : r.N, r.ldb, r.bOffset, r.batch > 1 ? r.bBatchStride : 0);
   const kernel = await getKernel(gpu, {
-    ...gemmSource(gpu, t.a.dtype, t.b.dtype, t.c.dtype),
+    ...gemmSource(gpu, t.a.dtype, t.b.dtype, t.c.dtype, vecA, vecB),
     entryPoint: variant === "tile128" ? "main128" : "main",
     bindings: ["read", "read", "rw", "read", "read", "uniform"],
     constants: {
@@ -254,6 +289,8 @@ export async function prepareGemm(
       HAS_BIAS: t.bias ? 1 : 0,
       HAS_RESIDUAL: t.residual ? 1 : 0,
       ACCUMULATE: r.accumulate ? 1 : 0,
+      VEC_A: vecA ? 1 : 0,
+      VEC_B: vecB ? 1 : 0,
     },
   });
   const uniform = arena.uniform(

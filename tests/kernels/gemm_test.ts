@@ -28,7 +28,13 @@ function sizeOf(s: GemmShape, which: "a" | "b" | "c"): number {
 async function check(
   ctx: GpuTestContext,
   s: GemmShape,
-  opts: { bias?: boolean; residual?: boolean; seed?: number; variants?: GemmVariant[] } = {},
+  opts: {
+    bias?: boolean;
+    residual?: boolean;
+    seed?: number;
+    variants?: GemmVariant[];
+    expectLabel?: RegExp;
+  } = {},
 ) {
   for (const variant of opts.variants ?? ["tile64"]) await checkVariant(ctx, s, opts, variant);
 }
@@ -43,7 +49,7 @@ const BOTH: GemmVariant[] = ["tile64", "tile128"];
 async function checkVariant(
   ctx: GpuTestContext,
   s: GemmShape,
-  opts: { bias?: boolean; residual?: boolean; seed?: number },
+  opts: { bias?: boolean; residual?: boolean; seed?: number; expectLabel?: RegExp },
   variant: GemmVariant,
 ) {
   const { gpu, arena } = ctx;
@@ -62,6 +68,7 @@ async function checkVariant(
   const d = await prepareGemm(gpu, arena, shape, { a: ta, b: tb, c: tc, bias: tbias, residual: tres }, {
     variant,
   });
+  if (opts.expectLabel) assert.match(d.kernel.label, opts.expectLabel);
   const rec = new StepRecorder(gpu);
   rec.dispatch(d).submit();
   const got = await readF32(gpu, tc);
@@ -121,6 +128,37 @@ gpuTest("gemm() several 128-tiles with partial edges, every transpose, both vari
   }
 });
 
+gpuTest("gemm() tile128 with 16-byte loads of 4-aligned A and B rows", async (ctx) => {
+  // Contiguous dimension, row stride, offset and batch stride all multiples of 4: both operands vec4.
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      await check(ctx, { M: 260, N: 136, K: 24, transA, transB }, {
+        variants: ["tile128"],
+        expectLabel: /A f32 vec4, B f32 vec4/,
+      });
+    }
+  }
+  // Windows at aligned offsets inside wider rows, batched (like q/k inside a qkv matrix).
+  await check(ctx, {
+    M: 131,
+    N: 36,
+    K: 16,
+    lda: 48,
+    aOffset: 8,
+    aBatchStride: 131 * 48,
+    batch: 2,
+    transB: true,
+    ldb: 20,
+    bOffset: 4,
+    bBatchStride: 0,
+  }, { variants: ["tile128"], bias: true, expectLabel: /A f32 vec4, B f32 vec4/ });
+  // One operand aligned, the other not (odd offset): only A goes wide.
+  await check(ctx, { M: 140, N: 129, K: 20, bOffset: 1 }, {
+    variants: ["tile128"],
+    expectLabel: /A f32 vec4, B f32\)/,
+  });
+});
+
 Deno.test("chooseGemmVariant() uses the 128 tile only when it still fills a large GPU", () => {
   assert.equal(chooseGemmVariant({ M: 4096, N: 4096, K: 4096 }), "tile128");
   assert.equal(chooseGemmVariant({ M: 25_120, N: 384, K: 1536 }), "tile128"); // ViT-S/8 fc2, 32 images
@@ -168,6 +206,7 @@ gpuTest("gemm() with f16 storage of A and/or B accumulates in f32", async ({ gpu
     [{ M: 130, N: 140, K: 33, transB: true }, true, true, "tile128"],
     [{ M: 17, N: 70, K: 50, transA: true }, true, false, "tile64"],
     [{ M: 9, N: 5, K: 197 }, false, true, "tile128"],
+    [{ M: 132, N: 36, K: 40, transB: true }, true, true, "tile128"], // 4-aligned: vec4<f16> loads
   ];
   for (const [s, aHalf, bHalf, variant] of cases) {
     const a32 = randnF32(s.M * s.K, 21), b32 = randnF32(s.K * s.N, 22);
