@@ -8,7 +8,8 @@
  * read relative to the working directory). Only picture files come from disk, and only after every path
  * segment is checked and the resolved real path is confirmed to lie inside the runs folder. A non-loopback
  * bind requires a token that every request must carry. Without a token, requests whose Host header is not a
- * loopback name are refused (DNS rebinding).
+ * loopback name are refused (DNS rebinding). With a token, a request that carries it explicitly gets it back as
+ * an HttpOnly, SameSite=Strict cookie, which then authorises the page's own sub-requests.
  * @module
  */
 import { Hono } from "hono";
@@ -220,12 +221,25 @@ export interface RunSummary {
   lastEval?: Record<string, number>;
 }
 
-function requestToken(c: Context): string | undefined {
+/** Name of the cookie that carries the token for the page's own requests (per port: one host, many runs). */
+function cookieName(c: Context): string {
+  return `hpseg_token_${new URL(c.req.url).port || "80"}`;
+}
+
+/** The token a request carries, and whether it came explicitly (header or query) rather than by cookie. */
+function requestToken(c: Context): { token?: string; explicit: boolean } {
   const h = c.req.header("x-hpseg-token");
-  if (h) return h;
+  if (h) return { token: h, explicit: true };
   const auth = c.req.header("authorization");
-  if (auth?.startsWith("Bearer ")) return auth.slice(7);
-  return new URL(c.req.url).searchParams.get("token") ?? undefined;
+  if (auth?.startsWith("Bearer ")) return { token: auth.slice(7), explicit: true };
+  const q = new URL(c.req.url).searchParams.get("token");
+  if (q !== null) return { token: q, explicit: true };
+  const name = cookieName(c);
+  for (const part of (c.req.header("cookie") ?? "").split(";")) {
+    const [k, ...v] = part.trim().split("=");
+    if (k === name) return { token: decodeURIComponent(v.join("=")), explicit: false };
+  }
+  return { explicit: false };
 }
 
 function runIdOf(runDir: string): string {
@@ -287,8 +301,16 @@ export function createApp(opts: AppOptions): Hono {
   app.use("*", async (c, next) => {
     if (token !== undefined) {
       const got = requestToken(c);
-      if (got === undefined || !safeEqual(got, token)) {
+      if (got.token === undefined || !safeEqual(got.token, token)) {
         return c.text("401 Unauthorized: this dashboard needs its token (?token=… or x-hpseg-token)", 401);
+      }
+      if (got.explicit) {
+        // The page's own requests (scripts, styles, EventSource, pictures) then carry it as a cookie that
+        // scripts cannot read and other sites cannot send.
+        c.header(
+          "set-cookie",
+          `${cookieName(c)}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict`,
+        );
       }
     } else {
       const host = (c.req.header("host") ?? new URL(c.req.url).host).replace(/:\d+$/, "");

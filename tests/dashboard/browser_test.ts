@@ -58,7 +58,7 @@ Deno.test({
       pictureEvery: 60,
       evalEvery: 60,
       waitForGo: true,
-    });
+    }, { token: "browser-test-token" }); // the page must pass the token on to EventSource, fetch and <img>
     const browser = await chromium.launch({
       executablePath: exe,
       args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
@@ -67,7 +67,7 @@ Deno.test({
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(String(e)));
-      page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+      page.on("console", (m) => m.type() === "error" && errors.push(`${m.text()} (${m.location().url})`));
       page.on("response", (r) => r.status() >= 400 && errors.push(`${r.status()} ${r.url()}`));
       const readStats = () =>
         page.evaluate(() => {
@@ -96,6 +96,11 @@ Deno.test({
         return s;
       };
 
+      // Without the token the server refuses the page.
+      const denied = await fetch(run.dash.url.replace(/\?token=.*$/, ""));
+      assert.equal(denied.status, 401);
+      await denied.body?.cancel();
+      assert.match(run.dash.url, /\?token=browser-test-token$/);
       await page.goto(run.dash.url);
       // The worker is held before its first step, so the page sees "running" and no points yet.
       const before = await waitFor("live connection", (s) => s.conn === "live" && s.state === "running");

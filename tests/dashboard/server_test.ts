@@ -179,6 +179,22 @@ Deno.test("token: missing or wrong token gets 401 on every route; header, bearer
         `${path} prefix`,
       );
     }
+    const first = await app.request(`/?token=${token}`);
+    assert.equal(first.status, 200);
+    const cookie = first.headers.get("set-cookie")!;
+    assert.match(cookie, /^hpseg_token_80=s3cret-token-xyz; Path=\/; HttpOnly; SameSite=Strict$/);
+    const jar = cookie.split(";")[0];
+    // The page's sub-requests carry the token as that cookie.
+    assert.equal((await app.request("/static/app.js", { headers: { cookie: jar } })).status, 200);
+    assert.equal((await app.request("/events", { headers: { cookie: "a=b; " + jar } })).status, 200);
+    assert.equal(
+      (await app.request("/api/runs", { headers: { cookie: "hpseg_token_80=wrong-token-xyz" } })).status,
+      401,
+    );
+    assert.equal(
+      (await app.request("/api/runs", { headers: { cookie: jar.replace("_80", "_81") } })).status,
+      401,
+    );
     assert.equal((await app.request(`/api/runs?token=${token}`)).status, 200);
     assert.equal((await app.request("/api/runs", { headers: { "x-hpseg-token": token } })).status, 200);
     assert.equal(
