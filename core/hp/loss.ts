@@ -94,6 +94,9 @@ export interface HpLossInputs {
 
 const NAME = "HpLoss";
 
+/** Largest ρ for which "auto" picks the sparse path. */
+export const SPARSE_MAX_RHO = 0.25;
+
 /** FLOPs of one {@link HpLoss.record} per pass, dense path (see the module header). */
 export function hpLossFlops(
   dims: HpDims,
@@ -110,7 +113,10 @@ export type HpLossImpl = "dense" | "sparse";
 
 /** Options of {@link HpLoss.create}. */
 export interface HpLossOptions {
-  /** "auto" (default) = sparse: bit-plane masks, logits only on D_i ∪ P_i ∪ {j : i ∈ D_j}. */
+  /**
+   * "auto" (default): sparse (bit-plane masks, logits only on D_i ∪ P_i ∪ {j : i ∈ D_j}) when
+   * ρ ≤ {@link SPARSE_MAX_RHO}, dense otherwise.
+   */
   impl?: HpLossImpl | "auto";
   /** Sparse path: cap on rows per bit-plane chunk (default: as many as the binding limit allows). */
   maxChunkRows?: number;
@@ -194,7 +200,15 @@ export class HpLoss {
     if (!(params.tau > 0) || !(params.rho >= 0 && params.rho <= 1)) {
       throw new RangeError(`${NAME}: need tau > 0 and 0 ≤ rho ≤ 1, got tau=${params.tau} rho=${params.rho}`);
     }
-    const impl: HpLossImpl = options.impl === "dense" || B > SPARSE_MAX_B ? "dense" : "sparse";
+    // With a large ρ the random negatives cover most columns and gathers would move ≈ ρ·N²·8D bytes:
+    // dense tiles are then the better shape (Potsdam uses ρ = 1).
+    const asked = options.impl ?? "auto";
+    const sparseOk = B <= SPARSE_MAX_B;
+    const impl: HpLossImpl = asked === "dense" || !sparseOk
+      ? "dense"
+      : asked === "sparse" || params.rho <= SPARSE_MAX_RHO
+      ? "sparse"
+      : "dense";
     const shared = gpu.limits.maxComputeWorkgroupStorageSize;
     if (impl === "dense" && shared < BWD_SHARED_BYTES) {
       throw new RangeError(

@@ -309,3 +309,25 @@ gpuTest("HpLoss.create rejects bad shapes naming the tensor or value", async ({ 
     /tau > 0/,
   );
 });
+
+gpuTest(
+  "HpLoss auto picks the sparse path for small ρ and the dense one for large ρ",
+  async ({ gpu, arena }) => {
+    const t = (r: number, c: number, l: string) => arena.tensor([r, c], "f32", l);
+    const dims = { B: 1, S: 4, Df: 8, D: 8, K: 3 };
+    const inputs = { fhat: t(16, 8, "f"), shat: t(16, 8, "s"), poolAg: t(3, 8, "pa"), poolSp: t(3, 8, "ps") };
+    const mk = (rho: number, o: HpLossOptions = {}) =>
+      HpLoss.create(
+        gpu,
+        arena,
+        dims,
+        { tau: 0.5, rho },
+        { ...inputs, z: t(16, 8, "z"), zt: t(16, 8, "zt") },
+        o,
+      );
+    assert.equal((await mk(0.02)).impl, "sparse");
+    assert.equal((await mk(1)).impl, "dense");
+    assert.equal((await mk(1, { impl: "sparse" })).impl, "sparse");
+    assert.equal((await mk(0.02, { impl: "dense" })).impl, "dense");
+  },
+);
