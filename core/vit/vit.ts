@@ -136,9 +136,8 @@ export class VitBackbone {
   readonly patches: number;
   /** Images per internal chunk. */
   readonly chunk: number;
-  #imagesBound: GpuTensor | null = null;
+  #patchify = new WeakMap<GpuTensor, Dispatch[]>();
   #ownWeights: VitGpuWeights | null = null;
-  #patchifyDispatches: Dispatch[] = [];
 
   private constructor(
     readonly config: VitConfig,
@@ -423,11 +422,13 @@ export class VitBackbone {
         }]`,
       );
     }
-    if (this.#imagesBound !== images) {
-      this.#patchifyDispatches = this.chunks.map((ch) => ch.patchify.bind(images, this.patchBuf));
-      this.#imagesBound = images;
+    // Bind groups per input tensor, made once (a trainer alternates a clean and an augmented batch).
+    let patchify = this.#patchify.get(images);
+    if (!patchify) {
+      patchify = this.chunks.map((ch) => ch.patchify.bind(images, this.patchBuf));
+      this.#patchify.set(images, patchify);
     }
-    this.chunks.forEach((ch, i) => rec.dispatch(this.#patchifyDispatches[i], ...ch.rest));
+    this.chunks.forEach((ch, i) => rec.dispatch(patchify[i], ...ch.rest));
   }
 
   /** Frees every buffer the backbone allocated (scratch, outputs, and weights it uploaded itself). */
@@ -435,7 +436,6 @@ export class VitBackbone {
     this.arena.destroyAll();
     this.#ownWeights?.destroy();
     this.#ownWeights = null;
-    this.#imagesBound = null;
-    this.#patchifyDispatches = [];
+    this.#patchify = new WeakMap();
   }
 }

@@ -146,6 +146,39 @@ gpuTest(
 );
 
 gpuTest(
+  "VitBackbone.encode() alternates between input tensors without mixing them up",
+  async ({ gpu, arena }) => {
+    const w = await loadVitWeights(FIX + "tiny_plain.pth", { heads: 3 });
+    const vit = await VitBackbone.create(gpu, arena, w, { batch: 2, height: 16, width: 16, chunk: 1 });
+    try {
+      const a = expected("input_a"), n = a.length / 2;
+      const swapped = new Float32Array(a.length);
+      swapped.set(a.subarray(n), 0);
+      swapped.set(a.subarray(0, n), n);
+      const ta = arena.upload(a, [2, 3, 16, 16], "f32", "a"),
+        tb = arena.upload(swapped, [2, 3, 16, 16], "f32", "b");
+      const run = async (t: typeof ta) => {
+        const rec = new StepRecorder(gpu);
+        vit.encode(rec, t);
+        rec.submit();
+        return await readF32(gpu, vit.features);
+      };
+      const fa = await run(ta), fb = await run(tb), fa2 = await run(ta);
+      const half = fa.length / 2;
+      assertAllClose(fa, expected("feat_a"), { atol: 1e-4, rtol: 0, label: "first A" });
+      assertAllClose(fb.subarray(0, half), fa.subarray(half), { atol: 0, rtol: 0, label: "B = swapped A" });
+      assertAllClose(fa2, fa, { atol: 0, rtol: 0, label: "A again" });
+      assert.throws(
+        () => vit.encode(new StepRecorder(gpu), arena.tensor([1, 3, 16, 16])),
+        /expected f32\[2, 3, 16, 16\]/,
+      );
+    } finally {
+      vit.destroy();
+    }
+  },
+);
+
+gpuTest(
   "VitBackbone rejects sizes that are not patch multiples and reports chunking",
   async ({ gpu, arena }) => {
     const w = await loadVitWeights(FIX + "tiny_plain.pth", { heads: 3 });
