@@ -69,13 +69,24 @@ const charts = {
     ["sp", "task-specific"],
     ["lhp", "LHP"],
   ]),
+  // One colour per pool: p50 solid, p10 and p90 dashed with the band between them shaded.
   thresholds: lineChart("chart-thresholds", [
-    ["ag.p10", "TA p10", { borderDash: [4, 3] }],
-    ["ag.p50", "TA p50", { fill: false }],
-    ["ag.p90", "TA p90", { borderDash: [4, 3], fill: "-2" }],
-    ["sp.p10", "TS p10", { borderDash: [4, 3] }],
-    ["sp.p50", "TS p50"],
-    ["sp.p90", "TS p90", { borderDash: [4, 3], fill: "-2" }],
+    ["ag.p10", "TA p10", { borderDash: [4, 3], borderColor: COLORS[0] }],
+    ["ag.p50", "TA p50", { borderColor: COLORS[0], borderWidth: 2 }],
+    ["ag.p90", "TA p90", {
+      borderDash: [4, 3],
+      borderColor: COLORS[0],
+      fill: "-2",
+      backgroundColor: COLORS[0] + "22",
+    }],
+    ["sp.p10", "TS p10", { borderDash: [4, 3], borderColor: COLORS[3] }],
+    ["sp.p50", "TS p50", { borderColor: COLORS[3], borderWidth: 2 }],
+    ["sp.p90", "TS p90", {
+      borderDash: [4, 3],
+      borderColor: COLORS[3],
+      fill: "-2",
+      backgroundColor: COLORS[3] + "22",
+    }],
   ]),
   lr: lineChart("chart-lr", [["lr", "learning rate"]]),
   throughput: lineChart("chart-throughput", [
@@ -90,8 +101,6 @@ const charts = {
     ["linear_miou", "linear mIoU"],
   ]),
 };
-// Thresholds: shade between p10 and p90 of each pool.
-for (const i of [0, 3]) charts.thresholds.data.datasets[i + 2].backgroundColor = COLORS[i] + "22";
 
 /** Looks up "a.b" in an object. */
 function pick(obj, path) {
@@ -239,7 +248,7 @@ function onMessage(m) {
   switch (m.type) {
     case "status":
       setState(m.state);
-      if (m.state === "done" || m.state === "failed") setTimeout(loadRuns, 500);
+      if (m.state === "done" || m.state === "failed") loadRuns();
       if (m.runId && m.runId !== runId) {
         runId = m.runId;
         document.getElementById("run-id").textContent = runId;
