@@ -15,7 +15,7 @@ import {
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
 import { readF32 } from "../../core/gpu/readback.ts";
 import type { BufferArena } from "../../core/gpu/buffers.ts";
-import { assertAllClose, gpuTest, randnF32 } from "../_util.ts";
+import { assertAllClose, gpuTest, randnF32, rng } from "../_util.ts";
 import { loadHpGolden } from "../fixtures/hp/golden.ts";
 
 /** Unit rows drawn around a few centres so that positives exist (as with real features). */
@@ -329,5 +329,47 @@ gpuTest(
     assert.equal((await mk(1)).impl, "dense");
     assert.equal((await mk(1, { impl: "sparse" })).impl, "sparse");
     assert.equal((await mk(0.02, { impl: "dense" })).impl, "dense");
+  },
+);
+
+/** Rows with entries k/8, k ∈ {−3..3}: every dot product is exact in f32, so masks match bit for bit. */
+function exactRows(n: number, d: number, seed: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n * d }, () => (Math.floor(r() * 7) - 3) / 8);
+}
+
+gpuTest(
+  "HpLoss sparse path over several gather rounds and chunks (N = 2187) matches the reference",
+  async (ctx) => {
+    const dims = { B: 3, S: 27, Df: 8, D: 8, K: 5 };
+    const N = dims.B * dims.S * dims.S;
+    const params = { tau: 0.5, rho: 0.02 };
+    const fhat = exactRows(N, dims.Df, 1), shat = exactRows(N, dims.D, 2);
+    const poolAg = exactRows(dims.K, dims.Df, 3), poolSp = exactRows(dims.K, dims.D, 4);
+    const rAg = thresholdsRef(fhat, poolAg, N, dims.Df, dims.K),
+      rSp = thresholdsRef(shat, poolSp, N, dims.D, dims.K);
+    const seed = 987654321;
+    const masks = hpMasksRef(dims, fhat, shat, rAg, rSp, seed, params.rho);
+    const z = clusteredUnit(N, dims.D, 5, 3, 1.5), zt = clusteredUnit(N, dims.D, 6, 3, 2.0);
+    const p: Problem = { dims, params, lambda: 0.7, seed, fhat, shat, poolAg, poolSp, z, zt, masks };
+    const ref = hpLossRef(dims, params, masks, p.lambda, z, zt);
+    for (const o of [{ impl: "sparse" }, { impl: "sparse", maxChunkRows: 1000 }] as HpLossOptions[]) {
+      const got = await runGpu(ctx.gpu, ctx.arena, p, o);
+      const label = JSON.stringify(o);
+      assertAllClose(column(got.aux, HP_AUX.nAg), ref.rows.nAg, {
+        rtol: 0,
+        atol: 0,
+        label: `|P_ag| ${label}`,
+      });
+      assertAllClose(column(got.aux, HP_AUX.nD), ref.rows.nD, { rtol: 0, atol: 0, label: `|D_i| ${label}` });
+      assertAllClose([got.stats[HP_STATS.lossGhp], got.stats[HP_STATS.lossLhp]], [ref.lossGhp, ref.lossLhp], {
+        rtol: 1e-5,
+        atol: 1e-5,
+        label: `losses ${label}`,
+      });
+      assertAllClose(got.dz, ref.dz, { rtol: 1e-4, atol: relTol(ref.dz, 2e-5), label: `dz ${label}` });
+      assertAllClose(got.dzt, ref.dzt, { rtol: 1e-4, atol: relTol(ref.dzt, 2e-5), label: `dzt ${label}` });
+      got.hp.destroy();
+    }
   },
 );
