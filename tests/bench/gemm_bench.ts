@@ -33,6 +33,8 @@ interface ShapeResult {
   M: number;
   N: number;
   K: number;
+  /** B stored [N, K] (the ViT shapes, as nn.Linear weights). */
+  transB: boolean;
   kernel: string;
   /** The variant prepareGemm picks for this shape (chooseGemmVariant), whose numbers these are. */
   variant: GemmVariant;
@@ -105,6 +107,7 @@ async function timeGemm(
   maxReps: number,
   variant: GemmVariant,
   half = false,
+  transB = false,
 ): Promise<ShapeResult> {
   const arena = new BufferArena(gpu, `bench-${name}`);
   try {
@@ -113,15 +116,15 @@ async function timeGemm(
     if (half) {
       const a16 = Float16Array.from(a), b16 = Float16Array.from(b);
       ta = arena.upload(new Uint16Array(a16.buffer), [M, K], "f16", "A16");
-      tb = arena.upload(new Uint16Array(b16.buffer), [K, N], "f16", "B16");
+      tb = arena.upload(new Uint16Array(b16.buffer), transB ? [N, K] : [K, N], "f16", "B16");
       a = Float32Array.from(a16); // the values the kernel sees, for the spot check
       b = Float32Array.from(b16);
     } else {
       ta = arena.upload(a, [M, K], "f32", "A");
-      tb = arena.upload(b, [K, N], "f32", "B");
+      tb = arena.upload(b, transB ? [N, K] : [K, N], "f32", "B");
     }
     const tc = arena.tensor([M, N], "f32", "C");
-    const shape: GemmShape = { M, N, K };
+    const shape: GemmShape = { M, N, K, transB };
     const d = await prepareGemm(gpu, arena, shape, { a: ta, b: tb, c: tc }, { variant });
     const { ms, reps } = await timeDispatches(gpu, [d], targetMs, maxReps);
     // Spot-check 16 outputs so a fast but wrong kernel cannot report a number.
@@ -131,8 +134,9 @@ async function timeGemm(
       const m = Math.floor((i * 7919) % M), n = Math.floor((i * 104729) % N);
       let acc = 0, mag = 0;
       for (let k = 0; k < K; k++) {
-        acc += a[m * K + k] * b[k * N + n];
-        mag += Math.abs(a[m * K + k] * b[k * N + n]);
+        const bv = transB ? b[n * K + k] : b[k * N + n];
+        acc += a[m * K + k] * bv;
+        mag += Math.abs(a[m * K + k] * bv);
       }
       maxRel = Math.max(maxRel, Math.abs(c[m * N + n] - acc) / Math.max(mag, 1e-30));
     }
@@ -141,6 +145,7 @@ async function timeGemm(
       M,
       N,
       K,
+      transB,
       kernel: d.kernel.label,
       variant,
       reps,
@@ -193,7 +198,10 @@ out = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "res
 for s in shapes:
     M, N, K = s["M"], s["N"], s["K"]
     a = torch.randn(M, K, device=dev, dtype=torch.float32)
-    b = torch.randn(K, N, device=dev, dtype=torch.float32)
+    if s.get("transB"):  # weights [N, K] as nn.Linear keeps them; a @ b.t() is a transposed cuBLAS call
+        b = torch.randn(N, K, device=dev, dtype=torch.float32).t()
+    else:
+        b = torch.randn(K, N, device=dev, dtype=torch.float32)
     for _ in range(3): c = a @ b
     torch.cuda.synchronize()
     reps = 1
@@ -227,7 +235,7 @@ function hasCudaDevice(): boolean {
 }
 
 async function torchReference(
-  shapes: Array<{ name: string; M: number; N: number; K: number }>,
+  shapes: Array<{ name: string; M: number; N: number; K: number; transB: boolean }>,
 ): Promise<{ torch: Record<string, unknown> | null; reason?: string }> {
   const py = python();
   if (!py) return { torch: null, reason: "no python3 at /usr/bin/python3" };
@@ -282,15 +290,15 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
     const targetMs = opts.quick ? 0 : 300;
     const maxReps = opts.quick ? 1 : 256;
     // The variant the program would use, then (full runs) the other one for comparison.
-    const timeShape = async (name: string, m: number, nn: number, k: number) => {
+    const timeShape = async (name: string, m: number, nn: number, k: number, transB = false) => {
       const chosen = chooseGemmVariant({ M: m, N: nn, K: k }, gpu.isSoftware);
-      const r = await timeGemm(gpu, name, m, nn, k, targetMs, maxReps, chosen);
+      const r = await timeGemm(gpu, name, m, nn, k, targetMs, maxReps, chosen, false, transB);
       if (!opts.quick) {
         const otherVariant: GemmVariant = chosen === "tile64" ? "tile128" : "tile64";
-        const o = await timeGemm(gpu, name, m, nn, k, targetMs, maxReps, otherVariant);
+        const o = await timeGemm(gpu, name, m, nn, k, targetMs, maxReps, otherVariant, false, transB);
         r.other = { variant: otherVariant, ms: o.ms, gflops: o.gflops };
         if (gpu.hasF16) {
-          const h = await timeGemm(gpu, name, m, nn, k, targetMs, maxReps, chosen, true);
+          const h = await timeGemm(gpu, name, m, nn, k, targetMs, maxReps, chosen, true, transB);
           r.f16 = { ms: h.ms, gflops: h.gflops, sampleMaxRelErr: h.sampleMaxRelErr };
         }
       }
@@ -303,11 +311,14 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
       // Keep every operand within one binding (128 MiB on lavapipe).
       while (m * Math.max(s.K, s.N) * 4 > maxBinding) m = Math.floor(m / 2);
       if (m !== M) notes.push(`${s.name}: M reduced to ${m} to fit the ${maxBinding}-byte binding limit`);
-      vit.push(await timeShape(`vit_${s.name}`, m, s.N, s.K));
+      // As core/vit/vit.ts calls them: weights stored [N, K] (nn.Linear layout), so B is transposed.
+      vit.push(await timeShape(`vit_${s.name}`, m, s.N, s.K, true));
     }
     const dispatch = await dispatchOverhead(gpu, opts.quick ? 50 : 2000);
     const all = [square, ...vit];
-    const { torch, reason } = await torchReference(all.map(({ name, M, N, K }) => ({ name, M, N, K })));
+    const { torch, reason } = await torchReference(
+      all.map(({ name, M, N, K, transB }) => ({ name, M, N, K, transB })),
+    );
     if (torch) {
       const results = torch.results as Array<{ name: string; ms: number; gflops: number }>;
       for (const r of all) {
