@@ -210,3 +210,36 @@ Deno.test("makePalette gives distinct colours; writePicture writes atomically un
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("ghpAnchorWeights matches the HP reference masks (hpMasksRef); nearestPoolMember sets R_i", async () => {
+  const { hpMasksRef, thresholdsRef } = await import("../../core/hp/loss_ref.ts");
+  const { ghpAnchorWeights, nearestPoolMember } = await import("../../core/viz/ghp_set.ts");
+  const B = 2, S = 3, Df = 5, D = 4, K = 6, N = B * S * S;
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  const unitRows = (n: number, d: number) => {
+    const a = Float32Array.from({ length: n * d }, rand);
+    for (let r = 0; r < n; r++) {
+      const norm = Math.hypot(...a.subarray(r * d, (r + 1) * d));
+      for (let t = 0; t < d; t++) a[r * d + t] /= norm;
+    }
+    return a;
+  };
+  const fhat = unitRows(N, Df), shat = unitRows(N, D), poolAg = unitRows(K, Df), poolSp = unitRows(K, D);
+  const rAg = thresholdsRef(fhat, poolAg, N, Df, K), rSp = thresholdsRef(shat, poolSp, N, D, K);
+  const masks = hpMasksRef({ B, S, Df, D, K }, fhat, shat, rAg, rSp, 1, 0.5);
+  const lambda = 0.3;
+  let positives = 0;
+  for (let i = 0; i < N; i++) {
+    const m = ghpAnchorWeights(i, { N, fhat, Df, shat, D, rAg, rSp, lambda });
+    for (let j = 0; j < N; j++) {
+      const want = masks.ag[i * N + j] + lambda * masks.sp[i * N + j];
+      assert.ok(Math.abs(m[j] - want) < 1e-6, `anchor ${i}, j ${j}: ${m[j]} vs ${want}`);
+      positives += m[j] > 0 ? 1 : 0;
+    }
+    const near = nearestPoolMember(fhat, i, poolAg, K, Df);
+    assert.ok(Math.abs(near.similarity - rAg[i]) < 1e-6, "the nearest member's similarity is R_i");
+  }
+  assert.ok(positives > 0 && positives < N * (N - 1), `non-trivial masks (${positives} positives)`);
+  assert.throws(() => ghpAnchorWeights(N, { N, fhat, Df, rAg, lambda }), /anchor 18 outside 0\.\.17/);
+});
