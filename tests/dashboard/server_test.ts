@@ -422,3 +422,26 @@ Deno.test("TelemetryHub: a burst goes out as one chunk per client; opening mid-b
   await b.cancel();
   assert.equal(hub.size, 0);
 });
+
+Deno.test("/events: a client that goes away is removed from the fan-out", async () => {
+  const hub = new TelemetryHub();
+  const app = createApp({ runsDir: "/nonexistent", hub });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+  try {
+    const ctl = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${server.addr.port}/events`, { signal: ctl.signal });
+    const reader = res.body!.getReader();
+    await reader.read(); // the reset frame
+    assert.equal(hub.size, 1);
+    ctl.abort();
+    await reader.read().catch(() => {});
+    for (let i = 0; i < 100 && hub.size > 0; i++) {
+      hub.broadcast({ type: "status", state: "running", runId: "x" });
+      hub.flush();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(hub.size, 0, "aborted client dropped");
+  } finally {
+    await server.shutdown();
+  }
+});
