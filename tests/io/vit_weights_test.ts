@@ -29,7 +29,7 @@ async function rejects(p: Promise<unknown>, file: string, pattern: RegExp) {
   });
 }
 
-Deno.test("loadVitWeights() gives identical tensors for plain, dict, full-checkpoint, HP and HF files", async () => {
+Deno.test("loadVitWeights() gives identical tensors for plain, dict, full-checkpoint, HP and HF files (.safetensors, .bin)", async () => {
   const ref = await loadVitWeights(FIX + "tiny_plain.pth", TINY);
   assert.deepEqual(ref.config, { patch: 4, dim: 24, depth: 2, heads: 3, eps: 1e-6, posGrid: 4, mlpDim: 96 });
   assert.equal(ref.format, "dino");
@@ -47,6 +47,7 @@ Deno.test("loadVitWeights() gives identical tensors for plain, dict, full-checkp
       ["tiny_full.pth", "dino-full"],
       ["tiny_hp.pth", "hp-ckpt"],
       ["tiny_hf.safetensors", "hf"],
+      ["tiny_hf_classifier.bin", "hf"],
     ]
   ) {
     const w = await loadVitWeights(FIX + file, TINY);

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { readSafetensorsSync } from "../../core/io/safetensors.ts";
 import { formulaVitWeights, loadVitWeights, type VitWeights } from "../../core/io/vit_weights.ts";
 import { positionTable, resizeGrid } from "../../core/vit/pos_embed.ts";
-import { patchifyRef, preparePatchify } from "../../core/vit/embed.ts";
+import { patchifyRef, prepareClsRows, preparePatchify } from "../../core/vit/embed.ts";
 import { chunkSize, VitBackbone, VitGpuWeights } from "../../core/vit/vit.ts";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
 import { readF32 } from "../../core/gpu/readback.ts";
@@ -92,6 +92,20 @@ gpuTest("patchify kernel matches its CPU reference on awkward sizes", async ({ g
       label: `patchify ${B}×${H}×${W}/p${p}`,
     });
   }
+});
+
+gpuTest("cls_rows kernel writes row 0 of every token block and nothing else", async ({ gpu, arena }) => {
+  const [B, N, C] = [3, 5, 7];
+  const x0 = randnF32(B * N * C, 8), cls = randnF32(C, 9);
+  const want = Float64Array.from(x0);
+  for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) want[b * N * C + c] = cls[c];
+  const x = arena.upload(x0, [B * N, C], "f32", "x");
+  const d = await prepareClsRows(gpu, arena, { images: B, tokens: N, dim: C }, {
+    clsPos: arena.upload(cls, [C], "f32", "cls"),
+    x,
+  });
+  new StepRecorder(gpu).dispatch(d).submit();
+  assertAllClose(await readF32(gpu, x), want, { atol: 0, rtol: 0, label: "cls rows" });
 });
 
 gpuTest(
