@@ -50,6 +50,8 @@ export interface PrepareOptions {
   synthetic?: { imageSize: number; trainCount: number; valCount: number; seed: number };
   /** Progress sink: called with a phase label, done and total. */
   progress?: (phase: string, done: number, total: number) => void;
+  /** Web Workers that decode and encode sources (default 0 = in-process); output is identical. */
+  workers?: number;
   /** Stop after this many newly written sources (tests simulate an interrupted run). */
   stopAfter?: number;
 }
@@ -125,12 +127,37 @@ export async function prepareDataset(o: PrepareOptions): Promise<PrepareReport> 
   return report;
 }
 
+/** The ten encoded files of one source: crop j's JPEG and label+1 PNG. */
+export interface EncodedSource {
+  jpgs: Uint8Array[];
+  pngs: Uint8Array[];
+}
+
+/** Decodes source `n` of `ds` and encodes its five crops (shared by the in-process path and the workers). */
+export async function encodeSource(ds: SegDataset, n: number): Promise<EncodedSource> {
+  const s = await ds.get(n);
+  const { width: W, height: H } = s.image;
+  const out: EncodedSource = { jpgs: [], pngs: [] };
+  const labels = s.label ? { width: W, height: H, data: Int32Array.from(s.label) } : null;
+  for (const [t, l, h, w] of fiveCropBoxes(H, W, 0.5)) {
+    const lab8 = new Uint8Array(h * w); // label+1, 0 = ignore (unlabelled sources → all 0)
+    if (labels) {
+      const c = cropLabels(labels, t, l, h, w).data;
+      for (let i = 0; i < c.length; i++) lab8[i] = c[i] + 1;
+    }
+    out.pngs.push(encodeGrayPng(w, h, lab8));
+    out.jpgs.push(await encodeJpeg(cropImage(s.image, t, l, h, w), 75));
+  }
+  return out;
+}
+
 async function fiveCropSplit(
   o: PrepareOptions,
   split: "train" | "val",
   report: PrepareReport,
 ): Promise<void> {
-  const ds = await openDataset({ dataset: o.dataset, root: o.root, split, fiveCrop: false });
+  const dsOpts: DatasetOptions = { dataset: o.dataset, root: o.root, split, fiveCrop: false };
+  const ds = await openDataset(dsOpts);
   const base = o.out ? `${o.out}/${o.dataset}_five_crop_0.5` : croppedDir(o.root, o.dataset);
   const imgDir = `${base}/img/${split}`, labDir = `${base}/label/${split}`;
   await Deno.mkdir(imgDir, { recursive: true });
@@ -138,55 +165,171 @@ async function fiveCropSplit(
   await removeStaleTemps(imgDir);
   await removeStaleTemps(labDir);
   const skipFile = `${base}/skipped_${split}.txt`;
-  const skipped = new Set<number>();
+  const skipped = new Map<number, string>();
   if (await exists(skipFile)) {
     for (const l of (await Deno.readTextFile(skipFile)).split("\n")) {
-      if (l.trim()) skipped.add(Number(l.split("\t")[0]));
+      if (l.trim()) skipped.set(Number(l.split("\t")[0]), l.split("\t").slice(1).join("\t"));
     }
   }
-  let good = 0;
-  for (let n = 0; n < ds.length; n++) {
-    o.progress?.(`five-crop ${split}`, n, ds.length);
-    if (skipped.has(n)) continue;
+  const sourceDone = async (good: number) => {
     const ks = [0, 1, 2, 3, 4].map((j) => 5 * good + j);
     const done = await Promise.all(
       ks.flatMap((k) => [exists(`${imgDir}/${k}.jpg`), exists(`${labDir}/${k}.png`)]),
     );
-    if (done.every((d) => d)) {
-      good++;
-      report.skippedExisting++;
-      continue;
-    }
-    if (o.stopAfter !== undefined && report.written >= o.stopAfter) throw new Stop();
-    let s;
-    try {
-      s = await ds.get(n);
-    } catch (err) {
-      if (!(err instanceof DecodeError) || !o.skipBad) throw err;
-      skipped.add(n);
-      report.skippedBad++;
-      const lines = [...skipped].sort((a, b) => a - b).map((i) => `${i}\t${i === n ? err.message : ""}`);
-      await writeFileAtomic(skipFile, lines.join("\n") + "\n");
-      continue;
-    }
-    const { width: W, height: H } = s.image;
-    const boxes = fiveCropBoxes(H, W, 0.5);
-    for (let j = 0; j < 5; j++) {
-      const [t, l, h, w] = boxes[j];
-      const crop = cropImage(s.image, t, l, h, w);
-      const lab8 = new Uint8Array(h * w); // label+1, 0 = ignore (unlabelled sources → all 0)
-      if (s.label) {
-        const c = cropLabels({ width: W, height: H, data: Int32Array.from(s.label) }, t, l, h, w).data;
-        for (let i = 0; i < c.length; i++) lab8[i] = c[i] + 1;
+    return done.every((d) => d);
+  };
+  // Encoding runs ahead on workers (when asked); writing and numbering stay in source order here, so the
+  // output is the same for any worker count.
+  const pool = (o.workers ?? 0) > 0 ? await SourcePool.start(o.workers!, dsOpts) : null;
+  const encode = (n: number) => (pool ? pool.run(n) : encodeSource(ds, n));
+  const pending = new Map<number, Promise<EncodedSource>>();
+  const window = pool ? 2 * o.workers! : 0;
+  let ahead = 0, aheadGood = 0;
+  const scheduleAhead = async () => {
+    while (ahead < ds.length && pending.size < window) {
+      const n = ahead++;
+      if (skipped.has(n)) continue;
+      // A predicted index: wrong only after a new bad source, which just wastes or delays one encode.
+      if (!(await sourceDone(aheadGood++))) {
+        const p = encode(n);
+        p.catch(() => {}); // observed when consumed; abandoned ones must not be unhandled
+        pending.set(n, p);
       }
-      // Label first, image last: the image's presence is what marks a crop as started in listings.
-      await writeQuick(`${labDir}/${ks[j]}.png`, encodeGrayPng(w, h, lab8));
-      await writeQuick(`${imgDir}/${ks[j]}.jpg`, await encodeJpeg(crop, 75));
     }
-    good++;
-    report.written++;
+  };
+  try {
+    let good = 0;
+    for (let n = 0; n < ds.length; n++) {
+      o.progress?.(`five-crop ${split}`, n, ds.length);
+      if (skipped.has(n)) continue;
+      await scheduleAhead();
+      if (await sourceDone(good)) {
+        pending.delete(n);
+        good++;
+        report.skippedExisting++;
+        continue;
+      }
+      if (o.stopAfter !== undefined && report.written >= o.stopAfter) throw new Stop();
+      let enc: EncodedSource;
+      try {
+        enc = await (pending.get(n) ?? encode(n));
+      } catch (err) {
+        if (!(err instanceof DecodeError) || !o.skipBad) throw err;
+        skipped.set(n, err.message.split("\n")[0]);
+        report.skippedBad++;
+        aheadGood--;
+        const lines = [...skipped].sort((a, b) => a[0] - b[0]).map(([i, why]) => `${i}\t${why}`);
+        await writeFileAtomic(skipFile, lines.join("\n") + "\n");
+        continue;
+      } finally {
+        pending.delete(n);
+      }
+      for (let j = 0; j < 5; j++) {
+        const k = 5 * good + j;
+        // Label first, image last: the image's presence is what marks a crop as started in listings.
+        await writeQuick(`${labDir}/${k}.png`, enc.pngs[j]);
+        await writeQuick(`${imgDir}/${k}.jpg`, enc.jpgs[j]);
+      }
+      good++;
+      report.written++;
+    }
+  } finally {
+    pool?.close();
   }
   o.progress?.(`five-crop ${split}`, ds.length, ds.length);
+}
+
+/** Web Workers that encode sources (datasets/prepare_worker.ts). */
+class SourcePool {
+  #workers: Worker[] = [];
+  #load: number[] = [];
+  #pending = new Map<number, { resolve: (e: EncodedSource) => void; reject: (e: Error) => void }>();
+  #next = 0;
+
+  static async start(n: number, ds: DatasetOptions): Promise<SourcePool> {
+    const pool = new SourcePool();
+    const ready: Promise<void>[] = [];
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(new URL("./prepare_worker.ts", import.meta.url), { type: "module" });
+      pool.#workers.push(w);
+      pool.#load.push(0);
+      ready.push(
+        new Promise<void>((resolve, reject) => {
+          w.onmessage = (ev: MessageEvent<PrepareReply>) => {
+            const m = ev.data;
+            if (m.kind === "ready") resolve();
+            else if (m.kind === "init-error") reject(rebuildError(m.error));
+            else pool.#settle(m, i);
+          };
+          w.onerror = (ev) => {
+            ev.preventDefault();
+            const err = new Error(`prepare worker failed: ${ev.message}`);
+            reject(err);
+            for (const p of pool.#pending.values()) p.reject(err);
+            pool.#pending.clear();
+          };
+        }),
+      );
+      w.postMessage({ kind: "init", dataset: ds } satisfies PrepareRequest);
+    }
+    try {
+      await Promise.all(ready);
+    } catch (err) {
+      pool.close();
+      throw err;
+    }
+    return pool;
+  }
+
+  run(n: number): Promise<EncodedSource> {
+    let w = 0;
+    for (let k = 1; k < this.#workers.length; k++) if (this.#load[k] < this.#load[w]) w = k;
+    this.#load[w]++;
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#workers[w].postMessage({ kind: "encode", id, n } satisfies PrepareRequest);
+    });
+  }
+
+  #settle(m: PrepareReply, w: number): void {
+    if (m.kind !== "done" && m.kind !== "error") return;
+    this.#load[w]--;
+    const p = this.#pending.get(m.id);
+    if (!p) return;
+    this.#pending.delete(m.id);
+    if (m.kind === "error") p.reject(rebuildError(m.error));
+    else p.resolve(m.files);
+  }
+
+  close(): void {
+    for (const w of this.#workers) w.terminate();
+    this.#workers = [];
+    const err = new Error("prepare worker pool closed");
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+  }
+}
+
+/** Messages to datasets/prepare_worker.ts. */
+export type PrepareRequest =
+  | { kind: "init"; dataset: DatasetOptions }
+  | { kind: "encode"; id: number; n: number };
+
+/** Messages from datasets/prepare_worker.ts. */
+export type PrepareReply =
+  | { kind: "ready" }
+  | { kind: "init-error"; error: { name: string; message: string } }
+  | { kind: "done"; id: number; files: EncodedSource }
+  | { kind: "error"; id: number; error: { name: string; message: string } };
+
+/** Recreates an error sent by a worker, keeping the classes callers test for. */
+function rebuildError(e: { name: string; message: string }): Error {
+  if (e.name === "DecodeError") return new DecodeError(e.message);
+  if (e.name === "InputError") return new InputError(e.message);
+  const err = new Error(e.message);
+  err.name = e.name;
+  return err;
 }
 
 async function packSplit(o: PrepareOptions, split: "train" | "val", report: PrepareReport): Promise<string> {

@@ -24,6 +24,7 @@ Options:
   --size N            packed train resolution (default 224)
   --val-size N        packed val resolution (default 320)
   --skip-bad          skip undecodable images (counted, listed in skipped_<split>.txt)
+  --workers N         Web Workers decoding/encoding crops (default: CPU count, max 8); same output
   --image-size N      synthetic: image side (default 64)
   --count N           synthetic: train images (default 300)
   --val-count N       synthetic: val images (default 60)
@@ -78,6 +79,7 @@ export const command: Command = {
       size: { type: "string" },
       "val-size": { type: "string" },
       "skip-bad": { type: "boolean" },
+      workers: { type: "string" },
       "image-size": { type: "string" },
       count: { type: "string" },
       "val-count": { type: "string" },
@@ -116,6 +118,11 @@ export const command: Command = {
       size: intOpt("size", 224),
       valSize: intOpt("val-size", 320),
       skipBad: args.values["skip-bad"] === true,
+      workers: (() => {
+        const w = numberOpt(args, "workers", Math.min(8, navigator.hardwareConcurrency ?? 1));
+        if (!Number.isInteger(w) || w < 0) throw new UsageError(`--workers must be an integer ≥ 0, got ${w}`);
+        return w;
+      })(),
       synthetic: {
         imageSize: intOpt("image-size", 64),
         trainCount: intOpt("count", 300),

@@ -115,6 +115,10 @@ Deno.test("prepare twice gives identical files; an interrupted run resumes to th
     assert.equal(resumed.skippedExisting, 1);
     assert.equal(resumed.written, 2);
     deepStrictEqual(await snapshot(`${dir}/b/cropped`), first);
+    // two encoder workers: same bytes
+    await copyDir(`${FIX}coco`, `${dir}/w`);
+    await prepareDataset({ dataset: "cocostuff27", root: `${dir}/w`, workers: 2 });
+    deepStrictEqual(await snapshot(`${dir}/w/cropped`), first);
   });
 });
 
@@ -135,6 +139,7 @@ Deno.test("undecodable image: error names the file; --skip-bad skips, counts and
       root: `${dir}/c`,
       splits: ["train"],
       skipBad: true,
+      workers: 1, // the DecodeError crosses the worker boundary intact
     });
     assert.equal(rep.skippedBad, 1);
     const ds = await openDataset({ dataset: "cocostuff27", root: `${dir}/c`, split: "train" });
