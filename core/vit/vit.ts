@@ -185,7 +185,9 @@ export class VitBackbone {
     if (c.dim % c.heads) throw new TypeError(`ViT: width ${c.dim} is not divisible by ${c.heads} heads`);
     const gh = Hh / c.patch, gw = Ww / c.patch, P = gh * gw, N = P + 1, C = c.dim, H = c.heads;
     const hd = C / H, K = 3 * c.patch * c.patch, Mlp = c.mlpDim;
-    const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
+    // Scratch per chunk stays under the binding limit and under 1 GiB per buffer (a big GPU gains nothing
+    // from multi-GB attention buffers; B/8 at 224 still gets 36 images per chunk).
+    const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize, 2 ** 30);
     const Bc = Math.min(opts.chunk ?? Infinity, chunkSize(c, gh, gw, B, limit));
     const arena = new BufferArena(gpu, "vit");
     const ownWeights = weights instanceof VitGpuWeights ? null : VitGpuWeights.upload(gpu, weights);
