@@ -59,7 +59,8 @@ export async function buildSparse(
 ): Promise<{ groups: Record<string, Dispatch[]>; owned: GpuTensor[] }> {
   const { N, P } = s;
   const W = Math.ceil(N / 32);
-  const rowsPer = sparseChunkRows(N, gpu.limits.maxStorageBufferBindingSize, s.maxChunkRows);
+  const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
+  const rowsPer = sparseChunkRows(N, limit, s.maxChunkRows);
   const prefix = `${hashSrc}\n${commonSrc}\n`;
   const single = rowsPer >= N;
   const [urows, mask, fwd, bwd] = await Promise.all([
