@@ -1,0 +1,269 @@
+/**
+ * The evaluation path (hp-method.md §8.1–§8.5): codes from any model → per-patch cluster / linear scores
+ * (GEMMs) → bilinear upsampling to the label size, argmax and GPU confusion matrices
+ * (shaders/eval_pixels.wgsl) → Hungarian matching and metrics on the CPU (metrics.ts) → optional dense CRF
+ * in a worker pool (crf_pool.ts) on softmax(2·cos) / softmax(logits).
+ *
+ * Shapes: code [B·Sh·Sw, D] (row = b·P + y·Sw + x), labels [B, H, W] Int32 (−1 = ignore).
+ * @module
+ */
+import type { Gpu } from "../gpu/device.ts";
+import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
+import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
+import { StepRecorder } from "../gpu/step_recorder.ts";
+import { readTensor } from "../gpu/readback.ts";
+import { prepareGemm } from "../kernels/gemm.ts";
+import { Confusion, scoreConfusion, type Scores } from "./metrics.ts";
+import type { CrfPool } from "./crf_pool.ts";
+import source from "../../shaders/eval_pixels.wgsl" with { type: "text" };
+
+/** What evaluation needs from a model: a fixed code tensor and a way to record the forward into it. */
+export interface EvalModel {
+  /** Code [B·Sh·Sw, D], written by {@link encode}. */
+  readonly code: GpuTensor;
+  readonly D: number;
+  readonly Sh: number;
+  readonly Sw: number;
+  /** Records the forward of `images` (as the model expects them, e.g. normalised [B, 3, H, W]). */
+  encode(rec: StepRecorder, images: GpuTensor): void;
+}
+
+/** Probe parameters on the CPU: centroids [n, D] and the linear probe flat [n·D + n] (weight, bias). */
+export interface ProbeParams {
+  clusters: Float32Array;
+  linear: Float32Array;
+}
+
+/** Fixed sizes of a {@link Predictor}: batch, label size and class count. */
+export interface PredictorShape {
+  B: number;
+  H: number;
+  W: number;
+  n: number;
+  /** Also produce probabilities for the CRF (2·B·H·W·n floats must fit one binding). */
+  probs?: boolean;
+}
+
+/** One batch's per-pixel results. */
+export interface Prediction {
+  /** Cluster ids [B·H·W]. */
+  cluster: Uint8Array;
+  /** Linear-probe classes [B·H·W]. */
+  linear: Uint8Array;
+  /** Confusion counts [2, n, n] (cluster, linear), H[pred, gt]; when labels were given. */
+  confusion?: Uint32Array;
+  /** softmax(2·cos) then softmax(logits), [2, B·H·W, n]; when `probs`. */
+  probs?: Float32Array;
+}
+
+/** Bilinear upsampling + probe argmax (+ confusion, + probabilities) for one model and fixed sizes. */
+export class Predictor {
+  private constructor(
+    readonly gpu: Gpu,
+    readonly shape: PredictorShape,
+    readonly model: EvalModel,
+    private readonly t: {
+      chat: GpuTensor;
+      lin: GpuTensor;
+      labels: GpuTensor;
+      preds: GpuTensor;
+      conf: GpuTensor;
+      probs: GpuTensor | null;
+    },
+    private readonly dispatches: Dispatch[],
+  ) {}
+
+  /** Prepares kernels and buffers (allocated in `arena`). */
+  static async create(
+    gpu: Gpu,
+    arena: BufferArena,
+    model: EvalModel,
+    probes: ProbeParams,
+    shape: PredictorShape,
+  ): Promise<Predictor> {
+    const { B, H, W, n } = shape, { D, Sh, Sw } = model;
+    const N = B * Sh * Sw, pix = B * H * W;
+    if (n < 1 || n > 45) throw new RangeError(`evaluate: ${n} classes (1–45 supported)`);
+    if (model.code.size < N * D) {
+      throw new TypeError(
+        `evaluate: code "${model.code.label}" has ${model.code.size} values, needs ${N}×${D}`,
+      );
+    }
+    const chat = arena.tensor([n, D], "f32", "eval-chat");
+    const lin = arena.tensor([n * D + n], "f32", "eval-linear");
+    const cz = arena.tensor([N, n], "f32", "eval-cz"), lz = arena.tensor([N, n], "f32", "eval-lz");
+    const labels = arena.tensor([pix], "i32", "eval-labels");
+    const preds = arena.tensor([2 * pix], "u32", "eval-preds");
+    const conf = arena.tensor([2 * n * n], "u32", "eval-confusion");
+    const probs = shape.probs ? arena.tensor([2 * pix * n], "f32", "eval-probs") : null;
+    const kernel = await getKernel(gpu, {
+      file: "eval_pixels.wgsl",
+      source,
+      bindings: ["read", "read", "read", "read", "rw", "rw", "rw", "uniform"],
+      constants: { HAS_LABELS: 1, WRITE_PROBS: probs ? 1 : 0 },
+    });
+    const u = arena.uniform(
+      packUniform([[B, "u32"], [Sh, "u32"], [Sw, "u32"], [H, "u32"], [W, "u32"], [n, "u32"], [D, "u32"], [
+        0,
+        "u32",
+      ]]),
+      "eval-pixels-params",
+    );
+    const probsT = probs ?? arena.tensor([1], "f32", "eval-probs-dummy");
+    const dispatches: Dispatch[] = [
+      await prepareGemm(gpu, arena, { M: N, N: n, K: D, transB: true }, { a: model.code, b: chat, c: cz }),
+      await prepareGemm(gpu, arena, {
+        M: N,
+        N: n,
+        K: D,
+        transB: true,
+        residual: { ld: 0, offset: n * D, batchStride: 0 },
+      }, { a: model.code, b: lin, c: lz, residual: lin }),
+      {
+        kernel,
+        bindGroup: bindGroup(gpu, kernel, [cz, lz, labels, model.code, preds, conf, probsT, u]),
+        workgroups: grid1d(Math.ceil(pix / 256), gpu.limits.maxComputeWorkgroupsPerDimension),
+      },
+    ];
+    const p = new Predictor(gpu, shape, model, { chat, lin, labels, preds, conf, probs }, dispatches);
+    p.setProbes(probes);
+    return p;
+  }
+
+  /** Replaces the probe parameters (e.g. the trainer's current ones). */
+  setProbes(probes: ProbeParams): void {
+    const { n } = this.shape, D = this.model.D;
+    if (probes.clusters.length !== n * D || probes.linear.length !== n * D + n) {
+      throw new TypeError(
+        `evaluate: probes have ${probes.clusters.length} / ${probes.linear.length} values, need ${n}×${D} / ${
+          n * D + n
+        }`,
+      );
+    }
+    const chat = new Float32Array(n * D);
+    for (let k = 0; k < n; k++) {
+      let s = 0;
+      for (let d = 0; d < D; d++) s += probes.clusters[k * D + d] ** 2;
+      const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
+      for (let d = 0; d < D; d++) chat[k * D + d] = probes.clusters[k * D + d] * inv;
+    }
+    this.t.chat.write(chat);
+    this.t.lin.write(probes.linear);
+  }
+
+  /**
+   * Runs one batch: the model's forward, scores, upsampling and argmax; confusion when `labels` are given.
+   * @param images the model's input tensor
+   * @param labels [B·H·W] (−1 = ignore), or undefined (prediction only)
+   */
+  async run(images: GpuTensor, labels?: Int32Array): Promise<Prediction> {
+    const { B, H, W, n } = this.shape, pix = B * H * W;
+    if (labels && labels.length !== pix) {
+      throw new TypeError(`evaluate: ${labels.length} labels for ${B}×${H}×${W}`);
+    }
+    this.t.labels.write(labels ?? new Int32Array(pix).fill(-1));
+    const rec = new StepRecorder(this.gpu, "eval");
+    this.model.encode(rec, images);
+    rec.clear(this.t.conf);
+    rec.dispatch(...this.dispatches);
+    rec.submit();
+    const preds = await readTensor(this.gpu, this.t.preds) as Uint32Array;
+    const out: Prediction = {
+      cluster: Uint8Array.from(preds.subarray(0, pix)),
+      linear: Uint8Array.from(preds.subarray(pix)),
+    };
+    if (labels) out.confusion = Uint32Array.from(await readTensor(this.gpu, this.t.conf) as Uint32Array);
+    if (this.t.probs) out.probs = await readTensor(this.gpu, this.t.probs) as Float32Array;
+    void n;
+    return out;
+  }
+}
+
+/** One evaluation batch (always B images; pad a short last batch and mark its labels −1). */
+export interface EvalBatch {
+  /** The model's input, e.g. ImageNet-normalised [B, 3, Hin, Win]. */
+  images: Float32Array;
+  /** [B·H·W], −1 = ignore. */
+  labels: Int32Array;
+  /** RGB uint8 [B·H·W·3] at the label size (needed for the CRF). */
+  rgb?: Uint8Array;
+  /** Real images in this batch (the rest is padding). */
+  count: number;
+}
+
+/** Scores of both probes, before and (optionally) after CRF. */
+export interface EvalResult {
+  cluster: Scores;
+  linear: Scores;
+  crf?: { cluster: Scores; linear: Scores };
+  images: number;
+  /** Pixels counted (valid GT). */
+  pixels: number;
+}
+
+/**
+ * Evaluates `model` with `probes` on `batches` (hp-method.md §8): one global confusion matrix per probe,
+ * Hungarian matching for the cluster probe, identity for the linear probe; with `crf`, the same again on
+ * CRF-refined labels (probabilities softmax(2·cos) / softmax(logits), hp-method.md §8.5).
+ * @param imageShape shape of the model input tensor, e.g. [B, 3, 320, 320]
+ */
+export async function evaluate(
+  gpu: Gpu,
+  arena: BufferArena,
+  model: EvalModel,
+  probes: ProbeParams,
+  batches: AsyncIterable<EvalBatch> | Iterable<EvalBatch>,
+  opts: { B: number; H: number; W: number; n: number; imageShape: number[]; crf?: CrfPool },
+): Promise<EvalResult> {
+  const { B, H, W, n } = opts;
+  const pred = await Predictor.create(gpu, arena, model, probes, {
+    B,
+    H,
+    W,
+    n,
+    probs: opts.crf !== undefined,
+  });
+  const images = arena.tensor(opts.imageShape, "f32", "eval-images");
+  const conf = [new Confusion(n), new Confusion(n)];
+  const crfConf = [new Confusion(n), new Confusion(n)];
+  let count = 0;
+  try {
+    for await (const batch of batches) {
+      images.write(batch.images);
+      const r = await pred.run(images, batch.labels);
+      conf[0].addCounts(r.confusion!.subarray(0, n * n));
+      conf[1].addCounts(r.confusion!.subarray(n * n));
+      count += batch.count;
+      if (opts.crf) {
+        if (!batch.rgb) throw new TypeError("evaluate: CRF needs the batch's rgb");
+        const pix = H * W, all = B * pix;
+        const jobs: Promise<void>[] = [];
+        for (let i = 0; i < batch.count; i++) {
+          const lab = batch.labels.subarray(i * pix, (i + 1) * pix);
+          const rgb = batch.rgb.slice(i * pix * 3, (i + 1) * pix * 3);
+          for (let which = 0; which < 2; which++) {
+            const off = (which * all + i * pix) * n;
+            const probs = r.probs!.slice(off, off + pix * n);
+            jobs.push(opts.crf.refine(probs, rgb.slice(), H, W, n).then((l) => crfConf[which].add(l, lab)));
+          }
+        }
+        await Promise.all(jobs);
+      }
+    }
+  } finally {
+    images.destroy();
+  }
+  const out: EvalResult = {
+    cluster: scoreConfusion(conf[0].counts, n, "cluster"),
+    linear: scoreConfusion(conf[1].counts, n, "linear"),
+    images: count,
+    pixels: conf[0].total,
+  };
+  if (opts.crf) {
+    out.crf = {
+      cluster: scoreConfusion(crfConf[0].counts, n, "cluster"),
+      linear: scoreConfusion(crfConf[1].counts, n, "linear"),
+    };
+  }
+  return out;
+}
