@@ -171,14 +171,11 @@ export function upsample(
   const put = (y: number, x: number, v: number) => {
     if (y < H && x < W) out[y * W + x] = v;
   };
-  if (fx === 2 && fy === 1) {
+  // libjpeg-turbo only uses the fancy filters when the component is more than 2 samples wide.
+  const fancy = cw > 2;
+  if (fancy && fx === 2 && fy === 1) {
     for (let y = 0; y < ch; y++) {
       const r = y * stride;
-      if (cw === 1) {
-        put(y, 0, p[r]);
-        put(y, 1, p[r]);
-        continue;
-      }
       put(y, 0, p[r]);
       put(y, 1, (p[r] * 3 + p[r + 1] + 2) >> 2);
       for (let x = 1; x < cw - 1; x++) {
@@ -192,17 +189,12 @@ export function upsample(
     }
     return out;
   }
-  if (fx === 2 && fy === 2) {
+  if (fancy && fx === 2 && fy === 2) {
     for (let y = 0; y < ch; y++) {
       for (let v = 0; v < 2; v++) {
         const r0 = row(y), r1 = row(v === 0 ? y - 1 : y + 1), oy = 2 * y + v;
         if (oy >= H) continue;
         const col = (x: number) => p[r0 + x] * 3 + p[r1 + x];
-        if (cw === 1) {
-          put(oy, 0, (col(0) * 4 + 8) >> 4);
-          put(oy, 1, (col(0) * 4 + 7) >> 4);
-          continue;
-        }
         let last = col(0), cur = col(0), next = col(1);
         put(oy, 0, (cur * 4 + 8) >> 4);
         put(oy, 1, (cur * 3 + next + 7) >> 4);
@@ -222,7 +214,7 @@ export function upsample(
     }
     return out;
   }
-  if (fx === 1 && fy === 2) {
+  if (fancy && fx === 1 && fy === 2) {
     for (let y = 0; y < ch; y++) {
       for (let v = 0; v < 2; v++) {
         const r0 = row(y), r1 = row(v === 0 ? y - 1 : y + 1), bias = v === 0 ? 1 : 2;
