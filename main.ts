@@ -18,13 +18,53 @@ function usage(): string {
     "Commands:",
     ...lines,
     "",
+    "Global option: --backend vulkan|gl|metal|dx12 picks the WebGPU backend (default: the best adapter).",
     "Run `hpseg <command> --help` for a command's options.",
   ].join("\n");
 }
 
+/**
+ * Removes the global `--backend LIST` / `--backend=LIST` flag (any position) and exports it as
+ * HPSEG_BACKEND, which core/gpu/device.ts forwards to Deno's DENO_WEBGPU_BACKEND (e.g. "vulkan", "gl").
+ */
+export function takeBackendFlag(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    let value: string | undefined;
+    if (a === "--backend") {
+      value = argv[++i];
+      if (value === undefined || value.startsWith("-")) {
+        throw new Error("--backend needs a value, e.g. vulkan");
+      }
+    } else if (a.startsWith("--backend=")) {
+      value = a.slice("--backend=".length);
+    } else {
+      out.push(a);
+      continue;
+    }
+    if (!/^(vulkan|gl|metal|dx12)(,(vulkan|gl|metal|dx12))*$/.test(value)) {
+      throw new Error(`--backend must be a comma list of vulkan, gl, metal, dx12; got "${value}"`);
+    }
+    Deno.env.set("HPSEG_BACKEND", value);
+  }
+  return out;
+}
+
 /** Runs the CLI with `argv` and returns the exit code. Errors the user caused print one line. */
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  let args: string[];
+  try {
+    args = takeBackendFlag(argv);
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}`);
+    return 2;
+  }
+  const [name, ...rest] = args;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     console.log(usage());
     return name === undefined ? 2 : 0;
