@@ -1,0 +1,162 @@
+/**
+ * Loads what evaluation needs from a checkpoint (hp-method.md §8.1, §8.6, §8.7) and builds the eval-mode
+ * model (frozen ViT → segmentation head θ without dropout) for evaluate.ts.
+ *
+ * Accepted: our run folders (`<run>/checkpoints/{best,last}.safetensors`, picked by `selection`), our
+ * `.safetensors` training states (core/hp/checkpoint.ts; the backbone comes from the stored config) and
+ * official HP `ckpt.pth` files (ViT, head and probes from the same file).
+ * @module
+ */
+import { join } from "node:path";
+import type { Gpu } from "../gpu/device.ts";
+import type { BufferArena, GpuTensor } from "../gpu/buffers.ts";
+import type { StepRecorder } from "../gpu/step_recorder.ts";
+import { InputError } from "../errors.ts";
+import { importOfficialHpCheckpoint, loadCheckpoint } from "../hp/checkpoint.ts";
+import type { HpConfig } from "../hp/config.ts";
+import { prepareHeadForward } from "../hp/heads.ts";
+import { embeddedVitWeights } from "../hp/embedded_backbone.ts";
+import { loadVitWeights, VitBackbone, type VitWeights } from "../vit/vit.ts";
+import type { EvalModel, ProbeParams } from "./evaluate.ts";
+
+/** A checkpoint's evaluation parts, on the CPU. */
+export interface LoadedModel {
+  path: string;
+  vit: VitWeights;
+  /** θ flat in headLayout(D_f, D). */
+  head: Float32Array;
+  Df: number;
+  D: number;
+  n: number;
+  probes: ProbeParams;
+  /** Our checkpoints carry their run configuration; official ones do not. */
+  config: HpConfig | null;
+}
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(p)).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Resolves RUN_OR_FILE: a run folder gives `checkpoints/best.safetensors` for selection "val" (falling
+ * back to last) or `checkpoints/last.safetensors` for "last".
+ */
+export async function resolveCheckpoint(pathOrRun: string, selection: "val" | "last"): Promise<string> {
+  if (!(await isDir(pathOrRun))) {
+    try {
+      await Deno.stat(pathOrRun);
+    } catch {
+      throw new InputError(`Cannot read checkpoint ${pathOrRun}: no such file or run folder`);
+    }
+    return pathOrRun;
+  }
+  const names = selection === "val" ? ["best.safetensors", "last.safetensors"] : ["last.safetensors"];
+  for (const n of names) {
+    const p = join(pathOrRun, "checkpoints", n);
+    try {
+      await Deno.stat(p);
+      return p;
+    } catch { /* try the next */ }
+  }
+  throw new InputError(
+    `Cannot find a checkpoint in run folder ${pathOrRun}: no checkpoints/${names.join(" or ")}`,
+  );
+}
+
+function probe(state: Record<string, { shape: number[]; data: Float32Array }>, name: string, path: string) {
+  const t = state[name];
+  if (!t) throw new InputError(`Cannot evaluate ${path}: the checkpoint has no probe "${name}"`);
+  return t;
+}
+
+/**
+ * Reads a checkpoint file (ours or official). Sizes are cross-checked: head D_f vs backbone width, probe
+ * widths vs D, cluster count vs linear classes.
+ * @throws InputError naming the file for corrupt, truncated or mismatched checkpoints
+ */
+export async function loadEvalModel(path: string): Promise<LoadedModel> {
+  let out: LoadedModel;
+  if (path.endsWith(".pth")) {
+    const heads = importOfficialHpCheckpoint(path);
+    const vit = await loadVitWeights(path);
+    const { Df, D, nClasses: n } = heads.dims;
+    const linear = new Float32Array(n * D + n);
+    linear.set(heads.linear.weight);
+    linear.set(heads.linear.bias, n * D);
+    out = {
+      path,
+      vit,
+      head: heads.head,
+      Df,
+      D,
+      n,
+      probes: { clusters: heads.clusters, linear },
+      config: null,
+    };
+  } else {
+    const st = await loadCheckpoint(path);
+    const { Df, D } = st.dims;
+    const w = probe(st.probes, "linear.weight", path), b = probe(st.probes, "linear.bias", path);
+    const c = probe(st.probes, "cluster.clusters", path);
+    const n = c.shape[0];
+    if (w.shape[0] !== n || w.shape[1] !== D || b.data.length !== n || c.shape[1] !== D) {
+      throw new InputError(
+        `Cannot evaluate ${path}: probe shapes disagree (linear [${w.shape}] + [${b.shape}], clusters [${c.shape}], D ${D})`,
+      );
+    }
+    const linear = new Float32Array(n * D + n);
+    linear.set(w.data);
+    linear.set(b.data, n * D);
+    const bb = st.config.backbone;
+    const vit = bb.arch === "embedded" ? embeddedVitWeights() : await loadVitWeights(bb.weights);
+    out = { path, vit, head: st.head, Df, D, n, probes: { clusters: c.data, linear }, config: st.config };
+  }
+  if (out.vit.config.dim !== out.Df) {
+    throw new InputError(
+      `Cannot evaluate ${path}: the head expects backbone width D_f ${out.Df} but the backbone (${out.vit.source}) has ${out.vit.config.dim}`,
+    );
+  }
+  return out;
+}
+
+/** An eval-mode model on the GPU: ViT → head θ (no dropout). Call `destroy()` when done. */
+export interface GpuEvalModel extends EvalModel {
+  destroy(): void;
+}
+
+/**
+ * Builds the GPU model for a fixed batch and square input `res` (320 in HP's protocol; position embeddings
+ * interpolated by the backbone).
+ */
+export async function buildEvalModel(
+  gpu: Gpu,
+  arena: BufferArena,
+  m: LoadedModel,
+  B: number,
+  res: number,
+): Promise<GpuEvalModel> {
+  const vit = await VitBackbone.create(gpu, arena, m.vit, { batch: B, height: res, width: res });
+  const S = res / m.vit.config.patch, P = S * S;
+  const params = arena.upload(m.head, [m.head.length], "f32", "eval-head");
+  const head = await prepareHeadForward(gpu, arena, { rows: B * P, Df: m.Df, D: m.D, P }, "eval", {
+    params,
+    features: vit.features,
+  });
+  return {
+    code: head.code as GpuTensor,
+    D: m.D,
+    Sh: S,
+    Sw: S,
+    encode(rec: StepRecorder, images: GpuTensor) {
+      vit.encode(rec, images);
+      head.record(rec);
+    },
+    destroy() {
+      vit.destroy();
+    },
+  };
+}

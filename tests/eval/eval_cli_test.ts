@@ -1,0 +1,131 @@
+/**
+ * End-to-end tests of `hpseg eval` and `hpseg predict` on a checkpoint built here (embedded backbone,
+ * random head and probes, synthetic dataset), and their one-line errors for corrupt or mismatched
+ * checkpoints (hp-method.md §8, §8.7).
+ * @module
+ */
+import { deepEqual as assertEquals, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { main } from "../../main.ts";
+import { saveCheckpoint, type TrainState } from "../../core/hp/checkpoint.ts";
+import { loadConfig } from "../../core/hp/config.ts";
+import { headLayout, projectionLayout } from "../../core/hp/params.ts";
+import { openDataset } from "../../datasets/dataset.ts";
+import { decodeLabelPng, encodeRgbPng } from "../../core/data/image.ts";
+import { randnF32, testGpu } from "../_util.ts";
+
+async function runCli(argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [], err: string[] = [];
+  const log = console.log, error = console.error;
+  console.log = (...a: unknown[]) => out.push(a.join(" "));
+  console.error = (...a: unknown[]) => err.push(a.join(" "));
+  try {
+    return { code: await main(argv), out, err };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
+async function makeCheckpoint(path: string, Df: number, D: number): Promise<number> {
+  const config = loadConfig("synthetic");
+  const ds = await openDataset({
+    dataset: "synthetic",
+    split: "val",
+    imageSize: config.dataset.image_size,
+    count: 4,
+  });
+  const n = ds.nClasses, K = 4;
+  const hl = headLayout(Df, D);
+  const s: TrainState = {
+    config,
+    step: 1,
+    epoch: 0,
+    batchInEpoch: 1,
+    rng: {},
+    dims: { Df, D, K },
+    head: randnF32(hl.total, 1, 0.1),
+    ema: randnF32(hl.total, 2, 0.1),
+    projection: randnF32(projectionLayout(D).total, 3, 0.1),
+    pools: { ag: new Float32Array(K * Df), sp: new Float32Array(K * D) },
+    probes: {
+      "linear.weight": { shape: [n, D], data: randnF32(n * D, 4) },
+      "linear.bias": { shape: [n], data: randnF32(n, 5) },
+      "cluster.clusters": { shape: [n, D], data: randnF32(n * D, 6) },
+    },
+    optim: {},
+    extra: {},
+  };
+  await saveCheckpoint(path, s);
+  return n;
+}
+
+const gpuIgnore = async () => (await testGpu()) === null;
+
+Deno.test({
+  name: "eval and predict run end to end on a constructed checkpoint; bad checkpoints fail with one line",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  ignore: await gpuIgnore(),
+  async fn() {
+    const tmp = await Deno.makeTempDir();
+    try {
+      const ckpt = join(tmp, "model.safetensors");
+      const n = await makeCheckpoint(ckpt, 128, 16);
+      const base = ["--checkpoint", ckpt, "--res", "32", "--batch", "2"];
+      let r = await runCli(["eval", ...base, "--limit", "3", "--json"]);
+      assertEquals(r.code, 0, r.err.join("\n"));
+      const j = JSON.parse(r.out[r.out.length - 1]);
+      assertEquals(j.images, 3);
+      ok(
+        j.pixels > 0 && j.cluster.acc >= 0 && j.cluster.acc <= 100 && j.linear.iou.length === n,
+        JSON.stringify(j),
+      );
+
+      r = await runCli(["eval", ...base, "--limit", "2", "--crf", "--json"]);
+      assertEquals(r.code, 0, r.err.join("\n"));
+      ok(JSON.parse(r.out[r.out.length - 1]).crf.cluster.acc >= 0);
+
+      // predict on a folder of two images (no ground truth)
+      const imgs = join(tmp, "imgs"), out = join(tmp, "out");
+      await Deno.mkdir(imgs);
+      for (const name of ["a", "b"]) {
+        const data = randnF32(40 * 48 * 3, name.charCodeAt(0)).map((v) => Math.abs(v) * 80);
+        await Deno.writeFile(
+          join(imgs, `${name}.png`),
+          encodeRgbPng({ width: 48, height: 40, data: Uint8Array.from(data) }),
+        );
+      }
+      r = await runCli(["predict", "--checkpoint", ckpt, "--res", "32", "--out", out, imgs]);
+      assertEquals(r.code, 0, r.err.join("\n"));
+      const lab = decodeLabelPng(await Deno.readFile(join(out, "a_cluster.png")), "a_cluster.png");
+      assertEquals([lab.width, lab.height], [32, 32]);
+      ok(lab.values.every((v) => v >= 0 && v < n));
+      for (const f of ["a_linear.png", "b_overlay.png", "legend.png", "legend.json"]) {
+        await Deno.stat(join(out, f));
+      }
+
+      // corrupt: truncated file
+      const bytes = await Deno.readFile(ckpt);
+      const bad = join(tmp, "truncated.safetensors");
+      await Deno.writeFile(bad, bytes.subarray(0, Math.floor(bytes.length / 2)));
+      r = await runCli(["eval", "--checkpoint", bad, "--res", "32"]);
+      assertEquals(r.code, 1);
+      ok(r.err.length <= 2 && r.err[0].includes("truncated.safetensors"), r.err.join("\n"));
+
+      // mismatched: head built for a backbone of width 96, the embedded backbone has 128
+      const mism = join(tmp, "mismatch.safetensors");
+      await makeCheckpoint(mism, 96, 16);
+      r = await runCli(["eval", "--checkpoint", mism, "--res", "32"]);
+      assertEquals(r.code, 1);
+      ok(r.err[0].includes("mismatch.safetensors") && r.err[0].includes("D_f 96"), r.err.join("\n"));
+
+      // missing
+      r = await runCli(["eval", "--checkpoint", join(tmp, "nope")]);
+      assertEquals(r.code, 1);
+      ok(r.err[0].includes("no such file or run folder"), r.err[0]);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
