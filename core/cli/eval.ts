@@ -106,7 +106,7 @@ export const command: Command = {
     const pool = args.values.crf ? new CrfPool() : undefined;
     try {
       const model = await buildEvalModel(gpu, arena, m, B, res);
-      async function* batches(): AsyncGenerator<EvalBatch> {
+      const batches = async function* (): AsyncGenerator<EvalBatch> {
         for (let first = 0; first < total; first += B) {
           const images = new Float32Array(B * 3 * res * res), labels = new Int32Array(B * res * res).fill(-1);
           const rgb = new Uint8Array(B * res * res * 3);
@@ -127,7 +127,7 @@ export const command: Command = {
           }
           yield { images, labels, rgb, count };
         }
-      }
+      };
       const r = await evaluate(gpu, arena, model, m.probes, batches(), {
         B,
         H: res,
