@@ -1,0 +1,509 @@
+/**
+ * The training run around {@link HpGraph} (hp-method.md §1 step 2 and 10, §4, §5.8, §8.6): datasets and
+ * loaders, reference pools (built before training, Pool_sp renewed every `renew_interval` batches), the
+ * λ ramp, periodic metric readback with NaN/Inf detection, atomic checkpoints every `checkpoint_every`
+ * steps, periodic validation with checkpoint selection (val | last), resume, and the final metrics
+ * including the k-means baseline (core/hp/kmeans.ts).
+ *
+ * Determinism: the main Rng (step seeds), the pool Rng (pool positions and dropout seeds) and the loader
+ * order (a function of seed and epoch) are the whole randomness; all three are in the checkpoint, so a
+ * resumed run draws exactly what the uninterrupted one would have.
+ * Everything here awaits only BETWEEN steps (pool builds, readbacks, checkpoints, evaluation).
+ * @module
+ */
+import type { Gpu } from "../gpu/device.ts";
+import { BufferArena, type GpuTensor } from "../gpu/buffers.ts";
+import { StepRecorder } from "../gpu/step_recorder.ts";
+import { readF32 } from "../gpu/readback.ts";
+import { hash32, Rng } from "../rng.ts";
+import { InputError } from "../errors.ts";
+import type { TelemetryMessage } from "../telemetry.ts";
+import { openDataset, type SegDataset } from "../../datasets/dataset.ts";
+import { Loader } from "../data/loader.ts";
+import { loadVitWeights, VitBackbone, type VitWeights } from "../vit/vit.ts";
+import type { HpConfig } from "./config.ts";
+import { embeddedVitWeights } from "./embedded_backbone.ts";
+import { decodeMetrics, drawStepSeeds, HpGraph, lambdaAt, type StepMetrics } from "./trainer.ts";
+import { prepareHeadForward } from "./heads.ts";
+import { shouldRenewPool } from "./pools.ts";
+import { saveRunCheckpoint, type TrainState } from "./checkpoint.ts";
+import { type EvalBatch, type EvalModel, evaluate } from "../eval/evaluate.ts";
+import { kmeansBaseline } from "./kmeans.ts";
+
+/** Final metrics in percent (the one JSON line of `deno task train`). */
+export interface FinalMetrics {
+  cluster_acc: number;
+  cluster_miou: number;
+  linear_acc: number;
+  linear_miou: number;
+  kmeans_miou: number;
+}
+
+/** A progress tick (every step; not logged, drives the terminal bar). */
+export interface TickMessage {
+  type: "tick";
+  step: number;
+  totalSteps: number;
+  note?: string;
+}
+
+/** Options of {@link runTraining}. */
+export interface TrainRunOptions {
+  config: HpConfig;
+  runDir: string;
+  runId: string;
+  /** Resume from this state (config must match). */
+  resume?: TrainState | null;
+  /** Stop after this many global steps (default: epochs × batches per epoch). */
+  maxSteps?: number;
+  /** Telemetry and ticks go here (postMessage in the Worker). */
+  post: (msg: TelemetryMessage | TickMessage) => void;
+  /** Polled between steps: true → checkpoint and stop (Ctrl-C). */
+  shouldStop?: () => boolean;
+  /** Skip the k-means baseline at the end (tests that do not need it). */
+  skipBaseline?: boolean;
+  /** Loader workers (default 0: in-process). */
+  workers?: number;
+}
+
+/** What {@link runTraining} returns. */
+export interface TrainRunResult {
+  step: number;
+  totalSteps: number;
+  stopped: boolean;
+  /** Losses read back, by step (every log_every steps and at checkpoints). */
+  losses: Array<{ step: number; metrics: StepMetrics }>;
+  final: FinalMetrics | null;
+}
+
+/** Training diverged (NaN/Inf loss); the message names the step and the last good checkpoint. */
+export class DivergedError extends Error {
+  override name = "DivergedError";
+  readonly userFacing = true;
+}
+
+function datasetOptions(cfg: HpConfig, split: "train" | "val") {
+  const d = cfg.dataset;
+  return {
+    dataset: d.name,
+    root: d.root || undefined,
+    split,
+    fiveCrop: d.name === "synthetic" ? undefined : (split === "train" ? d.five_crop : false),
+    imageSize: d.name === "synthetic" ? d.image_size : undefined,
+    count: d.name === "synthetic" ? (split === "train" ? d.train_count : d.val_count) : undefined,
+    seed: d.name === "synthetic" ? 0 : undefined,
+    nClasses: d.name === "folder" && d.n_classes > 0 ? d.n_classes : undefined,
+  } as const;
+}
+
+/** The backbone weights a config names (embedded formula or a file). */
+export async function backboneWeights(cfg: HpConfig): Promise<VitWeights> {
+  if (cfg.backbone.arch === "embedded") return embeddedVitWeights();
+  if (!cfg.backbone.weights) {
+    throw new InputError(`backbone.weights is empty for backbone.arch ${cfg.backbone.arch}`, {
+      hint: "pass --set backbone.weights=PATH (a DINO .pth or .safetensors file)",
+    });
+  }
+  return await loadVitWeights(cfg.backbone.weights);
+}
+
+/** Runs (or resumes) a training run; see the module comment. */
+export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRunResult> {
+  const cfg = o.config, tr = cfg.train, hp = cfg.hp;
+  const trainDs = await openDataset(datasetOptions(cfg, "train"));
+  const valDs = await openDataset(datasetOptions(cfg, "val"));
+  const n = trainDs.nClasses;
+  const B = tr.batch;
+  const loader = new Loader(trainDs, {
+    batch: B,
+    size: tr.res,
+    seed: tr.seed,
+    augment: hp.alpha > 0,
+    augMode: tr.aug_mode,
+    workers: o.workers ?? 0,
+  });
+  if (loader.batchesPerEpoch < 1) {
+    throw new InputError(
+      `dataset ${cfg.dataset.name} has ${trainDs.length} training images, fewer than batch ${B}`,
+    );
+  }
+  // The pool loader (§4): a separately shuffled loader over the same clean crops; renewal r reads epoch
+  // id (step at which it happens) so every renewal draws a fresh shuffle.
+  const poolLoader = new Loader(trainDs, {
+    batch: B,
+    size: tr.res,
+    seed: hash32(tr.seed, 0x706f6f6c),
+    augment: false,
+  });
+  const bpe = loader.batchesPerEpoch;
+  const T = Math.min(o.maxSteps ?? Infinity, bpe * tr.epochs);
+  const arena = new BufferArena(gpu, "train");
+  const weights = await backboneWeights(cfg);
+  let mainRng = new Rng(tr.seed);
+  const graph = await HpGraph.create(gpu, arena, cfg, weights, n, mainRng);
+  let poolRng = new Rng(hash32(tr.seed, 0x504f4f4c));
+  const result: TrainRunResult = { step: 0, totalSteps: T, stopped: false, losses: [], final: null };
+  let step = 0, epoch = 0, bi = 0;
+  let best = -Infinity;
+  let lastGood: string | null = null;
+  const post = o.post;
+  post({
+    type: "status",
+    state: "starting",
+    runId: o.runId,
+    config: cfg as unknown as Record<string, unknown>,
+  });
+
+  try {
+    if (o.resume) {
+      const s = o.resume;
+      restoreState(graph, s);
+      step = s.step;
+      epoch = s.epoch;
+      bi = s.batchInEpoch;
+      best = typeof s.extra.best === "number" ? s.extra.best : -Infinity;
+      if (!s.rng.main || !s.rng.pools) throw new InputError("checkpoint lacks the RNG states main/pools");
+      mainRng = new Rng(s.rng.main);
+      poolRng = new Rng(s.rng.pools);
+    } else {
+      await buildPools(graph, poolLoader, poolRng, 0, true);
+    }
+    const evalCtx = await EvalContext.create(gpu, arena, graph, valDs, cfg, n);
+    const collect = async (all: boolean) => {
+      while (graph.ring.pendingCount > (all ? 0 : 1)) {
+        const r = await graph.ring.collect();
+        if (!r) break;
+        const m = decodeMetrics(r.data, graph.dims.N);
+        result.losses.push({ step: r.tag, metrics: m });
+        const total = m.hp + hp.alpha * m.reg + m.lin + m.clu;
+        if (![m.ghp, m.lhp, m.reg, m.lin, m.clu, m.gradNorm].every(Number.isFinite)) {
+          throw new DivergedError(
+            `Training stopped at step ${r.tag}: non-finite loss (ghp ${m.ghp}, lhp ${m.lhp}, reg ${m.reg}, ` +
+              `lin ${m.lin}, clu ${m.clu}, grad norm ${m.gradNorm}); ` +
+              (lastGood ? `the last good checkpoint is ${lastGood}` : "no checkpoint was written yet"),
+          );
+        }
+        post({
+          type: "metrics",
+          step: r.tag,
+          epoch: Math.floor((r.tag - 1) / bpe),
+          totalSteps: T,
+          losses: { ghp: m.ghp, lhp: m.lhp, reg: m.reg, lin: m.lin, clu: m.clu, total },
+          lambda: m.lambda,
+          lr: tr.lr,
+          positives: { ag: m.posAg, sp: m.posSp, lhp: 0 },
+          thresholds: m.thresholds,
+          imagesPerSec: stepRate.ips,
+          stepMs: stepRate.ms,
+        });
+      }
+    };
+    const stepRate = { ips: 0, ms: 0, t0: performance.now(), s0: step };
+    const checkpoint = async (isBest = false) => {
+      await collect(true);
+      const paths = await saveRunCheckpoint(
+        o.runDir,
+        await captureState(graph, cfg, step, epoch, bi, mainRng, poolRng, best),
+        {
+          best: isBest,
+        },
+      );
+      lastGood = paths[1];
+    };
+    post({ type: "status", state: "running", runId: o.runId });
+    outer: while (step < T) {
+      for await (const batch of loader.epoch(epoch, bi)) {
+        if (shouldRenewPool(bi, hp.renew_interval)) {
+          await buildPools(graph, poolLoader, poolRng, step + 1, false);
+        }
+        const seeds = drawStepSeeds(mainRng);
+        const lambda = lambdaAt(step, hp.lambda_warmup, T);
+        const last = step + 1 >= T;
+        const isCkpt = (step + 1) % tr.checkpoint_every === 0 || last;
+        const capture = (step + 1) % tr.log_every === 0 || isCkpt ? step + 1 : null;
+        if (!graph.step(batch, seeds, lambda, capture)) {
+          await collect(true);
+          // The ring was full: this step's metrics are skipped (never happens with collect below).
+        }
+        step++;
+        bi++;
+        if (bi >= bpe) {
+          epoch++;
+          bi = 0;
+        }
+        if (capture !== null) {
+          const now = performance.now();
+          stepRate.ms = (now - stepRate.t0) / Math.max(1, step - stepRate.s0);
+          stepRate.ips = (1000 * B) / Math.max(1e-9, stepRate.ms);
+          stepRate.t0 = now;
+          stepRate.s0 = step;
+          await collect(false);
+        }
+        post({ type: "tick", step, totalSteps: T });
+        if (isCkpt) await checkpoint();
+        if (cfg.eval.valid_freq > 0 && step % cfg.eval.valid_freq === 0 && !last) {
+          post({ type: "tick", step, totalSteps: T, note: "evaluating" });
+          const ev = await evalCtx.run(graph);
+          post({ type: "eval", step, metrics: ev });
+          const score = ev.cluster_acc + ev.cluster_miou + ev.linear_acc + ev.linear_miou;
+          if (cfg.eval.selection === "val" && score > best) {
+            best = score;
+            await checkpoint(true);
+          }
+        }
+        if (o.shouldStop?.()) {
+          if (!isCkpt) await checkpoint();
+          result.stopped = true;
+          break outer;
+        }
+        if (step >= T) break outer;
+      }
+    }
+    await collect(true);
+    result.step = step;
+    if (!result.stopped) {
+      post({ type: "status", state: "evaluating", runId: o.runId });
+      const ev = await evalCtx.run(graph);
+      post({ type: "eval", step, metrics: ev });
+      let finalEv = ev;
+      if (cfg.eval.selection === "val") {
+        const score = ev.cluster_acc + ev.cluster_miou + ev.linear_acc + ev.linear_miou;
+        if (score > best) {
+          best = score;
+          await checkpoint(true);
+        } else {
+          const { loadCheckpoint } = await import("./checkpoint.ts");
+          restoreState(graph, await loadCheckpoint(`${o.runDir}/checkpoints/best.safetensors`));
+          finalEv = await evalCtx.run(graph);
+        }
+      }
+      const km = o.skipBaseline ? NaN : await evalCtx.kmeans();
+      result.final = { ...finalEv, kmeans_miou: km };
+      post({ type: "status", state: "done", runId: o.runId, message: JSON.stringify(result.final) });
+    } else {
+      post({
+        type: "status",
+        state: "done",
+        runId: o.runId,
+        message: `stopped at step ${step}; resume with --resume`,
+      });
+    }
+    evalCtx.destroy();
+    return result;
+  } catch (err) {
+    post({ type: "status", state: "failed", runId: o.runId, message: (err as Error).message });
+    throw err;
+  } finally {
+    graph.destroy();
+    arena.destroyAll();
+  }
+}
+
+/** Builds Pool_ag (with `ag`) and Pool_sp from the first ⌈K/B⌉ batches of the pool loader's epoch `id`. */
+async function buildPools(graph: HpGraph, loader: Loader, rng: Rng, id: number, ag: boolean): Promise<void> {
+  graph.pools.begin(rng, ag);
+  let b = 0;
+  const need = graph.pools.batches;
+  const it = loader.epoch(id % 0x7fffffff)[Symbol.asyncIterator]();
+  while (b < need) {
+    const r = await it.next();
+    if (r.done) break;
+    const rec = new StepRecorder(graph.gpu, "pool-batch");
+    graph.images.write(r.value.images);
+    graph.vit.encode(rec, graph.images);
+    graph.pools.addBatch(rec, b, graph.vit.features);
+    b++;
+    if (b === need) graph.pools.finish(rec);
+    rec.submit();
+  }
+  await it.return?.();
+  if (b < need) throw new InputError(`pool of ${graph.dims.K} needs ${need} batches, the dataset gives ${b}`);
+}
+
+async function captureState(
+  graph: HpGraph,
+  cfg: HpConfig,
+  step: number,
+  epoch: number,
+  bi: number,
+  main: Rng,
+  pools: Rng,
+  best: number,
+): Promise<TrainState> {
+  const g = graph.gpu, { Df, D, K, n } = graph.dims;
+  return {
+    config: cfg,
+    step,
+    epoch,
+    batchInEpoch: bi,
+    rng: { main: main.state, pools: pools.state },
+    dims: { Df, D, K },
+    head: await readF32(g, graph.theta),
+    ema: await readF32(g, graph.xi),
+    projection: await readF32(g, graph.proj),
+    pools: await graph.pools.readState(),
+    probes: {
+      "cluster.clusters": { shape: [n, D], data: await readF32(g, graph.cluster.params) },
+      "linear.params": { shape: [n * D + n], data: await readF32(g, graph.linear.params) },
+    },
+    optim: {
+      head: await graph.optim.head.readState(),
+      projection: await graph.optim.projection.readState(),
+      linear: await graph.optim.linear.readState(),
+      cluster: await graph.optim.cluster.readState(),
+    },
+    extra: { best: Number.isFinite(best) ? best : null },
+  };
+}
+
+/** Writes a checkpoint's tensors into the graph's buffers. */
+export function restoreState(graph: HpGraph, s: TrainState): void {
+  const { Df, D, K } = graph.dims;
+  if (s.dims.Df !== Df || s.dims.D !== D || s.dims.K !== K) {
+    throw new InputError(
+      `checkpoint dims (D_f ${s.dims.Df}, D ${s.dims.D}, K ${s.dims.K}) do not match the run (${Df}, ${D}, ${K})`,
+    );
+  }
+  graph.theta.write(s.head);
+  graph.xi.write(s.ema);
+  graph.proj.write(s.projection);
+  graph.pools.loadState(s.pools);
+  const c = s.probes["cluster.clusters"], l = s.probes["linear.params"];
+  if (!c || !l) throw new InputError("checkpoint lacks the probe tensors cluster.clusters / linear.params");
+  graph.cluster.params.write(c.data);
+  graph.linear.params.write(l.data);
+  for (const k of ["head", "projection", "linear", "cluster"] as const) {
+    if (!s.optim[k]) throw new InputError(`checkpoint lacks the optimiser state "${k}"`);
+    graph.optim[k].loadState(s.optim[k]);
+  }
+}
+
+/** Validation: the eval-mode model over the validation split, plus the raw-feature k-means baseline. */
+class EvalContext {
+  private constructor(
+    readonly gpu: Gpu,
+    readonly arena: BufferArena,
+    readonly vit: VitBackbone,
+    readonly model: EvalModel,
+    readonly ds: SegDataset,
+    readonly cfg: HpConfig,
+    readonly n: number,
+    readonly images: GpuTensor,
+  ) {}
+
+  static async create(
+    gpu: Gpu,
+    arena: BufferArena,
+    graph: HpGraph,
+    ds: SegDataset,
+    cfg: HpConfig,
+    n: number,
+  ) {
+    const Be = cfg.eval.batch, res = cfg.eval.res;
+    const vit = await VitBackbone.create(gpu, arena, graph.vitWeights, {
+      batch: Be,
+      height: res,
+      width: res,
+    });
+    const Sh = vit.gridH, Sw = vit.gridW, D = graph.dims.D, Df = graph.dims.Df;
+    const head = await prepareHeadForward(gpu, arena, { rows: Be * Sh * Sw, Df, D, P: Sh * Sw }, "eval", {
+      params: graph.theta,
+      features: vit.features,
+    });
+    const model: EvalModel = {
+      code: head.code,
+      D,
+      Sh,
+      Sw,
+      encode(rec, images) {
+        vit.encode(rec, images);
+        head.record(rec);
+      },
+    };
+    const images = arena.tensor([Be, 3, res, res], "f32", "eval-images-kmeans");
+    return new EvalContext(gpu, arena, vit, model, ds, cfg, n, images);
+  }
+
+  async *batches(): AsyncIterable<EvalBatch> {
+    const Be = this.cfg.eval.batch, res = this.cfg.eval.res;
+    const loader = new Loader(this.ds, { batch: Be, size: res, seed: 0, shuffle: false, dropLast: false });
+    for await (const b of loader.epoch(0)) {
+      const count = b.indices.length;
+      if (count === Be) {
+        yield { images: b.images, labels: b.labels, count };
+      } else {
+        const images = new Float32Array(Be * 3 * res * res), labels = new Int32Array(Be * res * res).fill(-1);
+        images.set(b.images);
+        labels.set(b.labels);
+        yield { images, labels, count };
+      }
+    }
+  }
+
+  /** Cluster/linear probe scores (percent) of the graph's current θ and probes. */
+  async run(
+    graph: HpGraph,
+  ): Promise<{ cluster_acc: number; cluster_miou: number; linear_acc: number; linear_miou: number }> {
+    const res = this.cfg.eval.res;
+    const probes = {
+      clusters: await readF32(this.gpu, graph.cluster.params),
+      linear: await readF32(this.gpu, graph.linear.params),
+    };
+    const r = await evaluate(this.gpu, this.arena, this.model, probes, this.batches(), {
+      B: this.cfg.eval.batch,
+      H: res,
+      W: res,
+      n: this.n,
+      imageShape: [this.cfg.eval.batch, 3, res, res],
+    });
+    return {
+      cluster_acc: r.cluster.acc,
+      cluster_miou: r.cluster.miou,
+      linear_acc: r.linear.acc,
+      linear_miou: r.linear.miou,
+    };
+  }
+
+  /** k-means (n clusters) on the raw normalised backbone features of the validation split (kmeans.ts). */
+  async kmeans(): Promise<number> {
+    const res = this.cfg.eval.res;
+    const P = this.vit.patches, C = this.vit.config.dim;
+    const feats: Float32Array[] = [], labels: Int32Array[] = [];
+    for await (const b of this.batches()) {
+      this.images.write(b.images);
+      const rec = new StepRecorder(this.gpu, "kmeans-features");
+      this.vit.encode(rec, this.images);
+      rec.submit();
+      const f = await readF32(this.gpu, this.vit.features);
+      feats.push(f.slice(0, b.count * P * C));
+      labels.push(b.labels.slice(0, b.count * res * res));
+    }
+    const total = feats.reduce((a, f) => a + f.length, 0) / (P * C);
+    const F = new Float32Array(total * P * C), L = new Int32Array(total * res * res);
+    let fo = 0, lo = 0;
+    for (let i = 0; i < feats.length; i++) {
+      F.set(feats[i], fo);
+      L.set(labels[i], lo);
+      fo += feats[i].length;
+      lo += labels[i].length;
+    }
+    const r = kmeansBaseline(
+      {
+        features: F,
+        labels: L,
+        batch: total,
+        grid: this.vit.gridH,
+        channels: C,
+        height: res,
+        width: res,
+        nClasses: this.n,
+      },
+      { seed: this.cfg.train.seed, restarts: 5 },
+    );
+    return r.kmeans_miou;
+  }
+
+  destroy(): void {
+    this.vit.destroy();
+  }
+}

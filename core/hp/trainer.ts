@@ -1,0 +1,533 @@
+/**
+ * One HP training iteration on the GPU (hp-method.md §1, §2.3, §2.6, §5, §6): every buffer and dispatch
+ * of the step is prepared once by {@link HpGraph.create}; `step()` writes the batch and this step's seeds
+ * and uniforms, records the whole iteration into ONE command encoder and submits it ONCE — no await, no
+ * allocation. Metrics are copied into a staging ring every `log_every` steps and mapped later (outside the
+ * step) by the loop in core/hp/train_loop.ts.
+ *
+ * Order inside a step (hp-method.md §1 steps 3–9, §2.3 EMA timing):
+ *   1. backbone(clean) → F [N, D_f] and head-mean attention [B, P, P]; backbone(aug) → F^aug
+ *   2. LHP coefficients from the attention (§5.5)
+ *   3. θ train forward (draws a, b) → s;  ξ EMA forward (draws a, b, out) → s̄  — with ξ_{t−1}
+ *   4. EMA update ξ ← m·ξ + (1−m)·θ (θ before this step's optimiser update)
+ *   5. f̂ = normalize(Dropout2d(F)), ŝ̄ = normalize(s̄)
+ *   6. z = proj(s); s̃ = Dropout2d(mix(s)), z̃ = proj(s̃); θ train forward on F^aug → s^aug, z^aug = proj(s^aug)
+ *   7. L_HP (thresholds, masks, GHP + LHP terms, gradients dz, dz̃) with this step's λ_t and Bernoulli seed
+ *   8. α·L_reg(z, z^aug), gradients added into dz and into dz^aug
+ *   9. backward: projection (×3) → ds, ds̃ → Dropout2d mask → mixᵀ added into ds → θ backward (clean, aug)
+ *  10. probes on the detached code s: cluster probe loss/grad, linear probe loss/grad
+ *  11. AdamW(θ) with global-norm clip, Adam(projection), Adam(linear), Adam(cluster)
+ * Total loss reported = L_lin + L_clu + L_HP + α·L_reg (§5.7).
+ * @module
+ */
+import type { Gpu } from "../gpu/device.ts";
+import type { BufferArena, GpuTensor } from "../gpu/buffers.ts";
+import { StepRecorder } from "../gpu/step_recorder.ts";
+import type { Dispatch } from "../gpu/pipelines.ts";
+import { StagingRing } from "../gpu/readback.ts";
+import { Rng } from "../rng.ts";
+import { VitBackbone, VitGpuWeights, type VitWeights } from "../vit/vit.ts";
+import type { HpConfig } from "./config.ts";
+import { type HeadBackward, type HeadForward, prepareHeadBackward, prepareHeadForward } from "./heads.ts";
+import { prepareProjectionBackward, prepareProjectionForward, type ProjectionForward } from "./projection.ts";
+import { type Dropout2d, prepareDropout2d } from "./dropout.ts";
+import { prepareL2Normalize } from "./l2norm.ts";
+import { prepareEmaUpdate } from "./ema.ts";
+import { HP_AUX_STRIDE, HP_STATS, HpLoss } from "./loss.ts";
+import { LhpMix, LhpWeights } from "./lhp.ts";
+import { ConsistencyReg } from "./reg.ts";
+import { adamwHead, type FlatAdam, prepareAdam } from "./optim.ts";
+import { headLayout, projectionLayout } from "./params.ts";
+import { type PoolBuilder, preparePoolBuilder } from "./pools.ts";
+import { ClusterProbe, LinearProbe } from "../eval/probes.ts";
+
+/** Floats at the start of the metrics buffer (then the per-anchor aux [N, 12] for threshold quantiles). */
+export const METRIC_HEAD = 32;
+/** Slots of the metrics head (after the 16 HP stats of {@link HP_STATS}). */
+export const METRIC = {
+  reg: 16,
+  clu: 17,
+  lin: 18,
+  linPixels: 19,
+  gradNorm: 20,
+  clipCoef: 21,
+} as const;
+
+/** λ_t of hp-method.md §5.8: 0 while t ≤ warmup, then (t − warmup)/(T − warmup). */
+export function lambdaAt(t: number, warmup: number, total: number): number {
+  if (t <= warmup || total <= warmup) return 0;
+  return (t - warmup) / (total - warmup);
+}
+
+/** Fixed sizes of a training graph. */
+export interface GraphDims {
+  /** Images per batch B. */
+  B: number;
+  /** Training input side (pixels). */
+  res: number;
+  /** Patch grid side S = res / patch. */
+  S: number;
+  P: number;
+  N: number;
+  Df: number;
+  D: number;
+  K: number;
+  /** Classes (= clusters of the cluster probe). */
+  n: number;
+}
+
+/** The seeds one step draws, in this order, from the trainer's main Rng. */
+export interface StepSeeds {
+  head: { a: number; b: number };
+  ema: { a: number; b: number; out: number };
+  fhat: number;
+  mixed: number;
+  aug: { a: number; b: number };
+  negatives: number;
+}
+
+/** Draws one step's seeds (the order is part of the checkpoint contract: same Rng state → same seeds). */
+export function drawStepSeeds(rng: Rng): StepSeeds {
+  const u = () => rng.nextU32();
+  return {
+    head: { a: u(), b: u() },
+    ema: { a: u(), b: u(), out: u() },
+    fhat: u(),
+    mixed: u(),
+    aug: { a: u(), b: u() },
+    negatives: u(),
+  };
+}
+
+interface Drops {
+  fhat: Dropout2d;
+  mixed: Dropout2d;
+  mixedBack: Dropout2d;
+}
+
+interface Sequence {
+  pre: Dispatch[];
+  projections: ProjectionForward[];
+  reg: ConsistencyReg | null;
+  projBack: Array<{ record(rec: StepRecorder): void }>;
+  mix: LhpMix;
+  lhpW: LhpWeights;
+  headBack: HeadBackward[];
+  emaUpdate: Dispatch;
+  normSbar: Dispatch;
+}
+
+/** Everything prepared for one training run: parameters, activations, kernels, optimisers. */
+export class HpGraph {
+  readonly gpu: Gpu;
+  readonly arena: BufferArena;
+  readonly dims: GraphDims;
+  readonly config: HpConfig;
+  /** Shared backbone weights and the clean (with attention) and augmented-view backbones. */
+  readonly vitWeights: VitGpuWeights;
+  readonly vit: VitBackbone;
+  readonly vitAug: VitBackbone | null;
+  /** Batch inputs. */
+  readonly images: GpuTensor;
+  readonly augImages: GpuTensor;
+  readonly labels: GpuTensor;
+  /** θ, ξ, projection (flat). */
+  readonly theta: GpuTensor;
+  readonly xi: GpuTensor;
+  readonly proj: GpuTensor;
+  readonly pools: PoolBuilder;
+  readonly cluster: ClusterProbe;
+  readonly linear: LinearProbe;
+  readonly optim: { head: FlatAdam; projection: FlatAdam; linear: FlatAdam; cluster: FlatAdam };
+  readonly loss: HpLoss;
+  /** Metrics head [32] + aux copy [N, 12]. */
+  readonly metrics: GpuTensor;
+  readonly ring: StagingRing;
+  /** Head forward on the clean batch (its code is s). */
+  readonly head: HeadForward;
+  #emaHead: HeadForward;
+  #augHead: HeadForward | null;
+  #drops: Drops;
+  #seq: Sequence;
+
+  private constructor(init: {
+    gpu: Gpu;
+    arena: BufferArena;
+    dims: GraphDims;
+    config: HpConfig;
+    vitWeights: VitGpuWeights;
+    vit: VitBackbone;
+    vitAug: VitBackbone | null;
+    t: Record<string, GpuTensor>;
+    pools: PoolBuilder;
+    cluster: ClusterProbe;
+    linear: LinearProbe;
+    optim: HpGraph["optim"];
+    loss: HpLoss;
+    ring: StagingRing;
+    heads: { head: HeadForward; ema: HeadForward; aug: HeadForward | null };
+    drops: Drops;
+    seq: Sequence;
+  }) {
+    this.gpu = init.gpu;
+    this.arena = init.arena;
+    this.dims = init.dims;
+    this.config = init.config;
+    this.vitWeights = init.vitWeights;
+    this.vit = init.vit;
+    this.vitAug = init.vitAug;
+    this.images = init.t.images;
+    this.augImages = init.t.augImages;
+    this.labels = init.t.labels;
+    this.theta = init.t.theta;
+    this.xi = init.t.xi;
+    this.proj = init.t.proj;
+    this.metrics = init.t.metrics;
+    this.pools = init.pools;
+    this.cluster = init.cluster;
+    this.linear = init.linear;
+    this.optim = init.optim;
+    this.loss = init.loss;
+    this.ring = init.ring;
+    this.head = init.heads.head;
+    this.#emaHead = init.heads.ema;
+    this.#augHead = init.heads.aug;
+    this.#drops = init.drops;
+    this.#seq = init.seq;
+  }
+
+  /**
+   * Builds the graph for `config` (B = train.batch, input train.res) with freshly initialised parameters
+   * drawn from `rng` (θ and the projection with PyTorch's default init; ξ = θ; probes from their seeds).
+   */
+  static async create(
+    gpu: Gpu,
+    arena: BufferArena,
+    config: HpConfig,
+    weights: VitWeights,
+    nClasses: number,
+    rng: Rng,
+  ): Promise<HpGraph> {
+    const B = config.train.batch, res = config.train.res, patch = weights.config.patch;
+    if (res % patch !== 0) {
+      throw new RangeError(`train.res ${res} is not a multiple of the backbone patch size ${patch}`);
+    }
+    const S = res / patch, P = S * S, N = B * P, Df = weights.config.dim, D = config.head.dim;
+    const K = config.hp.pool_size, n = nClasses;
+    const dims: GraphDims = { B, res, S, P, N, Df, D, K, n };
+    const hp = config.hp, tr = config.train;
+    const useAug = hp.alpha > 0;
+
+    const vitWeights = VitGpuWeights.upload(gpu, weights);
+    const vit = await VitBackbone.create(gpu, arena, vitWeights, {
+      batch: B,
+      height: res,
+      width: res,
+      attn: true,
+    });
+    const vitAug = useAug
+      ? await VitBackbone.create(gpu, arena, vitWeights, { batch: B, height: res, width: res })
+      : null;
+    const T = (shape: number[], label: string, dtype: "f32" | "i32" = "f32") =>
+      arena.tensor(shape, dtype, label);
+    const images = T([B, 3, res, res], "train-images");
+    const augImages = useAug ? T([B, 3, res, res], "train-aug-images") : images;
+    const labels = T([B, res, res], "train-labels", "i32");
+
+    // ---- parameters
+    const hl = headLayout(Df, D), pl = projectionLayout(D);
+    const thetaInit = hl.init(rng);
+    const theta = arena.upload(thetaInit, [hl.total], "f32", "theta");
+    const xi = arena.upload(thetaInit, [hl.total], "f32", "xi");
+    const proj = arena.upload(pl.init(rng), [pl.total], "f32", "projection");
+    const gTheta = T([hl.total], "theta-grad"), gProj = T([pl.total], "projection-grad");
+
+    // ---- heads
+    const F = vit.features, Fa = vitAug?.features ?? F;
+    const scratch = T([N, Df], "head-scratch");
+    const hd = { rows: N, Df, D, P };
+    const head = await prepareHeadForward(gpu, arena, hd, "train", { params: theta, features: F, scratch });
+    const ema = await prepareHeadForward(gpu, arena, hd, "ema", { params: xi, features: F, scratch });
+    const aug = useAug
+      ? await prepareHeadForward(gpu, arena, hd, "train", { params: theta, features: Fa, scratch })
+      : null;
+    const s = head.code;
+
+    // ---- f̂, ŝ̄ (dropout draws of §2.6, then row normalisation)
+    const fhat = T([N, Df], "fhat");
+    const dropF = await prepareDropout2d(gpu, arena, { rows: N, C: Df, P, p: config.head.dropout }, F, fhat);
+    const normF = await prepareL2Normalize(gpu, arena, N, Df, { x: fhat, y: fhat });
+    const shat = T([N, D], "shat");
+    const normSbar = await prepareL2Normalize(gpu, arena, N, D, { x: ema.code, y: shat });
+
+    // ---- LHP
+    const lhpW = await LhpWeights.create(gpu, arena, { B, S }, { attn: vit.attn! }, { sigma: hp.sigma });
+    const dmixed = T([N, D], "lhp-dmixed");
+    const dsClean = T([N, D], "ds");
+    const mix = await LhpMix.create(gpu, arena, { B, S, C: D }, { coef: lhpW.coef, s, dmixed, ds: dsClean }, {
+      accumulateGrad: true,
+    });
+    const dropMix = await prepareDropout2d(
+      gpu,
+      arena,
+      { rows: N, C: D, P, p: config.head.dropout },
+      mix.mixed,
+      mix.mixed,
+    );
+    const dropMixBack = await prepareDropout2d(
+      gpu,
+      arena,
+      { rows: N, C: D, P, p: config.head.dropout },
+      dmixed,
+      dmixed,
+    );
+
+    // ---- projections
+    const pz = await prepareProjectionForward(gpu, arena, N, D, { params: proj, s });
+    const pzt = await prepareProjectionForward(gpu, arena, N, D, { params: proj, s: mix.mixed });
+    const pza = aug ? await prepareProjectionForward(gpu, arena, N, D, { params: proj, s: aug.code }) : null;
+
+    // ---- pools and loss
+    const pools = await preparePoolBuilder(gpu, arena, { K, B, P, Df, D }, xi, F);
+    const loss = await HpLoss.create(gpu, arena, { B, S, Df, D, K }, {
+      tau: hp.tau,
+      tauBase: hp.tau_base,
+      rho: hp.rho,
+    }, { fhat, shat, poolAg: pools.poolAg, poolSp: pools.poolSp, z: pz.z, zt: pzt.z });
+    const reg = pza
+      ? await ConsistencyReg.create(gpu, arena, { N, D }, { z: pz.z, za: pza.z, dz: loss.dz }, {
+        scale: hp.alpha,
+        accumulate: true,
+      })
+      : null;
+
+    // ---- backward
+    const projBack = [
+      await prepareProjectionBackward(gpu, arena, pz, {
+        dz: loss.dz,
+        grads: gProj,
+        accumulateGrads: false,
+        ds: dsClean,
+      }),
+      await prepareProjectionBackward(gpu, arena, pzt, {
+        dz: loss.dzt,
+        grads: gProj,
+        accumulateGrads: true,
+        ds: dmixed,
+      }),
+    ];
+    const dsAug = aug ? T([N, D], "ds-aug") : null;
+    if (pza && reg) {
+      projBack.push(
+        await prepareProjectionBackward(gpu, arena, pza, {
+          dz: reg.dza,
+          grads: gProj,
+          accumulateGrads: true,
+          ds: dsAug!,
+        }),
+      );
+    }
+    const headBack = [await prepareHeadBackward(gpu, arena, head, { dCode: dsClean, grads: gTheta }, false)];
+    // The aug site's backward recomputes into the shared scratch and its own H; it runs after the clean one.
+    if (aug) {
+      headBack.push(await prepareHeadBackward(gpu, arena, aug, { dCode: dsAug!, grads: gTheta }, true));
+    }
+
+    // ---- probes and optimisers
+    const cluster = await ClusterProbe.create(gpu, arena, { n, D, N }, s, { seed: rng.nextU32() });
+    const linear = await LinearProbe.create(
+      gpu,
+      arena,
+      { n, D, B, Sh: S, Sw: S, H: res, W: res },
+      s,
+      labels,
+      {
+        seed: rng.nextU32(),
+      },
+    );
+    const optim = {
+      head: await prepareAdam(gpu, arena, hl.total, { params: theta, grads: gTheta }, {
+        ...adamwHead(tr.lr, tr.weight_decay, tr.clip),
+      }, "adamw-head"),
+      projection: await prepareAdam(
+        gpu,
+        arena,
+        pl.total,
+        { params: proj, grads: gProj },
+        { lr: tr.proj_lr },
+        "adam-proj",
+      ),
+      linear: await prepareAdam(gpu, arena, n * D + n, { params: linear.params, grads: linear.grad }, {
+        lr: tr.linear_lr,
+      }, "adam-linear"),
+      cluster: await prepareAdam(gpu, arena, n * D, { params: cluster.params, grads: cluster.grad }, {
+        lr: tr.cluster_lr,
+      }, "adam-cluster"),
+    };
+    const emaUpdate = await prepareEmaUpdate(gpu, arena, hl.total, theta, xi, hp.ema_momentum);
+
+    const metrics = T([METRIC_HEAD + N * HP_AUX_STRIDE], "metrics");
+    const ring = new StagingRing(gpu, metrics.byteLength, 2);
+    return new HpGraph({
+      gpu,
+      arena,
+      dims,
+      config,
+      vitWeights,
+      vit,
+      vitAug,
+      t: { images, augImages, labels, theta, xi, proj, metrics },
+      pools,
+      cluster,
+      linear,
+      optim,
+      loss,
+      ring,
+      heads: { head, ema, aug },
+      drops: { fhat: dropF, mixed: dropMix, mixedBack: dropMixBack },
+      seq: {
+        pre: [dropF.dispatch, normF],
+        projections: [pz, pzt, ...(pza ? [pza] : [])],
+        reg,
+        projBack,
+        mix,
+        lhpW,
+        headBack,
+        emaUpdate,
+        normSbar,
+      },
+    });
+  }
+
+  /**
+   * Runs one iteration: uploads the batch, writes this step's seeds/λ, records everything into one
+   * encoder and submits once. With `capture` the metrics are copied into the staging ring (tag = step).
+   * @returns false when the ring was full and no capture was recorded.
+   */
+  step(
+    batch: { images: Float32Array; augImages?: Float32Array; labels: Int32Array },
+    seeds: StepSeeds,
+    lambda: number,
+    capture: number | null,
+  ): boolean {
+    const q = this.#seq;
+    this.images.write(batch.images);
+    if (this.vitAug) this.augImages.write(batch.augImages ?? batch.images);
+    this.labels.write(batch.labels);
+    this.head.setSeeds(seeds.head);
+    this.#emaHead.setSeeds(seeds.ema);
+    this.#augHead?.setSeeds(seeds.aug);
+    this.#drops.fhat.setSeed(seeds.fhat);
+    this.#drops.mixed.setSeed(seeds.mixed);
+    this.#drops.mixedBack.setSeed(seeds.mixed);
+    this.loss.setStep(lambda, seeds.negatives);
+
+    const rec = new StepRecorder(this.gpu, "hp-step");
+    // 1–2: backbone and LHP coefficients
+    this.vit.encode(rec, this.images);
+    if (this.vitAug) this.vitAug.encode(rec, this.augImages);
+    q.lhpW.record(rec);
+    // 3–4: θ forward, ξ forward (ξ_{t−1}), then the EMA update
+    this.head.record(rec);
+    this.#emaHead.record(rec);
+    rec.dispatch(q.emaUpdate);
+    // 5: f̂, ŝ̄
+    rec.dispatch(...q.pre, q.normSbar);
+    // 6: z, s̃ → dropout → z̃, aug view
+    q.mix.recordForward(rec);
+    rec.dispatch(this.#drops.mixed.dispatch);
+    this.#augHead?.record(rec);
+    for (const p of q.projections) p.record(rec);
+    // 7–8: losses and their gradients w.r.t. z, z̃, z^aug
+    this.loss.record(rec);
+    q.reg?.record(rec);
+    // 10 (before the backward overwrites nothing the probes read: they read s only)
+    this.cluster.record(rec);
+    this.linear.record(rec);
+    // 9: backward
+    for (const b of q.projBack) b.record(rec);
+    rec.dispatch(this.#drops.mixedBack.dispatch);
+    q.mix.recordBackward(rec);
+    for (const b of q.headBack) b.record(rec);
+    // 11: optimiser steps
+    this.optim.head.record(rec);
+    this.optim.projection.record(rec);
+    this.optim.linear.record(rec);
+    this.optim.cluster.record(rec);
+    let captured = true;
+    if (capture !== null) {
+      const m = this.metrics;
+      rec.copy(this.loss.stats, m, 16 * 4, 0, 0);
+      if (q.reg) rec.copy(q.reg.loss, m, 4, 0, METRIC.reg * 4);
+      rec.copy(this.cluster.loss, m, 4, 0, METRIC.clu * 4);
+      rec.copy(this.linear.loss, m, 8, 0, METRIC.lin * 4);
+      if (this.optim.head.gradNorm) rec.copy(this.optim.head.gradNorm, m, 8, 0, METRIC.gradNorm * 4);
+      rec.copy(this.loss.aux, m, this.loss.aux.byteLength, 0, METRIC_HEAD * 4);
+      captured = this.ring.capture(rec, m, capture);
+    }
+    rec.submit();
+    return captured;
+  }
+
+  /** Frees the backbone weights and the staging ring (the arena frees the rest). */
+  destroy(): void {
+    this.ring.destroy();
+    this.vit.destroy();
+    this.vitAug?.destroy();
+    this.vitWeights.destroy();
+  }
+}
+
+/** A metrics capture decoded on the CPU. */
+export interface StepMetrics {
+  ghp: number;
+  lhp: number;
+  hp: number;
+  reg: number;
+  clu: number;
+  lin: number;
+  posAg: number;
+  posSp: number;
+  meanDenom: number;
+  kept: number;
+  lambda: number;
+  gradNorm: number;
+  thresholds: {
+    ag: { p10: number; p50: number; p90: number };
+    sp: { p10: number; p50: number; p90: number };
+  };
+}
+
+function quantiles(v: Float32Array): { p10: number; p50: number; p90: number } {
+  const s = Float32Array.from(v).sort();
+  const q = (p: number) => {
+    const x = p * (s.length - 1), i = Math.floor(x), f = x - i;
+    return i + 1 < s.length ? s[i] * (1 - f) + s[i + 1] * f : s[i];
+  };
+  return { p10: q(0.1), p50: q(0.5), p90: q(0.9) };
+}
+
+/** Decodes a metrics capture (see {@link METRIC}, {@link HP_STATS}). */
+export function decodeMetrics(data: ArrayBuffer, N: number): StepMetrics {
+  const f = new Float32Array(data, 0, METRIC_HEAD + N * HP_AUX_STRIDE);
+  const ag = new Float32Array(N), sp = new Float32Array(N);
+  for (let i = 0; i < N; i++) {
+    ag[i] = f[METRIC_HEAD + i * HP_AUX_STRIDE];
+    sp[i] = f[METRIC_HEAD + i * HP_AUX_STRIDE + 1];
+  }
+  return {
+    ghp: f[HP_STATS.lossGhp],
+    lhp: f[HP_STATS.lossLhp],
+    hp: f[HP_STATS.lossHp],
+    reg: f[METRIC.reg],
+    clu: f[METRIC.clu],
+    lin: f[METRIC.lin],
+    posAg: f[HP_STATS.meanPosAg],
+    posSp: f[HP_STATS.meanPosSp],
+    meanDenom: f[HP_STATS.meanDenom],
+    kept: f[HP_STATS.kept],
+    lambda: f[HP_STATS.lambda],
+    gradNorm: f[METRIC.gradNorm],
+    thresholds: { ag: quantiles(ag), sp: quantiles(sp) },
+  };
+}
