@@ -12,6 +12,8 @@
  * @module
  */
 
+import { latticeWasmModule, WasmArena } from "./crf_wasm.ts";
+
 /** Kernel parameters; defaults are STEGO/HP's (hp-method.md §8.5). */
 export interface CrfParams {
   iterations: number;
@@ -350,8 +352,10 @@ export function meanField(
   C: number,
   filters: Array<{ filter: NormalizedFilter; weight: number }>,
   iterations: number,
+  buffers?: { q: Float32Array; acc: Float32Array },
 ): Float32Array {
-  const q = new Float32Array(unary.length), acc = new Float32Array(unary.length);
+  const q = buffers?.q ?? new Float32Array(unary.length),
+    acc = buffers?.acc ?? new Float32Array(unary.length);
   for (let i = 0; i < unary.length; i++) acc[i] = -unary[i];
   softmaxRows(q, acc, C);
   for (let t = 0; t < iterations; t++) {
@@ -361,6 +365,64 @@ export function meanField(
   }
   return q;
 }
+
+/** The lattice filter with the splat / blur / slice loops in WebAssembly SIMD (crf_wasm.ts). */
+class WasmLatticeFilter implements NormalizedFilter {
+  readonly norm: Float32Array;
+  readonly #p: { off: number; wts: number; n1: number; n2: number; inScale: number; outScale: number };
+  constructor(
+    readonly lattice: Permutohedral,
+    readonly wasm: WasmArena,
+    readonly shared: { inp: number; out: number; a: number; b: number },
+  ) {
+    const { N, d, M } = lattice, d1 = d + 1;
+    const norm = new Float32Array(N);
+    lattice.compute(norm, new Float32Array(N).fill(1), 1, new Float32Array(2 * (M + 1)));
+    for (let i = 0; i < N; i++) norm[i] = 1 / Math.sqrt(norm[i] + 1e-20);
+    this.norm = norm;
+    const put = (src: Int32Array | Float32Array) => {
+      const ptr = wasm.alloc(src.length * 4);
+      (src instanceof Int32Array ? wasm.i32(ptr, src.length) : wasm.f32(ptr, src.length)).set(src);
+      return ptr;
+    };
+    this.#p = {
+      off: put(lattice.offset),
+      wts: put(lattice.weight),
+      n1: put(lattice.n1),
+      n2: put(lattice.n2),
+      inScale: put(norm),
+      outScale: wasm.alloc(N * 4),
+    };
+    void d1;
+  }
+  addFiltered(acc: Float32Array, q: Float32Array, C: number, w: number): void {
+    const { N, d, M } = this.lattice, d1 = d + 1, rowB = C * 4, ex = this.wasm.ex, p = this.#p;
+    const sh = this.shared;
+    // meanField's q and acc normally live at sh.inp / sh.out already (no copy needed).
+    const mem = this.wasm.ex.memory.buffer;
+    const inPlace = q.buffer === mem && q.byteOffset === sh.inp && acc.buffer === mem &&
+      acc.byteOffset === sh.out;
+    if (!inPlace) {
+      this.wasm.f32(sh.inp, N * C).set(q);
+      this.wasm.f32(sh.out, N * C).set(acc);
+    }
+    const os = this.wasm.f32(p.outScale, N), alpha = 1 / (1 + Math.pow(2, -d));
+    for (let i = 0; i < N; i++) os[i] = w * alpha * this.norm[i];
+    this.wasm.f32(sh.a, (M + 1) * C).fill(0);
+    this.wasm.f32(sh.b, C).fill(0);
+    ex.splat(N, d1, rowB, p.off, p.wts, sh.inp, sh.a, p.inScale);
+    let a = sh.a, b = sh.b;
+    for (let j = 0; j <= d; j++) {
+      ex.blur(M, rowB, p.n1 + j * M * 4, p.n2 + j * M * 4, a, b);
+      [a, b] = [b, a];
+    }
+    ex.slice(N, d1, rowB, p.off, p.wts, a, sh.out, p.outScale, 1);
+    if (!inPlace) acc.set(this.wasm.f32(sh.out, N * C));
+  }
+}
+
+/** Which implementation of the lattice loops to use: WebAssembly SIMD (default when available) or JS. */
+export type CrfEngine = "wasm" | "js";
 
 /**
  * Dense CRF refinement of one image (hp-method.md §8.5).
@@ -375,6 +437,7 @@ export function denseCrf(
   W: number,
   C: number,
   params: CrfParams = HP_CRF,
+  engine: CrfEngine = "wasm",
 ): Float32Array {
   const N = H * W;
   if (probs.length !== N * C) {
@@ -382,11 +445,48 @@ export function denseCrf(
   }
   if (rgb.length !== N * 3) throw new TypeError(`denseCrf: ${rgb.length} RGB values for ${H}×${W}×3`);
   const f = crfFeatures(rgb, H, W, params);
-  const filters = [
-    { filter: new LatticeFilter(new Permutohedral(f.gaussian, N, 2)), weight: params.gaussian.compat },
-    { filter: new LatticeFilter(new Permutohedral(f.bilateral, N, 5)), weight: params.bilateral.compat },
-  ];
-  return meanField(unaryFromProbs(probs), C, filters, params.iterations);
+  const lg = new Permutohedral(f.gaussian, N, 2), lb = new Permutohedral(f.bilateral, N, 5);
+  const module = engine === "wasm" ? latticeWasmModule() : null;
+  if (!module) {
+    return meanField(unaryFromProbs(probs), C, [
+      { filter: new LatticeFilter(lg), weight: params.gaussian.compat },
+      { filter: new LatticeFilter(lb), weight: params.bilateral.compat },
+    ], params.iterations);
+  }
+  // Rows padded to a multiple of 4 channels; padding channels get unary +∞, so their Q is exactly 0.
+  const Cp = Math.ceil(C / 4) * 4, Mmax = Math.max(lg.M, lb.M);
+  const staticBytes = [lg, lb].reduce(
+    (s, l) => s + 4 * (2 * N * (l.d + 1) + 2 * (l.d + 1) * l.M + 2 * N) + 64,
+    0,
+  );
+  const wasm = new WasmArena(module, staticBytes + 4 * (2 * N * Cp + 2 * (Mmax + 1) * Cp) + 256);
+  const shared = {
+    inp: wasm.alloc(N * Cp * 4),
+    out: wasm.alloc(N * Cp * 4),
+    a: wasm.alloc((Mmax + 1) * Cp * 4),
+    b: wasm.alloc((Mmax + 1) * Cp * 4),
+  };
+  const unary = new Float32Array(N * Cp).fill(Infinity);
+  for (let i = 0; i < N; i++) {
+    for (let k = 0; k < C; k++) unary[i * Cp + k] = -Math.log(Math.max(probs[i * C + k], 1e-5));
+  }
+  const qp = meanField(
+    unary,
+    Cp,
+    [
+      { filter: new WasmLatticeFilter(lg, wasm, shared), weight: params.gaussian.compat },
+      { filter: new WasmLatticeFilter(lb, wasm, shared), weight: params.bilateral.compat },
+    ],
+    params.iterations,
+    { q: wasm.f32(shared.inp, N * Cp), acc: wasm.f32(shared.out, N * Cp) },
+  );
+  const q = new Float32Array(N * C);
+  if (Cp === C) {
+    q.set(qp);
+    return q;
+  }
+  for (let i = 0; i < N; i++) for (let k = 0; k < C; k++) q[i * C + k] = qp[i * Cp + k];
+  return q;
 }
 
 /** Argmax labels of Q [N, C]. */

@@ -103,6 +103,17 @@ Deno.test("Permutohedral normalised filtering approximates the exact symmetric-n
   }
 });
 
+Deno.test("denseCrf() gives the same Q with the WebAssembly SIMD loops as with the JS loops", () => {
+  for (const [H, W, C] of [[13, 21, 5], [16, 16, 8], [9, 30, 27]]) {
+    const s = scene(H, W, C, 77 + C);
+    const qw = denseCrf(s.probs, s.rgb, H, W, C, HP_CRF, "wasm");
+    const qj = denseCrf(s.probs, s.rgb, H, W, C, HP_CRF, "js");
+    let m = 0;
+    for (let i = 0; i < qw.length; i++) m = Math.max(m, Math.abs(qw[i] - qj[i]));
+    ok(m < 1e-5, `${H}×${W}×${C}: max |ΔQ| ${m}`);
+  }
+});
+
 Deno.test("CrfPool refines images in workers with the same labels as denseCrf()", async () => {
   const pool = new CrfPool(2);
   try {
