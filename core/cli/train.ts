@@ -1,13 +1,210 @@
-/** `hpseg train`: Train HP heads (default: embedded synthetic scenes, no downloads). @module */
-import { notBuiltYet } from "./command.ts";
+/**
+ * `hpseg train`: HP training (hp-method.md §1). With no arguments it trains on the embedded synthetic scenes
+ * with the built-in deterministic backbone (configs/synthetic.yaml; issue 5 §7) and prints the final
+ * metrics as one JSON line.
+ *
+ * The main thread only parses arguments, creates the run directory, serves the dashboard (unless
+ * `--no-serve`), draws the progress bar and relays Ctrl-C; the trainer runs in a Worker
+ * (core/hp/train_worker.ts) because GPU readbacks block the thread that awaits them.
+ * @module
+ */
+import { type Command, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
+import { InputError } from "../errors.ts";
+import { type DashboardHandle, RunLog, startDashboard, type TelemetryMessage } from "../telemetry.ts";
+import { ProgressBar } from "../progress.ts";
+import type { HpConfig } from "../hp/config.ts";
+import { createRunDir, findResumePoint, newRunId, resolveConfig } from "../hp/run_dir.ts";
+import type { StartRequest, WorkerResult } from "../hp/train_worker.ts";
+import type { FinalMetrics, TickMessage } from "../hp/train_loop.ts";
 
-export const command = notBuiltYet(
-  "train",
-  "Train HP heads (default: embedded synthetic scenes, no downloads)",
-  `Usage: hpseg train [options]
+const HELP = `Usage: hpseg train [options]
 
-Train HP heads (default: embedded synthetic scenes, no downloads).
+Trains HP's segmentation head on a frozen ViT (hp-method.md §1). With no options: the embedded synthetic
+scenes and the built-in deterministic backbone (no downloads, a few minutes on a CPU software adapter).
+Writes runs/<run-id>/ (config.yaml, metrics.jsonl, checkpoints/, pictures/), serves the live dashboard, and
+prints the final metrics as one JSON line on stdout:
+  {"cluster_acc":…, "cluster_miou":…, "linear_acc":…, "linear_miou":…, "kmeans_miou":…}   (percent)
+kmeans_miou is the baseline: k-means (n_clusters = n_classes) on the raw backbone features of the
+validation images, scored with the same Hungarian protocol.
 
 Options:
-  -h, --help   Show this help`,
-);
+  --config NAME|PATH   synthetic (default), cocostuff27, cityscapes, potsdam, or a YAML file
+  --set KEY=VALUE      override a config key, e.g. --set train.batch=32 (repeatable)
+  --resume RUN_DIR     continue a run from its newest checkpoint (same schedule, bit-for-bit)
+  --out DIR            parent folder of run directories (default runs)
+  --steps N            stop after N training steps in total (default: epochs × batches per epoch)
+  --no-serve           do not start the dashboard server
+  --host H             dashboard bind address (default 127.0.0.1; others need --token)
+  --port N             dashboard port (default 8787; 0 = any free port)
+  --token T            dashboard access token
+  --workers N          data-loading Web Workers (default 0: in the trainer's thread)
+  --json               print every telemetry message as a JSON line on stdout (final metrics last)
+  -h, --help           show this help
+
+Ctrl-C saves a checkpoint and exits; resume with --resume runs/<run-id>.`;
+
+const OPTIONS = {
+  config: { type: "string" },
+  set: { type: "string", multiple: true },
+  resume: { type: "string" },
+  out: { type: "string" },
+  steps: { type: "string" },
+  "no-serve": { type: "boolean" },
+  host: { type: "string" },
+  port: { type: "string" },
+  token: { type: "string" },
+  workers: { type: "string" },
+  json: { type: "boolean" },
+} as const;
+
+function positiveInt(name: string, v: number | undefined, allowZero = false): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) {
+    throw new UsageError(`--${name} must be a ${allowZero ? "non-negative" : "positive"} integer, got ${v}`);
+  }
+  return v;
+}
+
+export const command: Command = {
+  name: "train",
+  summary: "Train HP heads (default: embedded synthetic scenes, no downloads)",
+  help: HELP,
+  async run(argv) {
+    const args = parseCommandArgs("train", argv, OPTIONS);
+    if (args.help) {
+      console.log(HELP);
+      return 0;
+    }
+    const sets = (args.values.set as string[] | undefined) ?? [];
+    const resumeDir = stringOpt(args, "resume");
+    const steps = positiveInt("steps", numberOpt(args, "steps"));
+    const port = positiveInt("port", numberOpt(args, "port"), true);
+    const workers = positiveInt("workers", numberOpt(args, "workers"), true);
+    if (port !== undefined && port > 65535) throw new UsageError(`--port must be ≤ 65535, got ${port}`);
+    if (resumeDir && (args.values.config !== undefined || sets.length)) {
+      throw new UsageError("--resume continues a run with its own config; --config/--set cannot change it");
+    }
+    const serve = args.values["no-serve"] !== true;
+    const json = args.values.json === true;
+
+    let config: HpConfig, runDir: string, runId: string;
+    if (resumeDir) {
+      const point = await findResumePoint(resumeDir);
+      for (const s of point.skipped) console.error(`warning: skipped unreadable checkpoint: ${s}`);
+      ({ config, runDir, runId } = point);
+      console.error(`resuming ${runDir} from ${point.checkpoint} (step ${point.state.step})`);
+    } else {
+      config = resolveConfig(stringOpt(args, "config") ?? "synthetic", sets);
+      runId = newRunId();
+      runDir = await createRunDir(stringOpt(args, "out") ?? "runs", runId, config);
+    }
+    const runsDir = runDir.split("/").slice(0, -1).join("/") || ".";
+    console.error(`run directory: ${runDir}`);
+
+    let dashboard: DashboardHandle | null = null;
+    let log: RunLog | null = null;
+    if (serve) {
+      dashboard = await startDashboard({
+        runsDir,
+        runDir,
+        host: stringOpt(args, "host"),
+        port,
+        token: stringOpt(args, "token"),
+      });
+      console.error(`dashboard: ${dashboard.url}`);
+    } else {
+      log = new RunLog(runDir);
+    }
+    const publish = (m: TelemetryMessage) => {
+      if (dashboard) dashboard.publish(m);
+      else log!.append(m);
+      if (json) console.log(JSON.stringify(m));
+    };
+
+    // The bar is made at the first tick: the total is known once the worker has opened the dataset.
+    let bar = null as ProgressBar | null;
+    const barFor = (total: number) => bar ??= new ProgressBar({ total, label: "train" });
+    const say = (line: string) => bar ? bar.log(line) : console.error(line);
+    const worker = new Worker(new URL("../hp/train_worker.ts", import.meta.url), { type: "module" });
+    let interrupts = 0;
+    const onSigint = () => {
+      interrupts++;
+      if (interrupts === 1) {
+        say("interrupt: saving a checkpoint, then stopping (Ctrl-C again to abort)");
+        worker.postMessage({ kind: "stop" });
+      } else {
+        worker.terminate();
+        Deno.exit(130);
+      }
+    };
+    Deno.addSignalListener("SIGINT", onSigint);
+    try {
+      const outcome = await new Promise<WorkerResult>((resolve) => {
+        worker.onmessage = (ev: MessageEvent<TelemetryMessage | TickMessage | WorkerResult>) => {
+          const m = ev.data;
+          if ("kind" in m) return resolve(m as WorkerResult);
+          if (m.type === "tick") {
+            barFor(m.totalSteps).update({ step: m.step, note: m.note });
+            return;
+          }
+          if (m.type === "metrics") {
+            barFor(m.totalSteps).update({
+              step: m.step,
+              losses: { total: m.losses.total, ghp: m.losses.ghp, lhp: m.losses.lhp },
+              imagesPerSec: m.imagesPerSec,
+              stepMs: m.stepMs,
+            });
+          } else if (m.type === "eval") {
+            const e = m.metrics;
+            say(
+              `step ${m.step}: cluster acc ${e.cluster_acc.toFixed(1)} mIoU ${e.cluster_miou.toFixed(1)} · ` +
+                `linear acc ${e.linear_acc.toFixed(1)} mIoU ${e.linear_miou.toFixed(1)}`,
+            );
+          }
+          publish(m);
+        };
+        worker.onerror = (ev) => {
+          ev.preventDefault();
+          resolve({ kind: "error", message: ev.message, userFacing: false });
+        };
+        const req: StartRequest = {
+          kind: "start",
+          config,
+          runDir,
+          runId,
+          resume: resumeDir !== undefined,
+          maxSteps: steps,
+          workers,
+        };
+        worker.postMessage(req);
+      });
+      if (outcome.kind === "error") {
+        (bar as ProgressBar | null)?.done("failed");
+        if (outcome.userFacing) throw new InputError(outcome.message);
+        throw new Error(outcome.message);
+      }
+      const r = outcome.result;
+      if (r.stopped) {
+        (bar as ProgressBar | null)?.done(`stopped at step ${r.step}`);
+        console.error(`checkpoint saved; resume with: deno task train --resume ${runDir}`);
+        return 130;
+      }
+      (bar as ProgressBar | null)?.done(`${r.step} steps`);
+      const f = r.final as FinalMetrics;
+      const round = (v: number) => Number.isFinite(v) ? Math.round(v * 100) / 100 : null;
+      console.log(JSON.stringify({
+        cluster_acc: round(f.cluster_acc),
+        cluster_miou: round(f.cluster_miou),
+        linear_acc: round(f.linear_acc),
+        linear_miou: round(f.linear_miou),
+        kmeans_miou: round(f.kmeans_miou),
+      }));
+      return 0;
+    } finally {
+      Deno.removeSignalListener("SIGINT", onSigint);
+      worker.terminate();
+      await dashboard?.close();
+      log?.close();
+    }
+  },
+};
