@@ -57,9 +57,10 @@ export const EMBEDDED_CONFIG: VitConfig = {
 /** Number of linear filter channels. */
 export const EMBEDDED_NF = EMBEDDED_PERIODS.length * EMBEDDED_ORIENTATIONS * 2;
 /** First energy channel. */
-const E0 = EMBEDDED_NF + 3;
+export const EMBEDDED_E0 = EMBEDDED_NF + 3;
 /** Number of energy channels (one per quadrature pair). */
-const NE = EMBEDDED_NF / 2;
+export const EMBEDDED_NE = EMBEDDED_NF / 2;
+const E0 = EMBEDDED_E0, NE = EMBEDDED_NE;
 
 /**
  * Builds the embedded backbone's weights (module header). Pure and deterministic: two calls return
