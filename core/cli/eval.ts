@@ -102,6 +102,14 @@ export const command: Command = {
     }
     const total = Math.min(ds.length, limit);
     const gpu = await openGpu({ announce: !args.values.json });
+    const probsBytes = 2 * B * res * res * m.n * 4;
+    if (args.values.crf && probsBytes > gpu.limits.maxStorageBufferBindingSize) {
+      gpu.destroy();
+      throw new UsageError(
+        `eval: --crf with --batch ${B} needs ${probsBytes} bytes of probabilities in one GPU buffer, over the ` +
+          `adapter's ${gpu.limits.maxStorageBufferBindingSize}; use a smaller --batch`,
+      );
+    }
     const arena = new BufferArena(gpu, "eval");
     const pool = args.values.crf ? new CrfPool() : undefined;
     try {
