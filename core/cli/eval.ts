@@ -26,7 +26,7 @@ or an official HP ckpt.pth.
 
 Options:
   --checkpoint P   run folder or checkpoint file (required)
-  --selection S    val | last (run folders only; default last)
+  --selection S    val | last (run folders only; default: the run's eval.selection)
   --dataset NAME   dataset (default: the checkpoint's config; required for ckpt.pth)
   --root DIR       dataset folder (default: the checkpoint's config)
   --res N          eval resolution (default 320)
@@ -79,8 +79,13 @@ export const command: Command = {
     }
     const res = numberOpt(args, "res", 320), B = numberOpt(args, "batch", 4);
     const limit = numberOpt(args, "limit", Infinity);
-    const path = await resolveCheckpoint(ckpt, (sel as "val" | "last" | undefined) ?? "last");
-    const m = await loadEvalModel(path);
+    let path = await resolveCheckpoint(ckpt, (sel as "val" | "last" | undefined) ?? "last");
+    let m = await loadEvalModel(path);
+    if (sel === undefined && m.config?.eval.selection === "val") {
+      // A run folder without --selection follows the run's own eval.selection.
+      const best = await resolveCheckpoint(ckpt, "val");
+      if (best !== path) m = await loadEvalModel(path = best);
+    }
     if (res % m.vit.config.patch) {
       throw new UsageError(`eval: --res ${res} is not a multiple of the patch size ${m.vit.config.patch}`);
     }
