@@ -120,6 +120,28 @@ Deno.test({
       assertEquals(r.code, 1);
       ok(r.err[0].includes("mismatch.safetensors") && r.err[0].includes("D_f 96"), r.err.join("\n"));
 
+      // run folders: --selection picks checkpoints/best.safetensors (val) or last.safetensors (last)
+      const run = join(tmp, "run");
+      await Deno.mkdir(join(run, "checkpoints"), { recursive: true });
+      await Deno.copyFile(ckpt, join(run, "checkpoints", "last.safetensors"));
+      await Deno.copyFile(mism, join(run, "checkpoints", "best.safetensors"));
+      r = await runCli([
+        "eval",
+        "--checkpoint",
+        run,
+        "--selection",
+        "last",
+        ...base.slice(2),
+        "--limit",
+        "1",
+        "--json",
+      ]);
+      assertEquals(r.code, 0, r.err.join("\n"));
+      ok(JSON.parse(r.out[r.out.length - 1]).checkpoint.endsWith("last.safetensors"));
+      r = await runCli(["eval", "--checkpoint", run, "--selection", "val", ...base.slice(2), "--limit", "1"]);
+      assertEquals(r.code, 1);
+      ok(r.err[0].includes("best.safetensors"), r.err.join("\n"));
+
       // missing
       r = await runCli(["eval", "--checkpoint", join(tmp, "nope")]);
       assertEquals(r.code, 1);
