@@ -164,10 +164,11 @@ export const command: Command = {
         }
         const names = ds.classNames;
         const fmt = (v: number) => Number.isNaN(v) ? "   –  " : v.toFixed(2).padStart(6);
-        console.log("per-class IoU (cluster / linear):");
-        r.cluster.iou.forEach((v, k) =>
-          console.log(`  ${(names[k] ?? String(k)).padEnd(16)} ${fmt(v)} ${fmt(r.linear.iou[k])}`)
-        );
+        console.log(`per-class IoU (cluster / linear${r.crf ? " / cluster + CRF / linear + CRF" : ""}):`);
+        r.cluster.iou.forEach((v, k) => {
+          const crf = r.crf ? ` ${fmt(r.crf.cluster.iou[k])} ${fmt(r.crf.linear.iou[k])}` : "";
+          console.log(`  ${(names[k] ?? String(k)).padEnd(16)} ${fmt(v)} ${fmt(r.linear.iou[k])}${crf}`);
+        });
       }
     } finally {
       pool?.close();
