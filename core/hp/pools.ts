@@ -11,21 +11,21 @@
  * Dropout is active (train mode) and ξ is not updated. Each gathered row is its own image for the masks
  * (P = 1), so every image draws its own channels. Positions and the four seeds come from the Rng given to
  * `begin`, in the order: ag positions (when building ag), sp positions, ag seed (when building ag),
- * ξ seeds a, b, out. Kernel: shaders/gather_rows.wgsl plus the head, dropout and l2norm kernels.
+ * ξ seeds a, b, out. Kernels: the library row gather (core/kernels/gather.ts) plus the head, dropout and
+ * l2norm kernels.
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
-import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
-import { bindGroup, type Dispatch, getKernel, type Kernel } from "../gpu/pipelines.ts";
+import type { BufferArena, GpuTensor } from "../gpu/buffers.ts";
+import type { Dispatch } from "../gpu/pipelines.ts";
 import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { readF32 } from "../gpu/readback.ts";
 import { checkDims, checkExtent } from "../kernels/_common.ts";
+import { prepareGatherRows } from "../kernels/gather.ts";
 import type { Rng } from "../rng.ts";
-import { elementGrid } from "./_gpu.ts";
 import { type Dropout2d, dropout2dRef, prepareDropout2d } from "./dropout.ts";
 import { type HeadForward, headForwardRef, type HeadSeeds, prepareHeadForward } from "./heads.ts";
 import { l2normalizeRef, prepareL2Normalize } from "./l2norm.ts";
-import source from "../../shaders/gather_rows.wgsl" with { type: "text" };
 
 /** Sizes of the pools and of the batches they are built from. */
 export interface PoolDims {
@@ -103,7 +103,6 @@ export function poolsRef(
 
 /** Builds Pool_ag (once) and Pool_sp (every renewal) on the GPU; see the module comment for the protocol. */
 export class PoolBuilder {
-  readonly #gatherKernel: Kernel;
   readonly #gathers = new Map<GpuTensor, Dispatch[][]>();
   #building: { ag: boolean; next: number } | null = null;
 
@@ -124,10 +123,7 @@ export class PoolBuilder {
       finishAg: Dispatch[];
       finishSp: Dispatch[];
     },
-    gatherKernel: Kernel,
-  ) {
-    this.#gatherKernel = gatherKernel;
-  }
+  ) {}
 
   /** Batches `addBatch` expects per build. */
   get batches(): number {
@@ -141,7 +137,7 @@ export class PoolBuilder {
   begin(rng: Rng, buildAg: boolean): PoolDraw {
     const { K, B, P } = this.dims;
     const draw = drawPool(rng, this.dims, buildAg);
-    const idx = new Uint32Array(2 * K);
+    const idx = new Int32Array(2 * K);
     for (let j = 0; j < K; j++) {
       idx[j] = (j % B) * P + (draw.posAg ? draw.posAg[j] : 0);
       idx[K + j] = (j % B) * P + draw.posSp[j];
@@ -155,7 +151,7 @@ export class PoolBuilder {
 
   /**
    * Records the gathers of batch `batchIndex` (0-based, in order) from `features` [B·P, D_f], the backbone
-   * output of that batch of clean crops.
+   * output of that batch of clean crops. `features` must have been bound (see {@link bind}).
    */
   addBatch(rec: StepRecorder, batchIndex: number, features: GpuTensor): void {
     const b = this.#building;
@@ -165,7 +161,11 @@ export class PoolBuilder {
         `PoolBuilder.addBatch: expected batch ${b.next} of ${this.batches}, got ${batchIndex}`,
       );
     }
-    const ds = this.#gatherFor(features)[batchIndex];
+    const bound = this.#gathers.get(features);
+    if (!bound) {
+      throw new Error(`PoolBuilder.addBatch: features "${features.label}" not bound; await bind() first`);
+    }
+    const ds = bound[batchIndex];
     rec.dispatch(...(b.ag ? ds : ds.slice(1)));
     b.next++;
   }
@@ -198,35 +198,31 @@ export class PoolBuilder {
   }
 
   /**
-   * Binds the gathers for a features buffer ahead of time (otherwise the first `addBatch` with it makes
-   * the small uniforms and bind groups, once).
+   * Prepares the gathers (row gathers of core/kernels/gather.ts, with their uniforms and bind groups) for
+   * a features buffer; `addBatch` accepts only bound buffers. Binding the same buffer again is a no-op.
    */
-  bind(features: GpuTensor): void {
-    this.#gatherFor(features);
-  }
-
-  #gatherFor(features: GpuTensor): Dispatch[][] {
-    let ds = this.#gathers.get(features);
-    if (ds) return ds;
+  async bind(features: GpuTensor): Promise<void> {
+    if (this.#gathers.has(features)) return;
     const { K, B, P, Df } = this.dims;
     checkExtent("pool gather", "features", features, B * P * Df);
-    ds = [];
+    const ds: Dispatch[][] = [];
     for (let i = 0; i < this.batches; i++) {
-      const count = Math.min(B, K - i * B);
-      const one = (idxOff: number, out: GpuTensor) => {
-        const u = this.arena.uniform(
-          packUniform([[count, "u32"], [Df, "u32"], [idxOff, "u32"], [i * B, "u32"]]),
-        );
-        return {
-          kernel: this.#gatherKernel,
-          bindGroup: bindGroup(this.gpu, this.#gatherKernel, [features, this.t.indices, out, u]),
-          workgroups: elementGrid(this.gpu, count * Df),
-        };
-      };
-      ds.push([one(i * B, this.poolAg), one(K + i * B, this.t.gatheredSp)]);
+      const n = Math.min(B, K - i * B);
+      const one = (idxOffset: number, out: GpuTensor) =>
+        prepareGatherRows(this.gpu, this.arena, {
+          n,
+          cols: Df,
+          indexedRows: B * P,
+          idxOffset,
+          outOffset: i * B * Df,
+        }, {
+          src: features,
+          idx: this.t.indices,
+          out,
+        });
+      ds.push([await one(i * B, this.poolAg), await one(K + i * B, this.t.gatheredSp)]);
     }
     this.#gathers.set(features, ds);
-    return ds;
   }
 }
 
@@ -246,7 +242,7 @@ export async function preparePoolBuilder(
   checkDims("pools", { K, B, P, Df, D });
   const poolAg = arena.tensor([K, Df], "f32", "pool-ag");
   const poolSp = arena.tensor([K, D], "f32", "pool-sp");
-  const indices = arena.tensor([2 * K], "u32", "pool-indices");
+  const indices = arena.tensor([2 * K], "i32", "pool-indices");
   const gatheredSp = arena.tensor([K, Df], "f32", "pool-gathered-sp");
   const scratch = arena.tensor([K, Df], "f32", "pool-scratch");
   const ema = await prepareHeadForward(gpu, arena, { rows: K, Df, D, P: 1 }, "ema", {
@@ -258,11 +254,6 @@ export async function preparePoolBuilder(
   const dropAg = await prepareDropout2d(gpu, arena, { rows: K, C: Df, P: 1 }, poolAg, poolAg);
   const finishAg = [dropAg.dispatch, await prepareL2Normalize(gpu, arena, K, Df, { x: poolAg, y: poolAg })];
   const finishSp = [await prepareL2Normalize(gpu, arena, K, D, { x: poolSp, y: poolSp })];
-  const gatherKernel = await getKernel(gpu, {
-    file: "gather_rows.wgsl",
-    source,
-    bindings: ["read", "read", "rw", "uniform"],
-  });
   const pb = new PoolBuilder(
     gpu,
     arena,
@@ -270,8 +261,7 @@ export async function preparePoolBuilder(
     poolAg,
     poolSp,
     { indices, gatheredSp, ema, dropAg, finishAg, finishSp },
-    gatherKernel,
   );
-  if (features) pb.bind(features);
+  if (features) await pb.bind(features);
   return pb;
 }
