@@ -8,7 +8,8 @@
 // (webgpu-notes.md §3.2). Pass 1: workgroup (64 columns × 4 row lanes) per (column tile, chunk of CHUNK
 // rows); lane l sums rows l, l+4, … of its chunk in order, then the 4 lanes add in a fixed tree, writing
 // P[chunk*cols + c]. Pass 2: one thread per column adds the chunks in order. With one chunk, pass 1
-// writes Y directly (FINAL) and pass 2 is skipped.
+// writes Y directly (FINAL) and pass 2 is skipped. TWO_OUT (column sums only) also stores every result
+// at y_off2 + c*incy (two bias gradients that equal the same column sum).
 //
 // Bindings (group 0):
 //   0 X      read
@@ -21,10 +22,12 @@ override OP: u32 = 0u;
 override ACCUMULATE: bool = false;
 override FINAL: bool = false;
 override CHUNK: u32 = 256u;
+override TWO_OUT: bool = false;
 
 struct Params {
   rows: u32, cols: u32, ldx: u32, x_off: u32,
   y_off: u32, incy: u32, chunks: u32, alpha: f32,
+  y_off2: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> X: array<f32>;
@@ -59,10 +62,16 @@ fn load(i: u32) -> f32 {
   return max(X[i], NEG);
 }
 
-fn store(i: u32, v: f32) {
+// Output k (k = index·incy) goes to Y[y_off + k], and also to Y[y_off2 + k] when TWO_OUT.
+fn store_at(i: u32, v: f32) {
   var o = p.alpha * v;
   if (ACCUMULATE) { o = o + Y[i]; }
   Y[i] = o;
+}
+
+fn store(k: u32, v: f32) {
+  store_at(p.y_off + k, v);
+  if (TWO_OUT) { store_at(p.y_off2 + k, v); }
 }
 
 @compute @workgroup_size(WG)
@@ -91,7 +100,7 @@ fn rows(
     }
     result = m + log(red[0]);
   }
-  if (lid == 0u) { store(p.y_off + row * p.incy, result); }
+  if (lid == 0u) { store(row * p.incy, result); }
 }
 
 var<workgroup> lanes: array<f32, 256>; // [4][64]
@@ -110,7 +119,7 @@ fn col_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   workgroupBarrier();
   if (lid.y == 0u && c < p.cols) {
     let t = (lanes[lid.x] + lanes[64u + lid.x]) + (lanes[128u + lid.x] + lanes[192u + lid.x]);
-    if (FINAL) { store(p.y_off + c * p.incy, t); } else { P[chunk * p.cols + c] = t; }
+    if (FINAL) { store(c * p.incy, t); } else { P[chunk * p.cols + c] = t; }
   }
 }
 
@@ -120,5 +129,5 @@ fn col_finish(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   if (c >= p.cols) { return; }
   var s = 0.0;
   for (var k: u32 = 0u; k < p.chunks; k = k + 1u) { s = s + P[k * p.cols + c]; }
-  store(p.y_off + c * p.incy, s);
+  store(c * p.incy, s);
 }

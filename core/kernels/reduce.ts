@@ -27,6 +27,11 @@ export interface ReduceShape {
   alpha?: number;
   /** Y += result instead of Y = result. */
   accumulate?: boolean;
+  /**
+   * Column sums only: also write every result at yOffset2 + c·incy (same alpha and accumulate), e.g. two
+   * bias gradients equal to one column sum. Its outputs must not overlap those at yOffset.
+   */
+  yOffset2?: number;
 }
 
 /** Tensors of a reduction: X is read, Y receives one value per row (or per column). */
@@ -45,6 +50,7 @@ function resolve(s: ReduceShape) {
     yOffset: s.yOffset ?? 0,
     alpha: s.alpha ?? 1,
     accumulate: s.accumulate ?? false,
+    yOffset2: s.yOffset2,
   };
 }
 
@@ -89,8 +95,10 @@ export function colSumRef(shape: ReduceShape, x: ArrayLike<number>, y: ArrayLike
   for (let c = 0; c < r.cols; c++) {
     let s = 0;
     for (let row = 0; row < r.rows; row++) s += x[r.xOffset + row * r.ldx + c];
-    const i = r.yOffset + c * r.incy;
-    out[i] = r.alpha * s + (r.accumulate ? out[i] : 0);
+    for (const off of r.yOffset2 === undefined ? [r.yOffset] : [r.yOffset, r.yOffset2]) {
+      const i = off + c * r.incy;
+      out[i] = r.alpha * s + (r.accumulate ? out[i] : 0);
+    }
   }
   return out;
 }
@@ -109,6 +117,7 @@ function uniform(arena: BufferArena, r: ReturnType<typeof resolve>, chunks: numb
       [r.incy, "u32"],
       [chunks, "u32"],
       [r.alpha, "f32"],
+      [r.yOffset2 ?? 0, "u32"],
     ]),
     "reduce-params",
   );
@@ -122,6 +131,17 @@ function checkCommon(kernel: string, r: ReturnType<typeof resolve>, t: ReduceTen
   if (t.x === t.y) throw new TypeError(`${kernel}: x and y must be different tensors`);
   checkExtent(kernel, "x", t.x, r.xOffset + (r.rows - 1) * r.ldx + r.cols);
   checkExtent(kernel, "y", t.y, r.yOffset + (outputs - 1) * r.incy + 1);
+  if (r.yOffset2 !== undefined) {
+    if (kernel !== "colSum") throw new TypeError(`${kernel}: yOffset2 is for colSum only`);
+    checkDims(kernel, { yOffset2: r.yOffset2 }, true);
+    checkExtent(kernel, "y", t.y, r.yOffset2 + (outputs - 1) * r.incy + 1);
+    const span = (outputs - 1) * r.incy + 1;
+    if (Math.abs(r.yOffset2 - r.yOffset) < span) {
+      throw new RangeError(
+        `${kernel}: yOffset2 ${r.yOffset2} overlaps the ${outputs} outputs at yOffset ${r.yOffset} (stride ${r.incy})`,
+      );
+    }
+  }
 }
 
 /**
@@ -162,7 +182,8 @@ export async function prepareRowReduce(
 export const COLSUM_CHUNK = 256;
 
 /**
- * Prepares Y[c] = alpha · Σ_r X[r, c] for every column: deterministic (fixed order, no atomics).
+ * Prepares Y[c] = alpha · Σ_r X[r, c] for every column (also at `yOffset2` when given): deterministic
+ * (fixed order, no atomics).
  * Returns one dispatch when rows ≤ {@link COLSUM_CHUNK}, otherwise two (record both, in order). The
  * partial-sum buffer ([⌈rows/256⌉, cols] f32) is allocated here from `arena`.
  */
@@ -180,7 +201,11 @@ export async function prepareColSum(
     throw new RangeError(`colSum: ${r.rows}×${r.cols} exceeds the grid (${maxDim} workgroups per dimension)`);
   }
   const final = chunks === 1;
-  const common = { ACCUMULATE: r.accumulate ? 1 : 0, CHUNK: COLSUM_CHUNK };
+  const common = {
+    ACCUMULATE: r.accumulate ? 1 : 0,
+    CHUNK: COLSUM_CHUNK,
+    TWO_OUT: r.yOffset2 !== undefined ? 1 : 0,
+  };
   const bindings: Array<"read" | "rw" | "uniform"> = ["read", "rw", "rw", "uniform"];
   const partialKernel = await getKernel(gpu, {
     file: "reduce.wgsl",

@@ -1,7 +1,7 @@
 /**
  * Row reductions and column sums (core/kernels/reduce.ts) against float64 references at awkward sizes,
  * with strides, accumulate, masked (MASK_NEG) logits, both column-sum paths (one and several chunks),
- * and bitwise repeatability of the column sum.
+ * a second output (yOffset2), and bitwise repeatability of the column sum.
  * @module
  */
 import {
@@ -20,7 +20,7 @@ import assert from "node:assert/strict";
 function lens(s: ReduceShape, outputs: number) {
   return {
     x: (s.xOffset ?? 0) + (s.rows - 1) * (s.ldx ?? s.cols) + s.cols,
-    y: (s.yOffset ?? 0) + (outputs - 1) * (s.incy ?? 1) + 1,
+    y: Math.max(s.yOffset ?? 0, s.yOffset2 ?? 0) + (outputs - 1) * (s.incy ?? 1) + 1,
   };
 }
 
@@ -86,6 +86,14 @@ gpuTest("colSum() single- and multi-chunk, strides, accumulate", async (ctx) => 
   await checkCols(ctx, { rows: 600, cols: 65, accumulate: true });
 });
 
+gpuTest("colSum() yOffset2 writes the same sums at a second place", async (ctx) => {
+  for (const rows of [5, 600]) {
+    const s: ReduceShape = { rows, cols: 21, yOffset: 2, yOffset2: 30, accumulate: true };
+    await checkCols(ctx, s, rows);
+  }
+  await checkCols(ctx, { rows: 300, cols: 9, incy: 3, yOffset: 0, yOffset2: 27, alpha: -2 });
+});
+
 gpuTest("colSum() is bitwise repeatable", async (ctx) => {
   const a = await checkCols(ctx, { rows: 1000, cols: 70 }, 3);
   const b = await checkCols(ctx, { rows: 1000, cols: 70 }, 3);
@@ -100,4 +108,13 @@ gpuTest("rowReduce() / colSum() reject bad layouts", async ({ gpu, arena }) => {
     (e: Error) => e instanceof TypeError && /y "Y" has 2 elements/.test(e.message),
   );
   await assert.rejects(() => prepareColSum(gpu, arena, { rows: 3, cols: 10 }, { x, y: x }), /different/);
+  const y40 = arena.tensor([40], "f32", "Y40");
+  await assert.rejects(
+    () => prepareColSum(gpu, arena, { rows: 3, cols: 10, yOffset2: 5 }, { x, y: y40 }),
+    (e: Error) => e instanceof RangeError && /overlaps/.test(e.message),
+  );
+  await assert.rejects(
+    () => prepareRowReduce(gpu, arena, "sum", { rows: 3, cols: 10, yOffset2: 20 }, { x, y: y40 }),
+    /colSum only/,
+  );
 });
