@@ -19,9 +19,10 @@ import type { BufferArena, GpuTensor } from "../gpu/buffers.ts";
 import type { Dispatch } from "../gpu/pipelines.ts";
 import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { prepareGemm } from "../kernels/gemm.ts";
+import { prepareColSum } from "../kernels/reduce.ts";
 import type { Rng } from "../rng.ts";
 import { type Dropout2d, dropout2dRef, DROPOUT_P, prepareDropout2d } from "./dropout.ts";
-import { prepareColsum, prepareReluBackward, prepareWeightGrad } from "./head_grad.ts";
+import { prepareReluBackward, prepareWeightGrad } from "./head_grad.ts";
 import { HEAD_KEYS, headLayout, type ParamLayout } from "./params.ts";
 
 /** Sizes of one head application. */
@@ -339,12 +340,13 @@ export async function prepareHeadBackward(
     [site.dropA!.dispatch],
     await dW(off(HEAD_KEYS.w1), t.dCode, scratch, D),
     await dW(off(HEAD_KEYS.w3), t.dCode, hidden, D),
-    await prepareColsum(gpu, arena, rows, D, t.dCode, {
-      out: t.grads,
-      offset: off(HEAD_KEYS.b1),
-      offset2: off(HEAD_KEYS.b3),
+    await prepareColSum(gpu, arena, {
+      rows,
+      cols: D,
+      yOffset: off(HEAD_KEYS.b1),
+      yOffset2: off(HEAD_KEYS.b3),
       accumulate,
-    }),
+    }, { x: t.dCode, y: t.grads }),
     // ∂L/∂H = dCode · W3 into the scratch (drop_a(F) is no longer needed), then the ReLU mask.
     [
       await prepareGemm(gpu, arena, { M: rows, N: Df, K: D, ldb: Df, bOffset: off(HEAD_KEYS.w3) }, {
@@ -356,10 +358,9 @@ export async function prepareHeadBackward(
     [await prepareReluBackward(gpu, arena, rows * Df, hidden, scratch)],
     [site.dropBToHidden!.dispatch],
     await dW(off(HEAD_KEYS.w2), scratch, hidden, Df),
-    await prepareColsum(gpu, arena, rows, Df, scratch, {
-      out: t.grads,
-      offset: off(HEAD_KEYS.b2),
-      accumulate,
+    await prepareColSum(gpu, arena, { rows, cols: Df, yOffset: off(HEAD_KEYS.b2), accumulate }, {
+      x: scratch,
+      y: t.grads,
     }),
   ];
   const all = steps.flat();

@@ -11,7 +11,8 @@ import type { BufferArena, GpuTensor } from "../gpu/buffers.ts";
 import type { Dispatch } from "../gpu/pipelines.ts";
 import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { prepareGemm } from "../kernels/gemm.ts";
-import { prepareColsum, prepareWeightGrad } from "./head_grad.ts";
+import { prepareColSum } from "../kernels/reduce.ts";
+import { prepareWeightGrad } from "./head_grad.ts";
 import {
   l2normalizeBackwardRef,
   l2normalizeRef,
@@ -171,11 +172,12 @@ export async function prepareProjectionBackward(
       accumulate: o.accumulateGrads,
       splits: o.splits,
     }, { a: o.dz, b: fwd.s, out: o.grads }),
-    ...await prepareColsum(gpu, arena, rows, D, o.dz, {
-      out: o.grads,
-      offset: L.get(PROJECTION_KEYS.b).offset,
+    ...await prepareColSum(gpu, arena, {
+      rows,
+      cols: D,
+      yOffset: L.get(PROJECTION_KEYS.b).offset,
       accumulate: o.accumulateGrads,
-    }),
+    }, { x: o.dz, y: o.grads }),
   ];
   if (o.ds) {
     ds.push(
