@@ -5,16 +5,19 @@
  */
 import { type CrfParams, HP_CRF } from "./crf.ts";
 
+/** One job posted to a worker (crf_worker.ts): probabilities [H·W, C] and RGB [H·W, 3]. */
+export interface CrfJob {
+  id: number;
+  probs: Float32Array;
+  rgb: Uint8Array;
+  H: number;
+  W: number;
+  C: number;
+  params: CrfParams;
+}
+
 interface Pending {
-  job: {
-    id: number;
-    probs: Float32Array;
-    rgb: Uint8Array;
-    H: number;
-    W: number;
-    C: number;
-    params: CrfParams;
-  };
+  job: CrfJob;
   resolve: (labels: Uint8Array) => void;
   reject: (err: Error) => void;
 }

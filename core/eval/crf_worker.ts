@@ -4,18 +4,8 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { argmaxRows, type CrfParams, denseCrf } from "./crf.ts";
-
-/** One job: probabilities [H·W, C] and RGB [H·W, 3]. */
-export interface CrfJob {
-  id: number;
-  probs: Float32Array;
-  rgb: Uint8Array;
-  H: number;
-  W: number;
-  C: number;
-  params: CrfParams;
-}
+import { argmaxRows, denseCrf } from "./crf.ts";
+import type { CrfJob } from "./crf_pool.ts";
 
 self.onmessage = (e: MessageEvent<CrfJob>) => {
   const j = e.data;
