@@ -52,7 +52,8 @@ export interface LoadVitOptions {
   eps?: number;
 }
 
-const BLOCK_PARAMS = [
+/** Parameter names inside each transformer block (`blocks.{i}.<name>`), in state-dict order. */
+export const BLOCK_PARAMS = [
   "norm1.weight",
   "norm1.bias",
   "attn.qkv.weight",

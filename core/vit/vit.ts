@@ -22,7 +22,7 @@ import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { prepareGemm } from "../kernels/gemm.ts";
 import { prepareLayerNorm } from "../kernels/layernorm.ts";
 import { prepareSoftmax } from "../kernels/softmax.ts";
-import type { VitConfig, VitWeights } from "../io/vit_weights.ts";
+import { BLOCK_PARAMS, type VitConfig, type VitWeights } from "../io/vit_weights.ts";
 import { positionTable } from "./pos_embed.ts";
 import { type PatchifyPlan, prepareClsRows, preparePatchify } from "./embed.ts";
 
@@ -49,21 +49,6 @@ interface ChunkPlan {
   /** Everything after the patchify, in order. */
   rest: Dispatch[];
 }
-
-const BLOCK_KEYS = [
-  "norm1.weight",
-  "norm1.bias",
-  "attn.qkv.weight",
-  "attn.qkv.bias",
-  "attn.proj.weight",
-  "attn.proj.bias",
-  "norm2.weight",
-  "norm2.bias",
-  "mlp.fc1.weight",
-  "mlp.fc1.bias",
-  "mlp.fc2.weight",
-  "mlp.fc2.bias",
-] as const;
 
 /**
  * Largest chunk (images) for which each per-chunk buffer fits `limit` bytes; at least 1.
@@ -207,7 +192,7 @@ export class VitBackbone {
       const peW = up("patch_embed.proj.weight"), peB = up("patch_embed.proj.bias");
       const blocks = Array.from({ length: c.depth }, (_, i) => {
         const o: Record<string, GpuTensor> = {};
-        for (const k of BLOCK_KEYS) o[k] = up(`blocks.${i}.${k}`);
+        for (const k of BLOCK_PARAMS) o[k] = up(`blocks.${i}.${k}`);
         return o;
       });
       const normW = up("norm.weight"), normB = up("norm.bias");
