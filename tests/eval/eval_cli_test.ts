@@ -6,26 +6,13 @@
  */
 import { deepEqual as assertEquals, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { main } from "../../main.ts";
+import { runCli } from "./_util.ts";
 import { saveCheckpoint, type TrainState } from "../../core/hp/checkpoint.ts";
 import { loadConfig } from "../../core/hp/config.ts";
 import { headLayout, projectionLayout } from "../../core/hp/params.ts";
 import { openDataset } from "../../datasets/dataset.ts";
 import { decodeLabelPng, encodeRgbPng } from "../../core/data/image.ts";
 import { randnF32, testGpu } from "../_util.ts";
-
-async function runCli(argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [], err: string[] = [];
-  const log = console.log, error = console.error;
-  console.log = (...a: unknown[]) => out.push(a.join(" "));
-  console.error = (...a: unknown[]) => err.push(a.join(" "));
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 async function makeCheckpoint(path: string, Df: number, D: number): Promise<number> {
   const config = loadConfig("synthetic");

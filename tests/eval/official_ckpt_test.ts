@@ -6,7 +6,7 @@
  */
 import { ok } from "node:assert/strict";
 import { join } from "node:path";
-import { main } from "../../main.ts";
+import { runCli } from "./_util.ts";
 import { decodeLabelPng } from "../../core/data/image.ts";
 import { testGpu } from "../_util.ts";
 
@@ -20,26 +20,16 @@ Deno.test({
   async fn() {
     const exp = JSON.parse(await Deno.readTextFile(join(FIX, "expected.json")));
     const out = await Deno.makeTempDir();
-    const log = console.log, error = console.error;
-    const err: string[] = [];
-    console.log = () => {};
-    console.error = (...a: unknown[]) => err.push(a.join(" "));
-    let code: number;
-    try {
-      code = await main([
-        "predict",
-        "--checkpoint",
-        join(FIX, "ckpt.pth"),
-        "--res",
-        String(exp.res),
-        "--out",
-        out,
-        join(FIX, "image.png"),
-      ]);
-    } finally {
-      console.log = log;
-      console.error = error;
-    }
+    const { code, err } = await runCli([
+      "predict",
+      "--checkpoint",
+      join(FIX, "ckpt.pth"),
+      "--res",
+      String(exp.res),
+      "--out",
+      out,
+      join(FIX, "image.png"),
+    ]);
     try {
       ok(code === 0, err.join("\n"));
       for (const which of ["cluster", "linear"] as const) {

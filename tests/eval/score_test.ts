@@ -6,7 +6,7 @@
 import { deepEqual as assertEquals, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { scoreLabelDirs } from "../../core/cli/score.ts";
-import { main } from "../../main.ts";
+import { runCli } from "./_util.ts";
 import { decodeLabelPng, encodeGrayPng } from "../../core/data/image.ts";
 
 const FIX = new URL("../fixtures/eval/score/", import.meta.url).pathname;
@@ -18,20 +18,6 @@ function closeOrNull(got: number | null, want: number | null, what: string): voi
     return;
   }
   ok(got !== null && Math.abs(got - want) < 1e-9, `${what}: got ${got}, want ${want}`);
-}
-
-/** Runs main() capturing console.log / console.error. */
-async function runCli(argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [], err: string[] = [];
-  const log = console.log, error = console.error;
-  console.log = (...a: unknown[]) => out.push(a.join(" "));
-  console.error = (...a: unknown[]) => err.push(a.join(" "));
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
 }
 
 Deno.test("score matches the numpy/scipy reference protocol on generated prediction/GT sets", async () => {
