@@ -1,7 +1,7 @@
 /**
  * Terminal progress for `hpseg train` (issue 7 §4): on a TTY, one bar line redrawn in place (at most every
  * 100 ms) with percentage, ETA, losses and throughput; otherwise (CI logs, pipes) plain lines without escape
- * codes, at most one per `plainIntervalMs`, plus the final one. Lines logged through {@link ProgressBar.log}
+ * codes, at most one per `plainIntervalMs`, plus the last update when {@link ProgressBar.done} is called. Lines logged through {@link ProgressBar.log}
  * appear above the bar without tearing it.
  *
  * ETA comes from wall-clock time between updates (everything a step costs, data loading included), not from
@@ -131,6 +131,7 @@ export class ProgressBar {
   #last: ProgressUpdate | undefined;
   #lastDraw = -Infinity;
   #lastPlain = -Infinity;
+  #lastPrinted: ProgressUpdate | undefined;
   #barShown = false;
   #finished = false;
 
@@ -165,13 +166,19 @@ export class ProgressBar {
     this.#samples.push([t, u.step]);
     if (this.#samples.length > this.#o.window) this.#samples.shift();
     this.#last = u;
-    const final = u.step >= this.#o.total;
     if (this.tty) {
-      if (final || t - this.#lastDraw >= this.#o.redrawMs) this.#draw(t);
-    } else if (final || t - this.#lastPlain >= this.#o.plainIntervalMs) {
+      if (u.step >= this.#o.total || t - this.#lastDraw >= this.#o.redrawMs) this.#draw(t);
+    } else if (t - this.#lastPlain >= this.#o.plainIntervalMs) {
       this.#lastPlain = t;
-      this.#o.write(renderPlainLine(this.#o.label, u, this.#o.total, this.eta()) + "\n");
+      this.#plainLine(u);
     }
+  }
+
+  // The last update is printed by done() when it was not printed already, so a trainer that reports the final
+  // step twice (a tick, then the metrics) gets one final line, with the most information.
+  #plainLine(u: ProgressUpdate): void {
+    this.#lastPrinted = u;
+    this.#o.write(renderPlainLine(this.#o.label, u, this.#o.total, this.eta()) + "\n");
   }
 
   #draw(t: number): void {
@@ -198,7 +205,7 @@ export class ProgressBar {
     if (this.tty && this.#barShown) {
       this.#draw(this.#o.now());
       this.#o.write("\n");
-    }
+    } else if (!this.tty && this.#last && this.#last !== this.#lastPrinted) this.#plainLine(this.#last);
     if (summary) this.#o.write(summary + "\n");
   }
 }

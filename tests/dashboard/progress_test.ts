@@ -93,8 +93,12 @@ Deno.test("not a TTY: plain lines, no escape codes, at most one per interval plu
     bar.update(u(s));
     advance(100); // 100 s in total, a line every ≥ 10 s → steps 1, 101, …, 901, and the final 1000
   }
-  bar.done();
-  assert.equal(out.length, 11);
+  assert.equal(out.length, 10, "steps 1, 101, …, 901 (the final step waits for done())");
+  bar.update({ step: 1000, note: "tick" }); // a second report of the final step: still one final line
+  bar.done("1000 steps");
+  assert.equal(out.length, 12);
+  assert.equal(out.at(-1), "1000 steps\n");
+  out.pop();
   for (const line of out) {
     assert.ok(!line.includes("\x1b") && !line.includes("\r"), "no escape codes");
     assert.ok(line.endsWith("\n"));
@@ -104,7 +108,7 @@ Deno.test("not a TTY: plain lines, no escape codes, at most one per interval plu
     "train step 1/1000 (0.1%)  ETA --  loss 1.2346 (ghp 0.800 lhp 0.400)  12.3 img/s  81.0 ms/step\n",
   );
   assert.match(out[1], /^train step 101\/1000 \(10\.1%\) {2}ETA 1m30s {2}/);
-  assert.match(out.at(-1)!, /^train step 1000\/1000 \(100\.0%\) {2}ETA 0s/);
+  assert.match(out.at(-1)!, /^train step 1000\/1000 \(100\.0%\) {2}ETA 0s {2}tick\n$/);
   assert.equal(
     renderPlainLine("x", { step: 5, note: "evaluating" }, 10, NaN),
     "x step 5/10 (50.0%)  ETA --  evaluating",
