@@ -13,7 +13,7 @@
 //   4 STATS  read_write  [rows, 2]
 //   5 params uniform     struct Params
 // Workgroup: WG threads (power of two ≤ 256) per row; one workgroup per row over a 2-D grid
-// (grid1d), row = wid.x + wid.y * num_workgroups.x.
+// (grid1d), row = wid.x + wid.y * num_workgroups.x. Requires wg_reduce.wgsl prepended (reduce_sum).
 
 override WG: u32 = 256u;
 override HAS_W: bool = false;
@@ -33,23 +33,9 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> STATS: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
-var<workgroup> red: array<f32, 256>;
-
 fn load(row: u32, c: u32) -> f32 {
   if (X_IS_Y) { return Y[p.y_off + row * p.ldy + c]; }
   return X[p.x_off + row * p.ldx + c];
-}
-
-fn reduce_sum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s: u32 = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
 }
 
 @compute @workgroup_size(WG)

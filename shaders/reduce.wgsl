@@ -16,6 +16,7 @@
 //   1 Y      read_write
 //   2 P      read_write  [chunks, cols] partial sums (column sums only; a dummy otherwise)
 //   3 params uniform     struct Params
+// Requires wg_reduce.wgsl prepended (reduce_sum, reduce_max for the row entry).
 
 override WG: u32 = 256u;
 override OP: u32 = 0u;
@@ -37,23 +38,9 @@ struct Params {
 
 const NEG: f32 = -1e30;
 
-var<workgroup> red: array<f32, 256>;
-
 fn combine(a: f32, b: f32) -> f32 {
   if (OP == 0u) { return a + b; }
   return max(a, b);
-}
-
-fn reduce_wg(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s: u32 = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = combine(red[lid], red[lid + s]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
 }
 
 // max and logsumexp see values clamped to NEG so that they stay finite (webgpu-notes.md §2.3).
@@ -86,19 +73,13 @@ fn rows(
   var acc: f32;
   if (OP == 0u) { acc = 0.0; } else { acc = NEG; }
   for (var c = lid; c < p.cols; c = c + WG) { acc = combine(acc, load(base + c)); }
-  let m = reduce_wg(acc, lid);
+  var m: f32;
+  if (OP == 0u) { m = reduce_sum(acc, lid); } else { m = reduce_max(acc, lid); }
   var result = m;
   if (OP == 2u) {
     var s = 0.0;
     for (var c = lid; c < p.cols; c = c + WG) { s = s + exp(load(base + c) - m); }
-    // reduce_wg combines with max for OP 2, so sum through the shared array by hand.
-    red[lid] = s;
-    workgroupBarrier();
-    for (var k: u32 = WG / 2u; k > 0u; k = k >> 1u) {
-      if (lid < k) { red[lid] = red[lid] + red[lid + k]; }
-      workgroupBarrier();
-    }
-    result = m + log(red[0]);
+    result = m + log(reduce_sum(s, lid));
   }
   if (lid == 0u) { store(row * p.incy, result); }
 }

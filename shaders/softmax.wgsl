@@ -14,7 +14,8 @@
 //   2 M      read        additive mask (unused unless HAS_MASK)
 //   3 params uniform     struct Params
 // Workgroup: WG threads (power of two ≤ 256) per row; one workgroup per row; rows are spread over a 2-D
-// grid (core/gpu/pipelines.ts grid1d), row = wid.x + wid.y * num_workgroups.x.
+// grid (core/gpu/pipelines.ts grid1d), row = wid.x + wid.y * num_workgroups.x. Requires wg_reduce.wgsl
+// prepended (reduce_sum, reduce_max).
 
 override WG: u32 = 256u;
 override HAS_MASK: bool = false;
@@ -34,38 +35,12 @@ struct Params {
 
 const NEG: f32 = -1e30;
 
-var<workgroup> red: array<f32, 256>;
-
 fn logit(row: u32, c: u32) -> f32 {
   var x: f32;
   if (X_IS_Y) { x = Y[p.y_off + row * p.ldy + c]; } else { x = X[p.x_off + row * p.ldx + c]; }
   var v = p.scale * x;
   if (HAS_MASK) { v = v + M[p.m_off + (row / p.m_group) * p.m_ld + c]; }
   return max(v, NEG);
-}
-
-fn reduce_max(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s: u32 = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn reduce_sum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s: u32 = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
 }
 
 @compute @workgroup_size(WG)

@@ -1,14 +1,18 @@
 /**
  * Row layernorm (dino-backbone.md §2: pre-norm blocks and the final norm, eps 1e-6) with optional affine
  * weight and bias and optional per-row (mean, rstd) output for a backward pass. Kernel:
- * shaders/layernorm.wgsl. Variance is the biased one, as torch.nn.LayerNorm.
+ * shaders/layernorm.wgsl (with shaders/wg_reduce.wgsl). Variance is the biased one, as torch.nn.LayerNorm.
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
 import { checkDims, checkDtype, checkExtent, rowWorkgroupSize } from "./_common.ts";
-import source from "../../shaders/layernorm.wgsl" with { type: "text" };
+import kernelSrc from "../../shaders/layernorm.wgsl" with { type: "text" };
+import wgReduceSrc from "../../shaders/wg_reduce.wgsl" with { type: "text" };
+
+/** wg_reduce.wgsl (workgroup sum / max) + the kernel. */
+const source = wgReduceSrc + kernelSrc;
 
 /** Layout of one layernorm over `rows` rows of width `cols`; strides and offsets in elements. */
 export interface LayerNormShape {

@@ -1,14 +1,18 @@
 /**
  * Row reductions (sum, max, logsumexp) and deterministic column sums (webgpu-notes.md §3.2: the bias
  * gradient db is the column sum of dY, written as a fixed-order two-pass reduction without atomics).
- * Kernel: shaders/reduce.wgsl.
+ * Kernel: shaders/reduce.wgsl (with shaders/wg_reduce.wgsl).
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
 import { checkDims, checkDtype, checkExtent, MASK_NEG, rowWorkgroupSize } from "./_common.ts";
-import source from "../../shaders/reduce.wgsl" with { type: "text" };
+import kernelSrc from "../../shaders/reduce.wgsl" with { type: "text" };
+import wgReduceSrc from "../../shaders/wg_reduce.wgsl" with { type: "text" };
+
+/** wg_reduce.wgsl (workgroup sum / max) + the kernel. */
+const source = wgReduceSrc + kernelSrc;
 
 /** A row reduction. */
 export type RowReduceOp = "sum" | "max" | "logsumexp";

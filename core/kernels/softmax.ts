@@ -1,6 +1,6 @@
 /**
  * Row softmax and log-softmax with an optional scale and an additive mask (dino-backbone.md §2 attention,
- * hp-method.md §3 attention prior). Kernel: shaders/softmax.wgsl.
+ * hp-method.md §3 attention prior). Kernel: shaders/softmax.wgsl (with shaders/wg_reduce.wgsl).
  *
  * Masking is additive with a large finite negative ({@link MASK_NEG}), never -inf (webgpu-notes.md §2.3):
  * put 0 where a logit is kept and MASK_NEG where it is dropped. A fully masked row comes out uniform.
@@ -10,7 +10,11 @@ import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
 import { checkDims, checkDtype, checkExtent, MASK_NEG, rowWorkgroupSize } from "./_common.ts";
-import source from "../../shaders/softmax.wgsl" with { type: "text" };
+import kernelSrc from "../../shaders/softmax.wgsl" with { type: "text" };
+import wgReduceSrc from "../../shaders/wg_reduce.wgsl" with { type: "text" };
+
+/** wg_reduce.wgsl (workgroup sum / max) + the kernel. */
+const source = wgReduceSrc + kernelSrc;
 
 export { MASK_NEG };
 

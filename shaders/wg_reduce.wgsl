@@ -1,0 +1,30 @@
+// wg_reduce.wgsl — not a kernel: workgroup-wide sum and max over the WG threads of one workgroup, shared
+// by the row kernels (layernorm.wgsl, softmax.wgsl, reduce.wgsl; their wrappers prepend this file). The
+// including shader declares `override WG: u32` (a power of two ≤ 256). Fixed tree order (halving strides),
+// so results are bitwise repeatable. Every thread of the workgroup must call these (barriers inside).
+
+var<workgroup> red: array<f32, 256>;
+
+fn reduce_sum(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s: u32 = WG / 2u; s > 0u; s = s >> 1u) {
+    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn reduce_max(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s: u32 = WG / 2u; s > 0u; s = s >> 1u) {
+    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
