@@ -17,6 +17,9 @@ function withToken(url) {
   return url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token);
 }
 
+/** Dots only while a series is short (a lone eval point would otherwise be invisible). */
+const sparsePoints = (ctx) => ((ctx.dataset.hpPoints?.length ?? 0) <= 30 ? 2.5 : 0);
+
 const COLORS = ["#2f6fde", "#d03a3a", "#1f9d55", "#c77c02", "#8e44ad", "#17a2b8", "#555", "#e83e8c"];
 
 /** A line chart over steps; `series` are [key, label] pairs, `opts` may set log scale or a 2nd axis. */
@@ -29,7 +32,7 @@ function lineChart(id, series, opts = {}) {
     borderColor: COLORS[i % COLORS.length],
     backgroundColor: COLORS[i % COLORS.length] + "33",
     borderWidth: 1.5,
-    pointRadius: 0,
+    pointRadius: sparsePoints,
     tension: 0,
     hpKey: key,
     ...(extra ?? {}),
@@ -181,6 +184,18 @@ function fmtDuration(s) {
   return h > 0 ? `${h}h${String(m).padStart(2, "0")}m` : `${m}m${String(sec).padStart(2, "0")}s`;
 }
 
+/** Status text; a JSON object of numbers (e.g. the final metrics) is shown as "key value · …". */
+function formatMessage(text) {
+  if (!text) return "";
+  try {
+    const v = JSON.parse(text);
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      return Object.entries(v).map(([k, x]) => `${k} ${typeof x === "number" ? fmt(x, 2) : x}`).join(" · ");
+    }
+  } catch { /* plain text */ }
+  return text;
+}
+
 function onMetrics(m) {
   stats.metrics++;
   lastMetrics = m;
@@ -202,7 +217,7 @@ function onMetrics(m) {
           data: [],
           hpPoints: [],
           borderColor: c,
-          pointRadius: 0,
+          pointRadius: sparsePoints,
         });
       }
     }
@@ -253,7 +268,7 @@ function onMessage(m) {
         runId = m.runId;
         document.getElementById("run-id").textContent = runId;
       }
-      document.getElementById("message").textContent = m.message ?? "";
+      document.getElementById("message").textContent = formatMessage(m.message);
       if (m.config) document.getElementById("config").textContent = JSON.stringify(m.config, null, 2);
       break;
     case "metrics":

@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { startFakeRun } from "./_fake_run.ts";
-import { readRunLog } from "../../core/telemetry.ts";
+import { parseRunLog, readRunLog, startDashboard } from "../../core/telemetry.ts";
 
 function findChromium(): string | undefined {
   for (const p of [Deno.env.get("CHROMIUM_PATH"), "/usr/bin/chromium", "/usr/bin/chromium-browser"]) {
@@ -159,6 +159,65 @@ Deno.test({
     } finally {
       await browser.close();
       await run.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "dashboard in headless Chromium renders a run log written by the real trainer",
+  ignore: !exe && !required,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    assert.ok(exe, "chromium is required here (CI or HPSEG_REQUIRE_BROWSER=1) but was not found");
+    const fixture = new URL("../fixtures/dashboard/real_run_metrics.jsonl", import.meta.url);
+    const log = parseRunLog(await Deno.readTextFile(fixture));
+    const nMetrics = log.filter((m) => m.type === "metrics").length;
+    const nEval = log.filter((m) => m.type === "eval").length;
+    assert.ok(nMetrics >= 2 && nEval >= 1, "fixture has metrics and an eval");
+    const runsDir = await Deno.makeTempDir({ prefix: "hpseg_real_" });
+    await Deno.mkdir(`${runsDir}/real`);
+    await Deno.copyFile(fixture, `${runsDir}/real/metrics.jsonl`);
+    const dash = await startDashboard({ runsDir, runDir: `${runsDir}/real`, port: 0, readOnly: true });
+    const browser = await chromium.launch({ executablePath: exe, args: ["--no-sandbox", "--disable-gpu"] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(String(e)));
+      page.on("console", (m) => m.type() === "error" && errors.push(`${m.text()} (${m.location().url})`));
+      await page.goto(dash.url);
+      const t0 = Date.now();
+      let s: PageStats | undefined;
+      while (Date.now() - t0 < 20_000) {
+        s = await page.evaluate(() => {
+          // deno-lint-ignore no-explicit-any
+          const d = (globalThis as any).hpsegDashboard;
+          // deno-lint-ignore no-explicit-any
+          const doc = (globalThis as any).document;
+          return {
+            ...d.stats,
+            points: d.points(),
+            conn: doc.getElementById("conn").textContent,
+            state: doc.getElementById("state").textContent,
+          };
+        });
+        if (s!.conn === "live" && s!.points.losses === nMetrics) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(s?.state, "done");
+      for (const k of ["losses", "lambda", "positives", "thresholds", "lr", "throughput"]) {
+        assert.equal(s?.points[k], nMetrics, `chart ${k}`);
+      }
+      assert.equal(s?.points.eval, nEval);
+      const config = await page.textContent("#config");
+      assert.match(config ?? "", /"name": "synthetic"/, "the run's configuration is shown");
+      await Deno.mkdir(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: new URL("dashboard_real_log.png", ARTIFACTS).pathname, fullPage: true });
+      assert.deepEqual(errors, [], "no page errors");
+    } finally {
+      await browser.close();
+      await dash.close();
+      await Deno.remove(runsDir, { recursive: true });
     }
   },
 });
