@@ -39,6 +39,33 @@ export function checkDims(kernel: string, dims: Record<string, number>, allowZer
   }
 }
 
+/** Layout of a row-wise map X [rows, cols] → Y [rows, cols] with row strides and element offsets. */
+export interface RowsInOut {
+  rows: number;
+  cols: number;
+  ldx: number;
+  ldy: number;
+  xOffset: number;
+  yOffset: number;
+}
+
+/**
+ * Checks the X and Y of a row-wise kernel (both f32, large enough for the layout) and returns whether it
+ * runs in place (`x === y`, which needs identical offsets and strides: one row is read and then written).
+ * @throws TypeError naming the kernel and tensor.
+ */
+export function checkRowsInOut(kernel: string, r: RowsInOut, x: GpuTensor, y: GpuTensor): boolean {
+  const inPlace = x === y;
+  if (inPlace && (r.ldx !== r.ldy || r.xOffset !== r.yOffset)) {
+    throw new TypeError(`${kernel}: in place (x === y) needs identical X and Y offsets and strides`);
+  }
+  checkDtype(kernel, "x", x, "f32");
+  checkDtype(kernel, "y", y, "f32");
+  checkExtent(kernel, "x", x, r.xOffset + (r.rows - 1) * r.ldx + r.cols);
+  checkExtent(kernel, "y", y, r.yOffset + (r.rows - 1) * r.ldy + r.cols);
+  return inPlace;
+}
+
 /** Workgroup size for one-workgroup-per-row kernels: the next power of two ≥ cols/2, clamped to [32, 256]. */
 export function rowWorkgroupSize(cols: number): number {
   let wg = 32;

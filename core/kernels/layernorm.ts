@@ -7,7 +7,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
-import { checkDims, checkDtype, checkExtent, rowWorkgroupSize } from "./_common.ts";
+import { checkDims, checkDtype, checkExtent, checkRowsInOut, rowWorkgroupSize } from "./_common.ts";
 import kernelSrc from "../../shaders/layernorm.wgsl" with { type: "text" };
 import wgReduceSrc from "../../shaders/wg_reduce.wgsl" with { type: "text" };
 
@@ -104,13 +104,8 @@ export async function prepareLayerNorm(
   checkDims("layernorm", { rows: r.rows, cols: r.cols });
   checkDims("layernorm", { ldx: r.ldx, ldy: r.ldy, xOffset: r.xOffset, yOffset: r.yOffset }, true);
   if (!(r.eps >= 0)) throw new TypeError(`layernorm: eps must be ≥ 0, got ${r.eps}`);
-  const inPlace = t.x === t.y;
-  if (inPlace && (r.ldx !== r.ldy || r.xOffset !== r.yOffset)) {
-    throw new TypeError("layernorm: in place (x === y) needs identical X and Y offsets and strides");
-  }
+  const inPlace = checkRowsInOut("layernorm", r, t.x, t.y);
   for (const [name, tensor] of Object.entries(t)) if (tensor) checkDtype("layernorm", name, tensor, "f32");
-  checkExtent("layernorm", "x", t.x, r.xOffset + (r.rows - 1) * r.ldx + r.cols);
-  checkExtent("layernorm", "y", t.y, r.yOffset + (r.rows - 1) * r.ldy + r.cols);
   if (t.weight) checkExtent("layernorm", "weight", t.weight, r.cols);
   if (t.bias) checkExtent("layernorm", "bias", t.bias, r.cols);
   if (t.stats) checkExtent("layernorm", "stats", t.stats, 2 * r.rows);

@@ -9,7 +9,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
-import { checkDims, checkDtype, checkExtent, MASK_NEG, rowWorkgroupSize } from "./_common.ts";
+import { checkDims, checkDtype, checkExtent, checkRowsInOut, MASK_NEG, rowWorkgroupSize } from "./_common.ts";
 import kernelSrc from "../../shaders/softmax.wgsl" with { type: "text" };
 import wgReduceSrc from "../../shaders/wg_reduce.wgsl" with { type: "text" };
 
@@ -129,14 +129,7 @@ export async function prepareSoftmax(
   const r = resolve(shape);
   checkDims("softmax", { rows: r.rows, cols: r.cols });
   checkDims("softmax", { ldx: r.ldx, ldy: r.ldy, mLd: r.mLd, mGroup: r.mGroup }, true);
-  const inPlace = t.x === t.y;
-  if (inPlace && (r.ldx !== r.ldy || r.xOffset !== r.yOffset)) {
-    throw new TypeError("softmax: in place (x === y) needs identical X and Y offsets and strides");
-  }
-  checkDtype("softmax", "x", t.x, "f32");
-  checkDtype("softmax", "y", t.y, "f32");
-  checkExtent("softmax", "x", t.x, r.xOffset + (r.rows - 1) * r.ldx + r.cols);
-  checkExtent("softmax", "y", t.y, r.yOffset + (r.rows - 1) * r.ldy + r.cols);
+  const inPlace = checkRowsInOut("softmax", r, t.x, t.y);
   if (r.hasMask !== (t.mask !== undefined)) {
     throw new TypeError("softmax: shape.mask and tensors.mask must be given together");
   }
