@@ -94,15 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       cnt[tid] = c;
     }
     workgroupBarrier();
-    if (tid == 0u) {
-      var run = 0u;
-      for (var t: u32 = 0u; t < rpr; t = t + 1u) {
-        let c = cnt[t];
-        cnt[t] = run;
-        run = run + c;
-      }
-      total = run;
-    }
+    if (tid == 0u) { scan_counts(rpr); }
     workgroupBarrier();
     if (tid < rpr && rr < hp.P && ((u_bits[rr * W + i / 32u] >> (i % 32u)) & 1u) == 1u) {
       let off = cnt[tid];

@@ -18,6 +18,18 @@ var<workgroup> jlist: array<u32, 2048>;
 var<workgroup> cnt: array<u32, 64>;
 var<workgroup> total: u32;
 
+// One thread (call under tid == 0): exclusive prefix sum of cnt[0..n) in place, in order, and the sum
+// into `total` (deterministic, no atomics).
+fn scan_counts(n: u32) {
+  var run = 0u;
+  for (var t: u32 = 0u; t < n; t = t + 1u) {
+    let c = cnt[t];
+    cnt[t] = run;
+    run = run + c;
+  }
+  total = run;
+}
+
 // Fills jlist with the candidates of words [base, base + WPR) of row i; returns their number.
 // Call from uniform control flow (it contains barriers).
 fn gather_round(i: u32, base: u32, tid: u32, W: u32) -> u32 {
@@ -38,15 +50,7 @@ fn gather_round(i: u32, base: u32, tid: u32, W: u32) -> u32 {
     cnt[tid] = countOneBits(bits);
   }
   workgroupBarrier();
-  if (tid == 0u) {
-    var run = 0u;
-    for (var t: u32 = 0u; t < WPR; t = t + 1u) {
-      let c = cnt[t];
-      cnt[t] = run;
-      run = run + c;
-    }
-    total = run;
-  }
+  if (tid == 0u) { scan_counts(WPR); }
   workgroupBarrier();
   if (tid < WPR) {
     var off = cnt[tid];
