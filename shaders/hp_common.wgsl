@@ -19,3 +19,9 @@ const NEG: f32 = -3.0e38;
 fn neg_u(r: u32, j: u32) -> bool {
   return hash_uniform(hp.seed, r * hp.N + j) < hp.rho;
 }
+
+// Online log-sum-exp: adds exp(l) to the running (max, scaled sum) pair.
+fn lse_add(ms: vec2<f32>, l: f32) -> vec2<f32> {
+  if (l > ms.x) { return vec2<f32>(l, ms.y * exp(ms.x - l) + 1.0); }
+  return vec2<f32>(ms.x, ms.y + exp(l - ms.x));
+}

@@ -2,7 +2,7 @@
 // columns j in 64-wide tiles (flash-attention style; nothing N×N is stored):
 //   masks  ag_ij = c^ag_ij > min(R^ag_i, R^ag_j), sp_ij likewise (j ≠ i), D_i = ag ∪ U[r_i,·] \ {i}
 //   lse_z, lse_z̃ = online log-sum-exp of l_ij = ⟨y_i, y_j⟩/τ over D_i, S = Σ_j m_ij l_ij, w_i, counts.
-// Requires hash.wgsl and hp_common.wgsl prepended.
+// Requires hash.wgsl, hp_common.wgsl and hp_dot_tile.wgsl (dot_tile, As, Bs) prepended.
 //
 // Bindings: 0 fhat [N,Df] read, 1 shat [N,D] read, 2 z [N,D] read, 3 zt [N,D] read,
 //           4 aux [N,12] read_write (reads slots 0,1 of every row, writes slots 2..9 of its own rows),
@@ -19,9 +19,6 @@
 @group(0) @binding(4) var<storage, read_write> aux: array<f32>;
 @group(0) @binding(5) var<uniform> hp: HpParams;
 
-var<workgroup> As: array<f32, 1024>; // [16 k][64 rows]
-var<workgroup> Bs: array<f32, 1024>; // [16 k][64 cols]
-
 fn load_m(which: u32, row: u32, k: u32) -> f32 {
   if (row >= hp.N) { return 0.0; }
   switch which {
@@ -30,37 +27,6 @@ fn load_m(which: u32, row: u32, k: u32) -> f32 {
     case 2u: { if (k >= hp.D) { return 0.0; } return z[row * hp.D + k]; }
     default: { if (k >= hp.D) { return 0.0; } return zt[row * hp.D + k]; }
   }
-}
-
-// 64×64 tile of ⟨m_i, m_j⟩ (rows row0.., cols col0..) of matrix `which`; this thread's 4×4 block.
-fn dot_tile(which: u32, dim: u32, row0: u32, col0: u32, tid: u32, tm: u32, tn: u32) -> array<vec4<f32>, 4> {
-  var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-  for (var k0: u32 = 0u; k0 < dim; k0 = k0 + 16u) {
-    for (var q: u32 = 0u; q < 4u; q = q + 1u) {
-      let e = tid + q * 256u;
-      let m = e / 16u;
-      let k = e % 16u;
-      As[k * 64u + m] = load_m(which, row0 + m, k0 + k);
-      Bs[k * 64u + m] = load_m(which, col0 + m, k0 + k);
-    }
-    workgroupBarrier();
-    for (var kk: u32 = 0u; kk < 16u; kk = kk + 1u) {
-      let a = vec4<f32>(As[kk * 64u + tm], As[kk * 64u + tm + 1u], As[kk * 64u + tm + 2u], As[kk * 64u + tm + 3u]);
-      let b = vec4<f32>(Bs[kk * 64u + tn], Bs[kk * 64u + tn + 1u], Bs[kk * 64u + tn + 2u], Bs[kk * 64u + tn + 3u]);
-      acc[0] = fma(vec4<f32>(a.x), b, acc[0]);
-      acc[1] = fma(vec4<f32>(a.y), b, acc[1]);
-      acc[2] = fma(vec4<f32>(a.z), b, acc[2]);
-      acc[3] = fma(vec4<f32>(a.w), b, acc[3]);
-    }
-    workgroupBarrier();
-  }
-  return acc;
-}
-
-// Online log-sum-exp: adds exp(l) to the running (max, scaled sum) pair.
-fn lse_add(ms: vec2<f32>, l: f32) -> vec2<f32> {
-  if (l > ms.x) { return vec2<f32>(l, ms.y * exp(ms.x - l) + 1.0); }
-  return vec2<f32>(ms.x, ms.y + exp(l - ms.x));
 }
 
 @compute @workgroup_size(16, 16, 1)

@@ -1,7 +1,7 @@
 // hp_mask.wgsl — sparse path, pass 1: the symmetric GHP masks as bit-planes (hp-method.md §5.2).
 //   ag_bits[i·W + w] bit k ⇔ j = 32w + k ∈ P_ag_i  (c^ag_ij > min(R^ag_i, R^ag_j), j ≠ i, strict)
 //   sp_bits likewise for P_sp.   W = ceil(N/32) words per row.
-// Requires hash.wgsl and hp_common.wgsl prepended. Only these dense dots remain in the sparse design:
+// Requires hash.wgsl, hp_common.wgsl and hp_dot_tile.wgsl prepended. Only these dense dots remain in the sparse design:
 // 2·N²·(Df + D) FLOPs; the logits are then computed only where G can be non-zero (hp_sparse_*.wgsl).
 // Bindings: 0 fhat [N,Df] read, 1 shat [N,D] read, 2 aux [N,12] read (slots 0, 1), 3 ag_bits [N·W] rw,
 //           4 sp_bits [N·W] rw, 5 hp uniform, 6 chunk uniform (rows [row_off, row_off + rows) of this
@@ -21,8 +21,6 @@ struct Chunk { which: u32, row_off: u32, rows: u32, _p0: u32, }
 @group(0) @binding(5) var<uniform> hp: HpParams;
 @group(0) @binding(6) var<uniform> chunk: Chunk;
 
-var<workgroup> As: array<f32, 1024>; // [16 k][64 rows]
-var<workgroup> Bs: array<f32, 1024>; // [16 k][64 cols]
 var<workgroup> wbits: array<atomic<u32>, 256>; // [plane 2][row 64][word 2]
 
 fn load_m(which: u32, row: u32, k: u32) -> f32 {
@@ -33,30 +31,6 @@ fn load_m(which: u32, row: u32, k: u32) -> f32 {
   }
   if (k >= hp.D) { return 0.0; }
   return shat[row * hp.D + k];
-}
-
-fn dot_tile(which: u32, dim: u32, row0: u32, col0: u32, tid: u32, tm: u32, tn: u32) -> array<vec4<f32>, 4> {
-  var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-  for (var k0: u32 = 0u; k0 < dim; k0 = k0 + 16u) {
-    for (var q: u32 = 0u; q < 4u; q = q + 1u) {
-      let e = tid + q * 256u;
-      let m = e / 16u;
-      let k = e % 16u;
-      As[k * 64u + m] = load_m(which, row0 + m, k0 + k);
-      Bs[k * 64u + m] = load_m(which, col0 + m, k0 + k);
-    }
-    workgroupBarrier();
-    for (var kk: u32 = 0u; kk < 16u; kk = kk + 1u) {
-      let a = vec4<f32>(As[kk * 64u + tm], As[kk * 64u + tm + 1u], As[kk * 64u + tm + 2u], As[kk * 64u + tm + 3u]);
-      let b = vec4<f32>(Bs[kk * 64u + tn], Bs[kk * 64u + tn + 1u], Bs[kk * 64u + tn + 2u], Bs[kk * 64u + tn + 3u]);
-      acc[0] = fma(vec4<f32>(a.x), b, acc[0]);
-      acc[1] = fma(vec4<f32>(a.y), b, acc[1]);
-      acc[2] = fma(vec4<f32>(a.z), b, acc[2]);
-      acc[3] = fma(vec4<f32>(a.w), b, acc[3]);
-    }
-    workgroupBarrier();
-  }
-  return acc;
 }
 
 @compute @workgroup_size(16, 16, 1)

@@ -19,11 +19,6 @@ var<workgroup> zti: array<vec4<f32>, 128>;
 var<workgroup> red_a: array<vec4<f32>, 128>;
 var<workgroup> red_b: array<vec4<f32>, 128>;
 
-fn lse_add(ms: vec2<f32>, l: f32) -> vec2<f32> {
-  if (l > ms.x) { return vec2<f32>(l, ms.y * exp(ms.x - l) + 1.0); }
-  return vec2<f32>(ms.x, ms.y + exp(l - ms.x));
-}
-
 fn lse_merge(p: vec2<f32>, q: vec2<f32>) -> vec2<f32> {
   let m = max(p.x, q.x);
   return vec2<f32>(m, p.y * exp(p.x - m) + q.y * exp(q.x - m));

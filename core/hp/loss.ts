@@ -37,6 +37,7 @@ import { type HpDims, type HpParams, TAU_BASE } from "./loss_ref.ts";
 import hashSrc from "../../shaders/hash.wgsl" with { type: "text" };
 import commonSrc from "../../shaders/hp_common.wgsl" with { type: "text" };
 import thresholdSrc from "../../shaders/hp_threshold.wgsl" with { type: "text" };
+import tileSrc from "../../shaders/hp_dot_tile.wgsl" with { type: "text" };
 import fwdSrc from "../../shaders/hp_loss_fwd.wgsl" with { type: "text" };
 import reduceSrc from "../../shaders/hp_loss_reduce.wgsl" with { type: "text" };
 import bwdSrc from "../../shaders/hp_loss_bwd.wgsl" with { type: "text" };
@@ -313,7 +314,7 @@ export class HpLoss {
       const [fwd, bwd] = await Promise.all([
         getKernel(gpu, {
           file: "hp_loss_fwd.wgsl",
-          source: prefix + fwdSrc,
+          source: prefix + tileSrc + fwdSrc,
           bindings: ["read", "read", "read", "read", "rw", "uniform"],
         }),
         getKernel(gpu, {

@@ -22,6 +22,7 @@ import hashSrc from "../../shaders/hash.wgsl" with { type: "text" };
 import commonSrc from "../../shaders/hp_common.wgsl" with { type: "text" };
 import sparseCommonSrc from "../../shaders/hp_sparse_common.wgsl" with { type: "text" };
 import urowsSrc from "../../shaders/hp_urows.wgsl" with { type: "text" };
+import tileSrc from "../../shaders/hp_dot_tile.wgsl" with { type: "text" };
 import maskSrc from "../../shaders/hp_mask.wgsl" with { type: "text" };
 import fwdSrc from "../../shaders/hp_sparse_fwd.wgsl" with { type: "text" };
 import bwdSrc from "../../shaders/hp_sparse_bwd.wgsl" with { type: "text" };
@@ -67,7 +68,7 @@ export async function buildSparse(
     getKernel(gpu, { file: "hp_urows.wgsl", source: prefix + urowsSrc, bindings: ["rw", "uniform"] }),
     getKernel(gpu, {
       file: "hp_mask.wgsl",
-      source: prefix + maskSrc,
+      source: prefix + tileSrc + maskSrc,
       entryPoint: single ? "main_sym" : "main",
       bindings: ["read", "read", "read", "rw", "rw", "uniform", "uniform"],
     }),
