@@ -1,5 +1,6 @@
-// hp_common.wgsl — not a kernel: the parameter block and aux-tensor layout shared by hp_loss_fwd.wgsl,
-// hp_loss_reduce.wgsl and hp_loss_bwd.wgsl. core/hp/loss.ts prepends hash.wgsl and this file to each.
+// hp_common.wgsl — not a kernel: the parameter block, aux-tensor layout and small helpers (neg_u, lse_add)
+// shared by the HP loss kernels. core/hp/loss.ts and loss_sparse.ts prepend hash.wgsl and this file to
+// each (hp_loss_fwd/reduce/bwd, hp_urows, hp_mask, hp_sparse_fwd/bwd).
 //
 // aux [N, 12] f32 per anchor row i (written by the threshold, forward and reduce kernels):
 //   0 R_ag   1 R_sp   2 lse_z   3 lse_z̃   4 S_z = Σ_j m_ij l_ij(z)   5 S_z̃   6 w_i = Σ_j m_ij
