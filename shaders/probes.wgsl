@@ -19,7 +19,6 @@
 //   linear_grad_z   thread per (source row i, class k): dZ[i,k] = Σ_o w(o,i)·(softmax_k(o) − [label_o = k])/Σvalid
 //                   over valid output pixels o whose bilinear taps include i.
 //                   b0 Z read · b1 labels read · b2 lse read · b3 info read · b4 dZ [N,n] rw
-//   colsum          workgroup (256) per column k: out[off + k] = Σ_i X[i,k].  b0 X [N,n] read · b1 out rw
 // Workgroup sizes: 64 for the per-row / per-centroid kernels, 256 otherwise.
 
 struct Params {
@@ -245,18 +244,4 @@ fn linear_grad_z(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     }
   }
   b4[t] = acc / max(b3[p.out_off + 1u], 1.0);
-}
-
-// Bound as: b0 X [N, n], b1 out.
-@compute @workgroup_size(256)
-fn colsum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
-  let k = wid.x;
-  let lid = lid3.x;
-  var s = 0.0;
-  for (var i = lid; i < p.N; i = i + 256u) { s = s + b0[i * p.n + k]; }
-  red[lid] = s;
-  red2[lid] = 0.0;
-  workgroupBarrier();
-  reduce_sum(lid, 256u);
-  if (lid == 0u) { b1[p.out_off + k] = red[0]; }
 }

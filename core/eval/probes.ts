@@ -2,7 +2,8 @@
  * Cluster and linear probes trained online on detached codes (hp-method.md §2.5, §8.2, §8.3): losses and
  * gradients into preallocated tensors, recorded into a StepRecorder (no awaits, nothing allocated per step).
  * The optimiser (Adam lr 5e-3 cluster, 1e-3 linear) is the trainer's (core/hp/optim.ts). Kernel:
- * shaders/probes.wgsl; weight gradients through core/hp/head_grad.ts `prepareWeightGrad` (split-K GEMM).
+ * shaders/probes.wgsl; weight gradients through core/hp/head_grad.ts `prepareWeightGrad` (split-K GEMM),
+ * the linear bias gradient through core/kernels/reduce.ts `prepareColSum`.
  *
  * Shapes (hp-method.md §0): code [N, D], N = B·P, P = Sh·Sw, row = b·P + y·Sw + x; labels [B, H, W] Int32.
  * @module
@@ -12,6 +13,7 @@ import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts
 import { bindGroup, type Dispatch, getKernel, grid1d, type Kernel } from "../gpu/pipelines.ts";
 import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { prepareGemm } from "../kernels/gemm.ts";
+import { prepareColSum } from "../kernels/reduce.ts";
 import { prepareWeightGrad } from "../hp/head_grad.ts";
 import { Rng } from "../rng.ts";
 import source from "../../shaders/probes.wgsl" with { type: "text" };
@@ -387,9 +389,8 @@ export class LinearProbe {
       { N, n, D, B, Sh, Sw, H, W, partials: groups, outOff: 0 },
       "linear-probe-params",
     );
-    const uBias = uniform(arena, { N, n, D, outOff: n * D }, "linear-probe-bias-params");
-    const [kLse, kLoss, kGradZ, kCol] = await Promise.all(
-      ["linear_lse", "linear_loss", "linear_grad_z", "colsum"].map((e) => kernel(gpu, e)),
+    const [kLse, kLoss, kGradZ] = await Promise.all(
+      ["linear_lse", "linear_loss", "linear_grad_z"].map((e) => kernel(gpu, e)),
     );
     const bg = (k: Kernel, r: GpuTensor[], uu = u) =>
       bindGroup(gpu, k, [...r, ...dm.slice(r.length - 1), uu]);
@@ -414,7 +415,8 @@ export class LinearProbe {
         b: code,
         out: grad,
       }),
-      { kernel: kCol, bindGroup: bg(kCol, [dz, grad], uBias), workgroups: [n, 1, 1] },
+      // Bias gradient: column sums of dZ (deterministic library reduction).
+      ...await prepareColSum(gpu, arena, { rows: N, cols: n, yOffset: n * D }, { x: dz, y: grad }),
     ];
     return new LinearProbe(shape, params, grad, loss, dispatches, owned);
   }
