@@ -1,8 +1,8 @@
 /**
- * SIMD (f32x4) WebAssembly versions of the permutohedral lattice's splat / blur / slice loops (crf.ts,
- * hp-method.md §8.5), emitted as bytecode by this file (no toolchain, no binary blob). The loops are the
- * same as `Permutohedral.compute`'s, four channels at a time over rows padded to a multiple of 4 floats;
- * crf_test.ts checks both give the same Q.
+ * SIMD (f32x4) WebAssembly versions of the permutohedral lattice's splat / blur / slice loops
+ * (permutohedral.ts, used by crf.ts; hp-method.md §8.5), emitted as bytecode by this file (no toolchain, no
+ * binary blob). The loops are the same as `Permutohedral.compute`'s, four channels at a time over rows
+ * padded to a multiple of 4 floats; crf_test.ts checks both give the same Q.
  *
  * Exported functions (all arguments i32; pointers are byte addresses in the module's memory):
  *   splat(N, d1, rowB, off, wts, inp, val, scale)   val[off[p,r]] += wts[p,r]·scale[p]·inp[p]

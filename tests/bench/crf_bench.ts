@@ -7,7 +7,8 @@
 import process from "node:process";
 import type { BenchOptions } from "../../core/cli/bench.ts";
 import { decodeImage } from "../../core/data/image.ts";
-import { crfFeatures, denseCrf, HP_CRF, Permutohedral } from "../../core/eval/crf.ts";
+import { crfFeatures, denseCrf, HP_CRF } from "../../core/eval/crf.ts";
+import { Permutohedral } from "../../core/eval/permutohedral.ts";
 
 function cpuMs(): number {
   const c = process.cpuUsage();

@@ -5,7 +5,8 @@
  * @module
  */
 import { deepEqual as assertEquals, ok } from "node:assert/strict";
-import { argmaxRows, crfFeatures, denseCrf, HP_CRF, Permutohedral } from "../../core/eval/crf.ts";
+import { argmaxRows, crfFeatures, denseCrf, HP_CRF } from "../../core/eval/crf.ts";
+import { Permutohedral } from "../../core/eval/permutohedral.ts";
 import { denseCrfExact } from "../../core/eval/crf_exact.ts";
 import { CrfPool } from "../../core/eval/crf_pool.ts";
 import { rng } from "../_util.ts";
