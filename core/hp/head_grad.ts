@@ -1,9 +1,10 @@
 /**
  * The non-GEMM parts of the head backwards (hp-method.md §2.2, §5.9): the ReLU mask, and weight gradients
  * dW = Aᵀ·B over all N rows with split-K: with K = N (50,176 at COCO) and only D×D_f outputs, one GEMM
- * would run on ~48 workgroups, so the rows are split into S slices computed as one batched GEMM and summed in a fixed order. Kernel: shaders/head_grad.wgsl. Bias
- * gradients are the library's deterministic column sums (core/kernels/reduce.ts `prepareColSum`, with
- * `yOffset2` for db1 = db3 and `accumulate` when the clean and augmented forwards both send gradient).
+ * would run on ~48 workgroups, so the rows are split into S slices computed as one batched GEMM and
+ * summed in a fixed order. Kernel: shaders/head_grad.wgsl. Bias gradients are the library's deterministic
+ * column sums (core/kernels/reduce.ts `prepareColSum`, with `yOffset2` for db1 = db3 and `accumulate`
+ * when the clean and augmented forwards both send gradient).
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";

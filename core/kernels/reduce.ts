@@ -142,7 +142,8 @@ function checkCommon(kernel: string, r: ReturnType<typeof resolve>, t: ReduceTen
     const span = (outputs - 1) * r.incy + 1;
     if (Math.abs(r.yOffset2 - r.yOffset) < span) {
       throw new RangeError(
-        `${kernel}: yOffset2 ${r.yOffset2} overlaps the ${outputs} outputs at yOffset ${r.yOffset} (stride ${r.incy})`,
+        `${kernel}: yOffset2 ${r.yOffset2} overlaps the ${outputs} outputs at yOffset ${r.yOffset} ` +
+          `(stride ${r.incy})`,
       );
     }
   }
