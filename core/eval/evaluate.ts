@@ -15,6 +15,7 @@ import { readTensor } from "../gpu/readback.ts";
 import { prepareGemm } from "../kernels/gemm.ts";
 import { Confusion, scoreConfusion, type Scores } from "./metrics.ts";
 import type { CrfPool } from "./crf_pool.ts";
+import { prepareLinearLogits } from "./probes.ts";
 import source from "../../shaders/eval_pixels.wgsl" with { type: "text" };
 
 /** What evaluation needs from a model: a fixed code tensor and a way to record the forward into it. */
@@ -112,13 +113,7 @@ export class Predictor {
     const probsT = probs ?? arena.tensor([1], "f32", "eval-probs-dummy");
     const dispatches: Dispatch[] = [
       await prepareGemm(gpu, arena, { M: N, N: n, K: D, transB: true }, { a: model.code, b: chat, c: cz }),
-      await prepareGemm(gpu, arena, {
-        M: N,
-        N: n,
-        K: D,
-        transB: true,
-        residual: { ld: 0, offset: n * D, batchStride: 0 },
-      }, { a: model.code, b: lin, c: lz, residual: lin }),
+      await prepareLinearLogits(gpu, arena, { N, n, D }, { code: model.code, params: lin, z: lz }),
       {
         kernel,
         bindGroup: bindGroup(gpu, kernel, [cz, lz, labels, model.code, preds, conf, probsT, u]),

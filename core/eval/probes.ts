@@ -319,6 +319,26 @@ export class ClusterProbe {
   }
 }
 
+/**
+ * Prepares the linear probe's logits at code resolution, Z [N, n] = code [N, D] · Wᵀ + b, with `params`
+ * the flat [n·D + n] layout (weight [n, D], then bias [n]); one GEMM with the bias as a broadcast residual.
+ * Shared by {@link LinearProbe} (training) and the evaluation Predictor.
+ */
+export function prepareLinearLogits(
+  gpu: Gpu,
+  arena: BufferArena,
+  s: { N: number; n: number; D: number },
+  t: { code: GpuTensor; params: GpuTensor; z: GpuTensor },
+): Promise<Dispatch> {
+  return prepareGemm(gpu, arena, {
+    M: s.N,
+    N: s.n,
+    K: s.D,
+    transB: true,
+    residual: { ld: 0, offset: s.n * s.D, batchStride: 0 },
+  }, { a: t.code, b: t.params, c: t.z, residual: t.params });
+}
+
 /** Sizes of a linear probe. */
 export interface LinearProbeShape extends LinearGeom {
   n: number;
@@ -396,13 +416,7 @@ export class LinearProbe {
       bindGroup(gpu, k, [...r, ...dm.slice(r.length - 1), uu]);
     const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
     const dispatches: Dispatch[] = [
-      await prepareGemm(gpu, arena, {
-        M: N,
-        N: n,
-        K: D,
-        transB: true,
-        residual: { ld: 0, offset: n * D, batchStride: 0 },
-      }, { a: code, b: params, c: z, residual: params }),
+      await prepareLinearLogits(gpu, arena, { N, n, D }, { code, params, z }),
       { kernel: kLse, bindGroup: bg(kLse, [z, labels, lse, partial]), workgroups: grid1d(groups, maxDim) },
       { kernel: kLoss, bindGroup: bg(kLoss, [partial, loss]), workgroups: [1, 1, 1] },
       {
