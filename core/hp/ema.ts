@@ -1,18 +1,17 @@
 /**
- * EMA ("momentum") head update ξ ← m·ξ + (1−m)·θ over the flat buffers (hp-method.md §2.3), one kernel.
+ * EMA ("momentum") head update ξ ← m·ξ + (1−m)·θ over the flat buffers (hp-method.md §2.3), one dispatch.
  *
  * Timing (the trainer's job): record it once per iteration after the clean train-mode forward and the EMA
  * forward of that batch (the EMA code at iteration t uses ξ_{t−1}), and before the optimiser step (θ is the
  * pre-step parameter set). Pool construction and the augmented forward never update ξ.
- * Kernel: shaders/ema.wgsl.
+ * Kernel: the library's elementwise "add" (core/kernels/elementwise.ts, α = m, β = 1−m, in place on ξ).
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
-import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
-import { bindGroup, type Dispatch, getKernel } from "../gpu/pipelines.ts";
+import type { BufferArena, GpuTensor } from "../gpu/buffers.ts";
+import type { Dispatch } from "../gpu/pipelines.ts";
 import { checkDims, checkExtent } from "../kernels/_common.ts";
-import { elementGrid } from "./_gpu.ts";
-import source from "../../shaders/ema.wgsl" with { type: "text" };
+import { prepareElementwise } from "../kernels/elementwise.ts";
 
 /** CPU reference in the kernel's f32 arithmetic: ξ·m + θ·(1−m) with m and 1−m rounded to f32. */
 export function emaUpdateRef(xi: Float32Array, theta: ArrayLike<number>, m: number): Float32Array {
@@ -40,7 +39,9 @@ export async function prepareEmaUpdate(
   if (!(m >= 0 && m <= 1)) throw new RangeError(`ema: momentum must be in [0, 1], got ${m}`);
   checkExtent("ema", "theta", theta, n);
   checkExtent("ema", "xi", xi, n);
-  const kernel = await getKernel(gpu, { file: "ema.wgsl", source, bindings: ["read", "rw", "uniform"] });
-  const uniform = arena.uniform(packUniform([[n, "u32"], [m, "f32"], [1 - m, "f32"]]), "ema-params");
-  return { kernel, bindGroup: bindGroup(gpu, kernel, [theta, xi, uniform]), workgroups: elementGrid(gpu, n) };
+  return await prepareElementwise(gpu, arena, { op: "add", rows: 1, cols: n, alpha: m, beta: 1 - m }, {
+    x: xi,
+    y: theta,
+    out: xi,
+  });
 }
