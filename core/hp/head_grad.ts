@@ -1,43 +1,18 @@
 /**
- * The non-GEMM parts of the head backwards (hp-method.md §2.2, §5.9): the ReLU mask, and weight gradients
- * dW = Aᵀ·B over all N rows with split-K: with K = N (50,176 at COCO) and only D×D_f outputs, one GEMM
- * would run on ~48 workgroups, so the rows are split into S slices computed as one batched GEMM and
- * summed in a fixed order. Kernel: shaders/head_grad.wgsl. Bias gradients are the library's deterministic
- * column sums (core/kernels/reduce.ts `prepareColSum`, with `yOffset2` for db1 = db3 and `accumulate`
- * when the clean and augmented forwards both send gradient).
+ * Weight gradients of the heads (hp-method.md §2.2, §5.9): dW = Aᵀ·B over all N rows with split-K: with
+ * K = N (50,176 at COCO) and only D×D_f outputs, one GEMM would run on ~48 workgroups, so the rows are
+ * split into S slices computed as one batched GEMM and summed in a fixed order (the library's
+ * deterministic column sum over the [S, M·N] slices). No kernel of its own: core/kernels gemm and reduce.
+ * (Bias gradients are `prepareColSum` too, called by heads.ts / projection.ts; the ReLU mask is the
+ * elementwise "reluGrad".)
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
-import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
-import { bindGroup, type Dispatch, getKernel } from "../gpu/pipelines.ts";
+import type { BufferArena, GpuTensor } from "../gpu/buffers.ts";
+import type { Dispatch } from "../gpu/pipelines.ts";
 import { checkDims, checkExtent } from "../kernels/_common.ts";
 import { prepareGemm } from "../kernels/gemm.ts";
-import { elementGrid } from "./_gpu.ts";
-import source from "../../shaders/head_grad.wgsl" with { type: "text" };
-
-/** In place g[i] = h[i] > 0 ? g[i] : 0 for i < n (ReLU backward given the ReLU output h). */
-export async function prepareReluBackward(
-  gpu: Gpu,
-  arena: BufferArena,
-  n: number,
-  h: GpuTensor,
-  g: GpuTensor,
-): Promise<Dispatch> {
-  checkDims("relu-backward", { n });
-  checkExtent("relu-backward", "h", h, n);
-  checkExtent("relu-backward", "g", g, n);
-  const kernel = await getKernel(gpu, {
-    file: "head_grad.wgsl",
-    source,
-    entryPoint: "relu_backward",
-    bindings: ["read", "rw", "uniform"],
-  });
-  const uniform = arena.uniform(
-    packUniform([[n, "u32"], [0, "u32"], [0, "u32"], [0, "u32"]]),
-    "relu-backward-params",
-  );
-  return { kernel, bindGroup: bindGroup(gpu, kernel, [h, g, uniform]), workgroups: elementGrid(gpu, n) };
-}
+import { prepareColSum } from "../kernels/reduce.ts";
 
 /** Shape of a weight gradient out[M, N] (+)= Aᵀ·B with A [rows, M] and B [rows, N], both dense. */
 export interface WeightGradShape {
@@ -119,21 +94,17 @@ export async function prepareWeightGrad(
       }, { a: t.a, b: t.b, c: part }),
     );
   }
-  const kernel = await getKernel(gpu, {
-    file: "head_grad.wgsl",
-    source,
-    entryPoint: "sum_slices",
-    bindings: ["read", "rw", "uniform"],
-    constants: { ACCUMULATE: s.accumulate ? 1 : 0 },
-  });
-  const uniform = arena.uniform(
-    packUniform([[M * N, "u32"], [S, "u32"], [0, "u32"], [s.outOffset, "u32"]]),
-    "weight-grad-params",
+  // out (+)= Σ_s part[s, :]: column sums of the [S, M·N] slices, in a fixed order.
+  ds.push(
+    ...await prepareColSum(gpu, arena, {
+      rows: S,
+      cols: M * N,
+      yOffset: s.outOffset,
+      accumulate: s.accumulate,
+    }, {
+      x: part,
+      y: t.out,
+    }),
   );
-  ds.push({
-    kernel,
-    bindGroup: bindGroup(gpu, kernel, [part, t.out, uniform]),
-    workgroups: elementGrid(gpu, M * N),
-  });
   return ds;
 }

@@ -18,11 +18,12 @@ import type { Gpu } from "../gpu/device.ts";
 import type { BufferArena, GpuTensor } from "../gpu/buffers.ts";
 import type { Dispatch } from "../gpu/pipelines.ts";
 import type { StepRecorder } from "../gpu/step_recorder.ts";
+import { prepareElementwise } from "../kernels/elementwise.ts";
 import { prepareGemm } from "../kernels/gemm.ts";
 import { prepareColSum } from "../kernels/reduce.ts";
 import type { Rng } from "../rng.ts";
 import { type Dropout2d, dropout2dRef, DROPOUT_P, prepareDropout2d } from "./dropout.ts";
-import { prepareReluBackward, prepareWeightGrad } from "./head_grad.ts";
+import { prepareWeightGrad } from "./head_grad.ts";
 import { HEAD_KEYS, headLayout, type ParamLayout } from "./params.ts";
 
 /** Sizes of one head application. */
@@ -355,7 +356,14 @@ export async function prepareHeadBackward(
         c: scratch,
       }),
     ],
-    [await prepareReluBackward(gpu, arena, rows * Df, hidden, scratch)],
+    // ReLU backward given the ReLU output: scratch = scratch · [hidden > 0], in place.
+    [
+      await prepareElementwise(gpu, arena, { op: "reluGrad", rows: 1, cols: rows * Df }, {
+        x: hidden,
+        y: scratch,
+        out: scratch,
+      }),
+    ],
     [site.dropBToHidden!.dispatch],
     await dW(off(HEAD_KEYS.w2), scratch, hidden, Df),
     await prepareColSum(gpu, arena, { rows, cols: Df, yOffset: off(HEAD_KEYS.b2), accumulate }, {
