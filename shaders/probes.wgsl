@@ -12,7 +12,6 @@
 //   cluster_grad    workgroup (64) per centroid k: with S = Wᵀ·code [n,D] (computed by a GEMM before),
 //                   grad[k,:] = −(1/N)·(S_k − ⟨ĉ_k,S_k⟩ĉ_k)·cinv[k]   (through F.normalize; plain S_k·cinv when ‖C_k‖ < eps)
 //                   b0 S [n,D] read · b1 chat read · b2 cinv read · b3 grad [n,D] rw
-//   row_mean        one workgroup (256): out[0] = scale·Σ_i v[i] (fixed summation order). b0 v read · b1 out rw
 //   linear_lse      thread per output pixel o: lse[o] = logsumexp_k up(Z)[o,k]; per-workgroup partial
 //                   (Σ ce, Σ valid) → partial[wg*2 + {0,1}].  b0 Z [N,n] read · b1 labels read · b2 lse rw · b3 partial rw
 //   linear_loss     one workgroup (256): info[0] = Σce/Σvalid (mean CE), info[1] = Σvalid.  b0 partial read · b1 info rw
@@ -24,7 +23,7 @@
 struct Params {
   N: u32, n: u32, D: u32, B: u32,
   Sh: u32, Sw: u32, H: u32, W: u32,
-  partials: u32, out_off: u32, scale: f32, _pad: u32,
+  partials: u32, out_off: u32, _p0: u32, _p1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> b0: array<f32>;
@@ -112,19 +111,6 @@ fn cluster_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     let sd = b0[k * p.D + d];
     b3[k * p.D + d] = coef * inv * (sd - proj * dot * b1[k * p.D + d]);
   }
-}
-
-// Bound as: b0 v [N], b1 out.
-@compute @workgroup_size(256)
-fn row_mean(@builtin(local_invocation_id) lid3: vec3<u32>) {
-  let lid = lid3.x;
-  var s = 0.0;
-  for (var i = lid; i < p.N; i = i + 256u) { s = s + b0[i]; }
-  red[lid] = s;
-  red2[lid] = 0.0;
-  workgroupBarrier();
-  reduce_sum(lid, 256u);
-  if (lid == 0u) { b1[p.out_off] = p.scale * red[0]; }
 }
 
 // ---- linear probe -----------------------------------------------------------------------------------

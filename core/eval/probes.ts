@@ -3,7 +3,8 @@
  * gradients into preallocated tensors, recorded into a StepRecorder (no awaits, nothing allocated per step).
  * The optimiser (Adam lr 5e-3 cluster, 1e-3 linear) is the trainer's (core/hp/optim.ts). Kernel:
  * shaders/probes.wgsl; weight gradients through core/hp/head_grad.ts `prepareWeightGrad` (split-K GEMM),
- * the linear bias gradient through core/kernels/reduce.ts `prepareColSum`.
+ * the cluster loss and the linear bias gradient through core/kernels/reduce.ts (`prepareRowReduce`,
+ * `prepareColSum`).
  *
  * Shapes (hp-method.md §0): code [N, D], N = B·P, P = Sh·Sw, row = b·P + y·Sw + x; labels [B, H, W] Int32.
  * @module
@@ -13,7 +14,7 @@ import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts
 import { bindGroup, type Dispatch, getKernel, grid1d, type Kernel } from "../gpu/pipelines.ts";
 import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { prepareGemm } from "../kernels/gemm.ts";
-import { prepareColSum } from "../kernels/reduce.ts";
+import { prepareColSum, prepareRowReduce } from "../kernels/reduce.ts";
 import { prepareWeightGrad } from "../hp/head_grad.ts";
 import { Rng } from "../rng.ts";
 import source from "../../shaders/probes.wgsl" with { type: "text" };
@@ -184,7 +185,6 @@ interface UniformFields {
   W?: number;
   partials?: number;
   outOff?: number;
-  scale?: number;
 }
 
 function uniform(arena: BufferArena, f: UniformFields, label: string): GPUBuffer {
@@ -200,7 +200,7 @@ function uniform(arena: BufferArena, f: UniformFields, label: string): GPUBuffer
       [f.W ?? 0, "u32"],
       [f.partials ?? 0, "u32"],
       [f.outOff ?? 0, "u32"],
-      [f.scale ?? 0, "f32"],
+      [0, "u32"],
       [0, "u32"],
     ]),
     label,
@@ -284,9 +284,9 @@ export class ClusterProbe {
     const raw = t([N, n], "cluster-probe-raw"), w = t([N, n], "cluster-probe-W");
     const rowval = t([N], "cluster-probe-maxcos"), S = t([n, D], "cluster-probe-S");
     const dm = dummies(arena, owned);
-    const u = uniform(arena, { N, n, D, scale: -1 / N }, "cluster-probe-params");
-    const [kNorm, kAssign, kGrad, kMean] = await Promise.all(
-      ["cluster_norm", "cluster_assign", "cluster_grad", "row_mean"].map((e) => kernel(gpu, e)),
+    const u = uniform(arena, { N, n, D }, "cluster-probe-params");
+    const [kNorm, kAssign, kGrad] = await Promise.all(
+      ["cluster_norm", "cluster_assign", "cluster_grad"].map((e) => kernel(gpu, e)),
     );
     const bg = (k: Kernel, r: GpuTensor[]) => bindGroup(gpu, k, [...r, ...dm.slice(r.length - 1), u]);
     const dispatches: Dispatch[] = [
@@ -303,7 +303,8 @@ export class ClusterProbe {
         out: S,
       }),
       { kernel: kGrad, bindGroup: bg(kGrad, [S, normed, cinv, grad]), workgroups: [n, 1, 1] },
-      { kernel: kMean, bindGroup: bg(kMean, [rowval, loss]), workgroups: [1, 1, 1] },
+      // loss = −mean_i max cosine (library row reduction over the one row rowval).
+      await prepareRowReduce(gpu, arena, "sum", { rows: 1, cols: N, alpha: -1 / N }, { x: rowval, y: loss }),
     ];
     return new ClusterProbe(shape, params, grad, loss, normed, dispatches, owned);
   }
