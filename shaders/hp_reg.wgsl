@@ -1,9 +1,8 @@
 // hp_reg.wgsl — consistency regulariser (hp-method.md §5.6): L_reg = (1/N) Σ_i ‖z_i − za_i + ε‖₂, ε = 1e-6,
 // with dL/dz_i = scale·d_i/(N‖d_i‖) and dL/dza_i = −dL/dz_i (scale = α; rows with ‖d_i‖ = 0 get 0).
 // Entry `rows`: one workgroup of 64 threads per row → norms[i] and the gradients (ACCUMULATE adds).
-// Entry `reduce`: one workgroup sums norms in a fixed order → loss[0] = L_reg (unscaled).
-// Bindings: 0 z [N,D] read, 1 za [N,D] read, 2 dz [N,D] rw, 3 dza [N,D] rw, 4 norms [N] rw,
-//           5 loss [4] rw, 6 p uniform.
+// The mean of the norms (L_reg, unscaled) is the library row reduction (core/kernels/reduce.ts).
+// Bindings: 0 z [N,D] read, 1 za [N,D] read, 2 dz [N,D] rw, 3 dza [N,D] rw, 4 norms [N] rw, 5 p uniform.
 
 override ACCUMULATE: bool = false;
 
@@ -14,8 +13,7 @@ struct Params { N: u32, D: u32, scale: f32, eps: f32, }
 @group(0) @binding(2) var<storage, read_write> dz: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dza: array<f32>;
 @group(0) @binding(4) var<storage, read_write> norms: array<f32>;
-@group(0) @binding(5) var<storage, read_write> loss: array<f32>;
-@group(0) @binding(6) var<uniform> p: Params;
+@group(0) @binding(5) var<uniform> p: Params;
 
 var<workgroup> red: array<f32, 256>;
 
@@ -50,18 +48,4 @@ fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       dza[idx] = -v;
     }
   }
-}
-
-@compute @workgroup_size(256, 1, 1)
-fn reduce(@builtin(local_invocation_id) lid: vec3<u32>) {
-  let tid = lid.x;
-  var s = 0.0;
-  for (var i: u32 = tid; i < p.N; i = i + 256u) { s = s + norms[i]; }
-  red[tid] = s;
-  workgroupBarrier();
-  for (var w: u32 = 128u; w > 0u; w = w >> 1u) {
-    if (tid < w) { red[tid] = red[tid] + red[tid + w]; }
-    workgroupBarrier();
-  }
-  if (tid == 0u) { loss[0] = red[0] / f32(p.N); }
 }

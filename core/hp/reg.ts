@@ -1,6 +1,7 @@
 /**
  * Consistency regulariser (hp-method.md §5.6): L_reg = (1/N) Σ_i ‖z_i − z_i^aug + 1e-6‖₂ with gradients
- * into both z and z^aug (no stop-gradient). Kernel: shaders/hp_reg.wgsl. CPU reference:
+ * into both z and z^aug (no stop-gradient). Kernel: shaders/hp_reg.wgsl (per-row norms and gradients),
+ * then the library row reduction (core/kernels/reduce.ts) for the mean. CPU reference:
  * core/hp/loss_ref.ts consistencyRegRef. Cost ≈ 5·N·D FLOPs, two dispatches.
  * @module
  */
@@ -9,6 +10,7 @@ import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts
 import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
 import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { checkExtent } from "../kernels/_common.ts";
+import { prepareRowReduce } from "../kernels/reduce.ts";
 import { REG_EPS } from "./loss_ref.ts";
 import source from "../../shaders/hp_reg.wgsl" with { type: "text" };
 
@@ -58,29 +60,25 @@ export class ConsistencyReg {
     const dza = t.dza ?? alloc("reg.dza", [N, D]);
     const loss = alloc("reg.loss", [4]);
     const norms = alloc("reg.norms", [N]);
-    const spec = (entryPoint: string) => ({
+    const rows = await getKernel(gpu, {
       file: "hp_reg.wgsl",
       source,
-      entryPoint,
-      bindings: ["read", "read", "rw", "rw", "rw", "rw", "uniform"] as const,
+      entryPoint: "rows",
+      bindings: ["read", "read", "rw", "rw", "rw", "uniform"],
       constants: { ACCUMULATE: opts.accumulate ? 1 : 0 },
     });
-    const [rows, red] = await Promise.all([
-      getKernel(gpu, { ...spec("rows"), bindings: [...spec("rows").bindings] }),
-      getKernel(gpu, { ...spec("reduce"), bindings: [...spec("reduce").bindings] }),
-    ]);
     const u = arena.uniform(
       packUniform([[N, "u32"], [D, "u32"], [opts.scale ?? 1, "f32"], [REG_EPS, "f32"]]),
       "reg.params",
     );
-    const res = [t.z, t.za, dz, dza, norms, loss, u];
     const dispatches: Dispatch[] = [
       {
         kernel: rows,
-        bindGroup: bindGroup(gpu, rows, res),
+        bindGroup: bindGroup(gpu, rows, [t.z, t.za, dz, dza, norms, u]),
         workgroups: grid1d(N, gpu.limits.maxComputeWorkgroupsPerDimension),
       },
-      { kernel: red, bindGroup: bindGroup(gpu, red, res), workgroups: [1, 1, 1] },
+      // loss[0] = (1/N) Σ_i norms[i], fixed order.
+      await prepareRowReduce(gpu, arena, "sum", { rows: 1, cols: N, alpha: 1 / N }, { x: norms, y: loss }),
     ];
     return new ConsistencyReg(dz, dza, loss, norms, dispatches, owned);
   }
