@@ -1,6 +1,6 @@
 // eval_pixels.wgsl — per-pixel evaluation (hp-method.md §8.1–§8.4): bilinear upsampling (align_corners=false)
 // of per-patch class scores to the label size, cluster / linear argmax, confusion matrices, optional CRF
-// probabilities.
+// probabilities. Requires bilinear.wgsl prepended (taps).
 //
 // Inputs are per-patch scores, so the D-wide code is never upsampled: the cluster score of an upsampled
 // pixel is up(code·Ĉᵀ)/‖up(code)‖ (linear in the code), whose argmax equals the argmax of up(code·Ĉᵀ); the
@@ -35,14 +35,6 @@ struct Params { B: u32, Sh: u32, Sw: u32, H: u32, W: u32, n: u32, D: u32, _pad: 
 
 const MAXBINS: u32 = 4050u; // 2·45²
 var<workgroup> hist: array<atomic<u32>, 4050>;
-
-struct Taps { i0: u32, i1: u32, l: f32 }
-
-fn taps(o: u32, in_size: u32, out_size: u32) -> Taps {
-  let src = max((f32(o) + 0.5) * (f32(in_size) / f32(out_size)) - 0.5, 0.0);
-  let i0 = min(u32(floor(src)), in_size - 1u);
-  return Taps(i0, min(i0 + 1u, in_size - 1u), src - f32(i0));
-}
 
 struct Corners { r00: u32, r01: u32, r10: u32, r11: u32, w00: f32, w01: f32, w10: f32, w11: f32 }
 

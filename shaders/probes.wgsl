@@ -2,7 +2,8 @@
 //
 // Shapes (hp-method.md §0): code [N, D] with N = B·P, P = Sh·Sw, row = b·P + y·Sw + x; n = classes/clusters.
 // Labels [B, H, W] i32 (valid when 0 ≤ label < n). Bilinear upsampling uses PyTorch's align_corners=false
-// rule: src = max((o + 0.5)·in/out − 0.5, 0), i0 = floor(src), i1 = min(i0 + 1, in − 1), λ = src − i0.
+// rule: src = max((o + 0.5)·in/out − 0.5, 0), i0 = min(floor(src), in − 1), i1 = min(i0 + 1, in − 1),
+// λ = src − i0 (bilinear.wgsl, prepended by core/eval/probes.ts).
 //
 // Entry points (all bindings group 0; unused ones are bound to dummies):
 //   cluster_norm    workgroup (64) per centroid k: chat[k,:] = C[k,:]/max(‖C_k‖,1e-12), cinv[k] = 1/max(‖C_k‖,1e-12)
@@ -114,15 +115,6 @@ fn cluster_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
 }
 
 // ---- linear probe -----------------------------------------------------------------------------------
-
-struct Taps { i0: u32, i1: u32, l: f32 }
-
-fn taps(o: u32, in_size: u32, out_size: u32) -> Taps {
-  let src = max((f32(o) + 0.5) * (f32(in_size) / f32(out_size)) - 0.5, 0.0);
-  let i0 = min(u32(floor(src)), in_size - 1u);
-  let i1 = min(i0 + 1u, in_size - 1u);
-  return Taps(i0, i1, src - f32(i0));
-}
 
 // Interpolated logit k at output pixel (b, oy, ox) from Z (binding 0).
 fn up_logit(b: u32, ty: Taps, tx: Taps, k: u32) -> f32 {

@@ -16,7 +16,11 @@ import { prepareGemm } from "../kernels/gemm.ts";
 import { Confusion, scoreConfusion, type Scores } from "./metrics.ts";
 import type { CrfPool } from "./crf_pool.ts";
 import { prepareLinearLogits } from "./probes.ts";
-import source from "../../shaders/eval_pixels.wgsl" with { type: "text" };
+import kernelSrc from "../../shaders/eval_pixels.wgsl" with { type: "text" };
+import bilinearSrc from "../../shaders/bilinear.wgsl" with { type: "text" };
+
+/** bilinear.wgsl (taps) + the kernel. */
+const source = bilinearSrc + kernelSrc;
 
 /** What evaluation needs from a model: a fixed code tensor and a way to record the forward into it. */
 export interface EvalModel {

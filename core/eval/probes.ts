@@ -17,7 +17,11 @@ import { prepareGemm } from "../kernels/gemm.ts";
 import { prepareColSum, prepareRowReduce } from "../kernels/reduce.ts";
 import { prepareWeightGrad } from "../hp/head_grad.ts";
 import { Rng } from "../rng.ts";
-import source from "../../shaders/probes.wgsl" with { type: "text" };
+import kernelSrc from "../../shaders/probes.wgsl" with { type: "text" };
+import bilinearSrc from "../../shaders/bilinear.wgsl" with { type: "text" };
+
+/** bilinear.wgsl (taps) + the kernel. */
+const source = bilinearSrc + kernelSrc;
 
 const EPS = 1e-12;
 
