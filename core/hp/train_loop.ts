@@ -54,7 +54,7 @@ export interface TrainRunOptions {
   runId: string;
   /** Resume from this state (config must match). */
   resume?: TrainState | null;
-  /** Stop after this many global steps (default: epochs × batches per epoch). */
+  /** Total training steps (default: epochs × batches per epoch); more epochs are run as needed. */
   maxSteps?: number;
   /** Telemetry and ticks go here (postMessage in the Worker). */
   post: (msg: TelemetryMessage | TickMessage) => void;
@@ -136,7 +136,9 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
     augment: false,
   });
   const bpe = loader.batchesPerEpoch;
-  const T = Math.min(o.maxSteps ?? Infinity, bpe * tr.epochs);
+  // --steps is part of the schedule (λ ramp): a resumed run keeps the total it started with.
+  const savedTotal = o.resume?.extra.totalSteps;
+  const T = o.maxSteps ?? (typeof savedTotal === "number" ? savedTotal : bpe * tr.epochs);
   const arena = new BufferArena(gpu, "train");
   const weights = await backboneWeights(cfg);
   let mainRng = new Rng(tr.seed);
@@ -203,7 +205,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       await collect(true);
       const paths = await saveRunCheckpoint(
         o.runDir,
-        await captureState(graph, cfg, step, epoch, bi, mainRng, poolRng, best),
+        await captureState(graph, cfg, step, epoch, bi, mainRng, poolRng, best, T),
         {
           best: isBest,
         },
@@ -329,6 +331,7 @@ async function captureState(
   main: Rng,
   pools: Rng,
   best: number,
+  totalSteps: number,
 ): Promise<TrainState> {
   const g = graph.gpu, { Df, D, K, n } = graph.dims;
   return {
@@ -352,7 +355,7 @@ async function captureState(
       linear: await graph.optim.linear.readState(),
       cluster: await graph.optim.cluster.readState(),
     },
-    extra: { best: Number.isFinite(best) ? best : null },
+    extra: { best: Number.isFinite(best) ? best : null, totalSteps },
   };
 }
 

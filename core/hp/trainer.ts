@@ -440,7 +440,12 @@ export class HpGraph {
     for (const p of q.projections) p.record(rec);
     // 7–8: losses and their gradients w.r.t. z, z̃, z^aug
     this.loss.record(rec);
-    q.reg?.record(rec);
+    if (q.reg) {
+      // The regulariser accumulates into dz (the HP gradient) and into its own dz^aug, which the previous
+      // step's projection backward left holding ∂L/∂u: clear it so nothing carries over between steps.
+      rec.clear(q.reg.dza);
+      q.reg.record(rec);
+    }
     // 10 (before the backward overwrites nothing the probes read: they read s only)
     this.cluster.record(rec);
     this.linear.record(rec);
