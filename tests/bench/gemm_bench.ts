@@ -26,6 +26,7 @@ import {
   type GemmVariant,
   prepareGemm,
 } from "../../core/kernels/gemm.ts";
+import { torchReference } from "./_torch.ts";
 
 /** One timed GEMM shape. */
 interface ShapeResult {
@@ -217,49 +218,6 @@ for s in shapes:
 print(json.dumps(out))
 `;
 
-function python(): string | null {
-  for (const p of ["/usr/bin/python3", "/usr/local/bin/python3"]) {
-    try {
-      if (Deno.statSync(p).isFile) return p;
-    } catch { /* not there */ }
-  }
-  return null;
-}
-
-function hasCudaDevice(): boolean {
-  try {
-    return Deno.statSync("/dev/nvidiactl") !== null;
-  } catch {
-    return false;
-  }
-}
-
-async function torchReference(
-  shapes: Array<{ name: string; M: number; N: number; K: number; transB: boolean }>,
-): Promise<{ torch: Record<string, unknown> | null; reason?: string }> {
-  const py = python();
-  if (!py) return { torch: null, reason: "no python3 at /usr/bin/python3" };
-  // Checked before importing torch (seconds) so CPU-only machines answer at once.
-  if (!hasCudaDevice()) return { torch: null, reason: "no CUDA device (/dev/nvidiactl absent)" };
-  const probe = await new Deno.Command(py, {
-    args: ["-c", "import torch,sys; sys.exit(0 if torch.cuda.is_available() else 3)"],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (probe.code === 3) return { torch: null, reason: "torch.cuda.is_available() is False" };
-  if (probe.code !== 0) return { torch: null, reason: `${py} cannot import torch` };
-  const run = await new Deno.Command(py, {
-    args: ["-c", TORCH_SCRIPT, JSON.stringify(shapes)],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  if (run.code !== 0) {
-    return { torch: null, reason: `torch run failed: ${dec.decode(run.stderr).trim().split("\n").at(-1)}` };
-  }
-  return { torch: JSON.parse(dec.decode(run.stdout).trim().split("\n").at(-1)!) };
-}
-
 // ---------------------------------------------------------------------------------------------------
 
 /** Runs the GEMM suite; returns the JSON record (see module doc). */
@@ -317,6 +275,7 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
     const dispatch = await dispatchOverhead(gpu, opts.quick ? 50 : 2000);
     const all = [square, ...vit];
     const { torch, reason } = await torchReference(
+      TORCH_SCRIPT,
       all.map(({ name, M, N, K, transB }) => ({ name, M, N, K, transB })),
     );
     if (torch) {

@@ -19,6 +19,7 @@ import { BufferArena } from "../../core/gpu/buffers.ts";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
 import { dinoShapes, type VitConfig, type VitWeights } from "../../core/io/vit_weights.ts";
 import { VitBackbone } from "../../core/vit/vit.ts";
+import { torchReference } from "./_torch.ts";
 
 interface ModelSpec {
   name: string;
@@ -129,47 +130,6 @@ for m in cfg["models"]:
 print(json.dumps(out))
 `;
 
-function python(): string | null {
-  const env = Deno.env.get("HPSEG_TORCH_PYTHON");
-  for (const p of [env, "/usr/bin/python3", "/usr/local/bin/python3"]) {
-    if (!p) continue;
-    try {
-      if (Deno.statSync(p).isFile) return p;
-    } catch { /* next */ }
-  }
-  return null;
-}
-
-async function torchReference(
-  models: ModelSpec[],
-  batch: number,
-): Promise<{ torch: Record<string, unknown> | null; reason?: string }> {
-  const py = python();
-  if (!py) return { torch: null, reason: "no python3 (set HPSEG_TORCH_PYTHON)" };
-  try {
-    Deno.statSync("/dev/nvidiactl");
-  } catch {
-    return { torch: null, reason: "no CUDA device (/dev/nvidiactl absent)" };
-  }
-  const probe = await new Deno.Command(py, {
-    args: ["-c", "import torch,sys; sys.exit(0 if torch.cuda.is_available() else 3)"],
-    stdout: "null",
-    stderr: "null",
-  }).output();
-  if (probe.code === 3) return { torch: null, reason: "torch.cuda.is_available() is False" };
-  if (probe.code !== 0) return { torch: null, reason: `${py} cannot import torch` };
-  const run = await new Deno.Command(py, {
-    args: ["-c", TORCH_SCRIPT, JSON.stringify({ models, batch })],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  if (!run.success) {
-    return { torch: null, reason: `torch run failed: ${dec.decode(run.stderr).trim().split("\n").at(-1)}` };
-  }
-  return { torch: JSON.parse(dec.decode(run.stdout).trim().split("\n").at(-1)!) };
-}
-
 /** Runs the suite; prints a table (or returns the JSON record for --json). */
 export async function bench(opts: BenchOptions): Promise<Record<string, unknown>> {
   const gpu = await openGpu({ announce: !opts.json });
@@ -227,7 +187,7 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
   } finally {
     gpu.destroy();
   }
-  const { torch, reason } = await torchReference(models, batch);
+  const { torch, reason } = await torchReference(TORCH_SCRIPT, { models, batch });
   if (torch) {
     for (const r of results) {
       const t = (torch.results as Array<{ model: string; imagesPerSec: number }>).find((x) =>
