@@ -58,6 +58,11 @@ suite(
   "Dense CRF on a 320×320 photo, 27 classes, one core (ms)",
   () => import("../../tests/bench/crf_bench.ts"),
 );
+suite(
+  "train",
+  "HP training step time + GPU memory (synthetic; COCO S/8 b64 on a GPU)",
+  () => import("../../tests/bench/train_bench.ts"),
+);
 
 function help(): string {
   const lines = Object.entries(suites).map(([n, s]) => `  ${n.padEnd(8)} ${s.summary}`);
