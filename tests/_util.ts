@@ -1,12 +1,15 @@
 /**
- * Shared test helpers: GPU gating, seeded random data, and tolerance checks against float64 references.
+ * Shared test helpers: GPU gating, seeded random data, tolerance checks against float64 references, and
+ * InputError checks (the user-facing error class, core/errors.ts).
  *
  * GPU tests skip visibly when no adapter exists; WEBGPU_REQUIRE=1 (set by .ci/run) turns that into a
  * failure. One device is opened per test file and destroyed by the last test using it.
  * @module
  */
+import assert from "node:assert/strict";
 import { type Gpu, NoAdapterError, openGpu } from "../core/gpu/device.ts";
 import { BufferArena } from "../core/gpu/buffers.ts";
+import { InputError } from "../core/errors.ts";
 
 let gpuPromise: Promise<Gpu | null> | null = null;
 let announced = false;
@@ -139,3 +142,31 @@ export function assertAllClose(
 
 /** Awkward sizes that are not tile multiples (webgpu-notes.md §4, issue #2). */
 export const AWKWARD_SIZES = [1, 3, 17, 197, 785, 1601] as const;
+
+/** Checks that `err` is an InputError whose message contains every string part and matches every RegExp. */
+function checkInputError(err: unknown, parts: (string | RegExp)[]): void {
+  assert.ok(err instanceof InputError, `expected InputError, got ${err}`);
+  for (const p of parts) {
+    if (typeof p === "string") assert.ok(err.message.includes(p), `"${err.message}" lacks "${p}"`);
+    else assert.match(err.message, p);
+  }
+}
+
+/** Asserts that `fn` throws an InputError naming every part (substring or RegExp) in its message. */
+export function assertInputError(fn: () => unknown, ...parts: (string | RegExp)[]): void {
+  assert.throws(fn, (err: unknown) => {
+    checkInputError(err, parts);
+    return true;
+  });
+}
+
+/** Asserts that `p` rejects with an InputError naming every part (substring or RegExp) in its message. */
+export async function assertRejectsInputError(
+  p: Promise<unknown>,
+  ...parts: (string | RegExp)[]
+): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    checkInputError(err, parts);
+    return true;
+  });
+}

@@ -2,23 +2,13 @@
  * Dataset readers on the tiny fixtures of tests/fixtures/datasets (made by make_fixtures.py): label maps
  * (182→27, labelId−7, Potsdam 6→3), sizes, order, and bad-input messages.
  */
-import assert, { deepStrictEqual, rejects } from "node:assert/strict";
+import assert, { deepStrictEqual } from "node:assert/strict";
 import { openDataset } from "../../datasets/dataset.ts";
-import { InputError } from "../../core/errors.ts";
 import { COCO_FINE_TO_COARSE } from "../../datasets/cocostuff27.ts";
+import { assertRejectsInputError } from "../_util.ts";
 
 const FIX = new URL("../fixtures/datasets/", import.meta.url).pathname;
 const E = JSON.parse(Deno.readTextFileSync(`${FIX}expect_datasets.json`));
-
-async function inputError(p: Promise<unknown>, ...parts: (string | RegExp)[]): Promise<void> {
-  await rejects(p, (e: Error) => {
-    assert(e instanceof InputError, `expected InputError, got ${e}`);
-    for (const s of parts) {
-      assert(typeof s === "string" ? e.message.includes(s) : s.test(e.message), e.message);
-    }
-    return true;
-  });
-}
 
 Deno.test("cocostuff27: curated order, 182→27 labels with 255 → -1, images decode at full size", async () => {
   for (const split of ["train", "val"] as const) {
@@ -93,28 +83,31 @@ Deno.test("folder: any directory of images, labels optional", async () => {
 });
 
 Deno.test("bad input: missing root/list/split folder names the path; bad label value names file and value", async () => {
-  await inputError(
+  await assertRejectsInputError(
     openDataset({ dataset: "cocostuff27", root: "/nonexistent/coco", split: "train" }),
     "/nonexistent/coco",
   );
   const dir = await Deno.makeTempDir();
   try {
     await Deno.mkdir(`${dir}/images/val2017`, { recursive: true });
-    await inputError(
+    await assertRejectsInputError(
       openDataset({ dataset: "cocostuff27", root: dir, split: "val" }),
       `${dir}/curated/val2017/Coco164kFull_Stuff_Coarse_7.txt`,
       "curated/train2017/Coco164kFull_Stuff_Coarse.txt", // the hint spells out the layout
     );
-    await inputError(
+    await assertRejectsInputError(
       openDataset({ dataset: "cocostuff27", root: dir, split: "train", fiveCrop: false }),
       `${dir}/images/train2017`,
     );
-    await inputError(
+    await assertRejectsInputError(
       openDataset({ dataset: "cityscapes", root: dir, split: "val" }),
       `${dir}/leftImg8bit/val`,
     );
-    await inputError(openDataset({ dataset: "potsdam", root: dir, split: "val" }), `${dir}/imgs`);
-    await inputError(
+    await assertRejectsInputError(
+      openDataset({ dataset: "potsdam", root: dir, split: "val" }),
+      `${dir}/imgs`,
+    );
+    await assertRejectsInputError(
       openDataset({ dataset: "cocostuff27", root: dir, split: "train", fiveCrop: true }),
       "prepare",
     );
@@ -122,5 +115,5 @@ Deno.test("bad input: missing root/list/split folder names the path; bad label v
     await Deno.remove(dir, { recursive: true });
   }
   const bad = await openDataset({ dataset: "cocostuff27", root: `${FIX}bad_label`, split: "val" });
-  await inputError(bad.get(0), "Label value 200", `${FIX}bad_label/annotations/val2017/x.png`);
+  await assertRejectsInputError(bad.get(0), "Label value 200", `${FIX}bad_label/annotations/val2017/x.png`);
 });

@@ -21,7 +21,7 @@ import {
 } from "../../core/hp/checkpoint.ts";
 import { HEAD_KEYS, headLayout, projectionLayout } from "../../core/hp/params.ts";
 import { Rng } from "../../core/rng.ts";
-import { randnF32 } from "../_util.ts";
+import { assertRejectsInputError, randnF32 } from "../_util.ts";
 
 function makeState(step: number): TrainState {
   const Df = 24, D = 16, K = 10, n = 5;
@@ -51,14 +51,6 @@ function makeState(step: number): TrainState {
   };
 }
 
-async function assertInputError(p: Promise<unknown>, ...parts: string[]): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof InputError, `expected InputError, got ${err}`);
-    for (const s of parts) assert.ok(err.message.includes(s), `"${err.message}" lacks "${s}"`);
-    return true;
-  });
-}
-
 Deno.test("saveCheckpoint()/loadCheckpoint() round-trip every part of the state bit for bit", async () => {
   const dir = Deno.makeTempDirSync();
   try {
@@ -79,17 +71,17 @@ Deno.test("loadCheckpoint() refuses truncated, foreign and mismatched files nami
     const bytes = encodeCheckpoint(makeState(3));
     const cut = `${dir}/cut.safetensors`;
     Deno.writeFileSync(cut, bytes.subarray(0, bytes.length - 100));
-    await assertInputError(loadCheckpoint(cut), cut, "truncated");
+    await assertRejectsInputError(loadCheckpoint(cut), cut, "truncated");
     Deno.writeFileSync(cut, bytes.subarray(0, 5));
-    await assertInputError(loadCheckpoint(cut), cut, "truncated");
+    await assertRejectsInputError(loadCheckpoint(cut), cut, "truncated");
 
     const foreign = `${dir}/foreign.safetensors`;
     Deno.writeFileSync(foreign, encodeSafetensors({ x: { shape: [1], data: new Float32Array(1) } }));
-    await assertInputError(loadCheckpoint(foreign), foreign, "not an hpseg training checkpoint");
+    await assertRejectsInputError(loadCheckpoint(foreign), foreign, "not an hpseg training checkpoint");
 
     const good = `${dir}/good.safetensors`;
     Deno.writeFileSync(good, bytes);
-    await assertInputError(loadCheckpoint(good, { D: 512 }), good, "D is 16, this run needs 512");
+    await assertRejectsInputError(loadCheckpoint(good, { D: 512 }), good, "D is 16, this run needs 512");
 
     // Metadata dims that disagree with the stored pools (same-length edit of the header: K 10 → 11).
     const text = new TextDecoder().decode(bytes);
@@ -99,13 +91,17 @@ Deno.test("loadCheckpoint() refuses truncated, foreign and mismatched files nami
     edited.set(new TextEncoder().encode('\\"K\\":11'), at);
     const wrong = `${dir}/wrong.safetensors`;
     Deno.writeFileSync(wrong, edited);
-    await assertInputError(loadCheckpoint(wrong), wrong, '"pool.ag" has shape [10, 24], expected [11, 24]');
+    await assertRejectsInputError(
+      loadCheckpoint(wrong),
+      wrong,
+      '"pool.ag" has shape [10, 24], expected [11, 24]',
+    );
 
     // A config that no longer validates.
     const meta = makeState(3);
     (meta.config.hp as { tau: number }).tau = -1;
     Deno.writeFileSync(wrong, encodeCheckpoint(meta));
-    await assertInputError(loadCheckpoint(wrong), wrong, "hp.tau");
+    await assertRejectsInputError(loadCheckpoint(wrong), wrong, "hp.tau");
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

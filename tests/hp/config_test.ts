@@ -3,7 +3,7 @@
  * §7), --set overrides, partial user files with `extends`, and one-line InputErrors naming file, key, line.
  */
 import assert from "node:assert/strict";
-import { InputError } from "../../core/errors.ts";
+import { assertInputError } from "../_util.ts";
 import {
   CONFIG_SCHEMA,
   configFromObject,
@@ -17,20 +17,6 @@ function tmpYaml(text: string): string {
   const path = Deno.makeTempFileSync({ suffix: ".yaml" });
   Deno.writeTextFileSync(path, text);
   return path;
-}
-
-function assertInputError(fn: () => unknown, ...parts: (string | RegExp)[]): void {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof InputError, `expected InputError, got ${err}`);
-    for (const p of parts) {
-      if (typeof p === "string") assert.ok(err.message.includes(p), `"${err.message}" lacks "${p}"`);
-      else assert.match(err.message, p);
-    }
-    return;
-  }
-  assert.fail("no error thrown");
 }
 
 Deno.test("loadConfig() loads the embedded official defaults of hp-method.md §7", () => {

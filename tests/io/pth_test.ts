@@ -8,19 +8,9 @@ import assert from "node:assert/strict";
 import { PthFile, PyObject, TensorRef } from "../../core/io/pth.ts";
 import { unpickle } from "../../core/io/pickle.ts";
 import { readSafetensorsSync } from "../../core/io/safetensors.ts";
-import { InputError } from "../../core/errors.ts";
-import { rng } from "../_util.ts";
+import { assertInputError, rng } from "../_util.ts";
 
 const FIX = new URL("../fixtures/vit/", import.meta.url).pathname;
-
-function expectInputError(fn: () => unknown, path: string, pattern: RegExp) {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof InputError, `expected InputError, got ${err}`);
-    assert.ok(err.message.includes(path), `message should name ${path}: ${err.message}`);
-    assert.match(err.message, pattern);
-    return true;
-  });
-}
 
 Deno.test("PthFile reads strided, offset, shared, f16, i64, f64 and scalar tensors exactly", () => {
   const pth = PthFile.open(FIX + "views.pth");
@@ -67,12 +57,12 @@ Deno.test("PthFile parses a DINO-style full checkpoint with argparse.Namespace w
 });
 
 Deno.test("PthFile rejects legacy, truncated and random files with clear errors", async () => {
-  expectInputError(
+  assertInputError(
     () => PthFile.open(FIX + "legacy.pth"),
     "legacy.pth",
     /legacy \(pre-1\.6\)[\s\S]*hint: re-save/,
   );
-  expectInputError(
+  assertInputError(
     () => PthFile.open(FIX + "tiny_truncated.pth"),
     "tiny_truncated.pth",
     /end-of-central-directory|truncated/,
@@ -82,17 +72,17 @@ Deno.test("PthFile rejects legacy, truncated and random files with clear errors"
   const zipHead = await Deno.makeTempFile({ suffix: ".pth" });
   try {
     await Deno.writeFile(random, Uint8Array.from({ length: 5000 }, () => Math.floor(r() * 256)));
-    expectInputError(() => PthFile.open(random), random, /not a zip-format/);
+    assertInputError(() => PthFile.open(random), random, /not a zip-format/);
     // A PK signature followed by garbage: no end-of-central-directory record.
     const b = Uint8Array.from({ length: 3000 }, () => Math.floor(r() * 256));
     b.set([0x50, 0x4b, 0x03, 0x04]);
     await Deno.writeFile(zipHead, b);
-    expectInputError(() => PthFile.open(zipHead), zipHead, /end-of-central-directory|truncated|corrupt/);
+    assertInputError(() => PthFile.open(zipHead), zipHead, /end-of-central-directory|truncated|corrupt/);
   } finally {
     await Deno.remove(random);
     await Deno.remove(zipHead);
   }
-  expectInputError(() => PthFile.open(FIX + "nope.pth"), "nope.pth", /no such file/);
+  assertInputError(() => PthFile.open(FIX + "nope.pth"), "nope.pth", /no such file/);
 });
 
 Deno.test("unpickle() refuses unknown globals and opcodes, naming the file, opcode and offset", () => {

@@ -12,8 +12,7 @@ import {
   writeSafetensors,
 } from "../../core/io/safetensors.ts";
 import { f16BitsToF32, f32ToF16Bits } from "../../core/io/tensor_data.ts";
-import { InputError } from "../../core/errors.ts";
-import { randnF32, rng } from "../_util.ts";
+import { assertInputError, randnF32, rng } from "../_util.ts";
 
 async function tmpFile(bytes?: Uint8Array): Promise<string> {
   const p = await Deno.makeTempFile({ suffix: ".safetensors" });
@@ -22,12 +21,7 @@ async function tmpFile(bytes?: Uint8Array): Promise<string> {
 }
 
 function expectInputError(path: string, pattern: RegExp) {
-  assert.throws(() => readSafetensorsSync(path), (err: unknown) => {
-    assert.ok(err instanceof InputError, `expected InputError, got ${err}`);
-    assert.ok(err.message.includes(path), `message should name the file: ${err.message}`);
-    assert.match(err.message, pattern);
-    return true;
-  });
+  assertInputError(() => readSafetensorsSync(path), path, pattern);
 }
 
 Deno.test("writeSafetensors() round-trips every writable dtype, shapes and metadata", async () => {

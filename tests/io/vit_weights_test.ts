@@ -14,20 +14,10 @@ import {
 } from "../../core/io/vit_weights.ts";
 import { encodeSafetensors, readSafetensorsSync } from "../../core/io/safetensors.ts";
 import { f16BitsToF32, f32ToF16Bits } from "../../core/io/tensor_data.ts";
-import { InputError } from "../../core/errors.ts";
-import { rng } from "../_util.ts";
+import { assertRejectsInputError, rng } from "../_util.ts";
 
 const FIX = new URL("../fixtures/vit/", import.meta.url).pathname;
 const TINY = { heads: 3 };
-
-async function rejects(p: Promise<unknown>, file: string, pattern: RegExp) {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof InputError, `expected InputError, got ${err}`);
-    assert.ok(err.message.includes(file), `message should name ${file}: ${err.message}`);
-    assert.match(err.message, pattern);
-    return true;
-  });
-}
 
 Deno.test("loadVitWeights() gives identical tensors for plain, dict, full-checkpoint, HP and HF files (.safetensors, .bin)", async () => {
   const ref = await loadVitWeights(FIX + "tiny_plain.pth", TINY);
@@ -68,7 +58,7 @@ Deno.test("loadVitWeights() converts f16 checkpoints to the exactly rounded floa
 
 Deno.test("loadVitWeights() detects the standard variants from shapes and defaults heads to C/64", async () => {
   const ref = await loadVitWeights(FIX + "tiny_plain.pth", TINY);
-  await rejects(
+  await assertRejectsInputError(
     loadVitWeights(FIX + "tiny_plain.pth"),
     "tiny_plain.pth",
     /cannot infer the number of heads for width 24[\s\S]*hint/,
@@ -132,45 +122,53 @@ Deno.test("loadVitWeights() names the file, key, expected and found shape for ba
     }),
   ];
   try {
-    await rejects(
+    await assertRejectsInputError(
       loadVitWeights(paths[0], TINY),
       paths[0],
       /key "blocks\.1\.mlp\.fc1\.bias": expected shape \[96\], found \[95\]/,
     );
-    await rejects(
+    await assertRejectsInputError(
       loadVitWeights(paths[1], TINY),
       paths[1],
       /missing key "blocks\.0\.norm2\.bias" \(expected shape \[24\]\)/,
     );
-    await rejects(loadVitWeights(paths[2], TINY), paths[2], /unexpected key "blocks\.0\.extra\.weight"/);
-    await rejects(loadVitWeights(paths[3], TINY), paths[3], /no "cls_token" tensor/);
+    await assertRejectsInputError(
+      loadVitWeights(paths[2], TINY),
+      paths[2],
+      /unexpected key "blocks\.0\.extra\.weight"/,
+    );
+    await assertRejectsInputError(loadVitWeights(paths[3], TINY), paths[3], /no "cls_token" tensor/);
   } finally {
     for (const p of paths) await Deno.remove(p);
   }
 });
 
 Deno.test("loadVitWeights() fails fast and clearly on truncated, legacy and random-bytes files", async () => {
-  await rejects(
+  await assertRejectsInputError(
     loadVitWeights(FIX + "tiny_truncated.pth", TINY),
     "tiny_truncated.pth",
     /truncated|end-of-central/,
   );
-  await rejects(loadVitWeights(FIX + "legacy.pth", TINY), "legacy.pth", /legacy/);
+  await assertRejectsInputError(loadVitWeights(FIX + "legacy.pth", TINY), "legacy.pth", /legacy/);
   const r = rng(11);
   const p = await Deno.makeTempFile({ suffix: ".pth" });
   try {
     await Deno.writeFile(p, Uint8Array.from({ length: 100_000 }, () => Math.floor(r() * 256)));
-    await rejects(loadVitWeights(p), p, /not a PyTorch zip checkpoint or a safetensors file|header length/);
+    await assertRejectsInputError(
+      loadVitWeights(p),
+      p,
+      /not a PyTorch zip checkpoint or a safetensors file|header length/,
+    );
     // Random bytes after a valid-looking safetensors length prefix.
     const b = Uint8Array.from({ length: 2000 }, () => Math.floor(r() * 256));
     new DataView(b.buffer).setBigUint64(0, 1000n, true);
     b[8] = 0x7b;
     await Deno.writeFile(p, b);
-    await rejects(loadVitWeights(p), p, /not valid UTF-8 JSON/);
+    await assertRejectsInputError(loadVitWeights(p), p, /not valid UTF-8 JSON/);
   } finally {
     await Deno.remove(p);
   }
-  await rejects(loadVitWeights(FIX + "missing.pth"), "missing.pth", /no such file/);
+  await assertRejectsInputError(loadVitWeights(FIX + "missing.pth"), "missing.pth", /no such file/);
 });
 
 Deno.test("formulaVitWeights() follows dino-backbone.md §5.1 element by element", () => {
