@@ -29,6 +29,7 @@ import { shouldRenewPool } from "./pools.ts";
 import { saveRunCheckpoint, type TrainState } from "./checkpoint.ts";
 import { type EvalBatch, type EvalModel, evaluate } from "../eval/evaluate.ts";
 import { kmeansBaseline } from "./kmeans.ts";
+import { drawTrainingPictures } from "./train_pictures.ts";
 
 /** Final metrics in percent (the one JSON line of `deno task train`). */
 export interface FinalMetrics {
@@ -62,6 +63,8 @@ export interface TrainRunOptions {
   shouldStop?: () => boolean;
   /** Skip the k-means baseline at the end (tests that do not need it). */
   skipBaseline?: boolean;
+  /** Skip the GHP/LHP pictures (drawn at every checkpoint step otherwise). */
+  noPictures?: boolean;
   /** Loader workers (default 0: in-process). */
   workers?: number;
 }
@@ -242,7 +245,12 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
           await collect(false);
         }
         post({ type: "tick", step, totalSteps: T });
-        if (isCkpt) await checkpoint();
+        if (isCkpt) {
+          await checkpoint();
+          if (!o.noPictures) {
+            for (const m of await drawTrainingPictures(graph, batch.images, lambda, step, o.runDir)) post(m);
+          }
+        }
         if (cfg.eval.valid_freq > 0 && step % cfg.eval.valid_freq === 0 && !last) {
           post({ type: "tick", step, totalSteps: T, note: "evaluating" });
           const ev = await evalCtx.run(graph);

@@ -142,6 +142,11 @@ export class HpGraph {
   readonly loss: HpLoss;
   /** Metrics head [32] + aux copy [N, 12]. */
   readonly metrics: GpuTensor;
+  /** f̂ [N, D_f] and ŝ̄ [N, D] of the last step (read back for the GHP pictures). */
+  readonly fhat: GpuTensor;
+  readonly shat: GpuTensor;
+  /** LHP coefficients a_ij/n_i [N, 9] of the last step. */
+  readonly lhpCoef: GpuTensor;
   readonly ring: StagingRing;
   /** Head forward on the clean batch (its code is s). */
   readonly head: HeadForward;
@@ -183,6 +188,9 @@ export class HpGraph {
     this.xi = init.t.xi;
     this.proj = init.t.proj;
     this.metrics = init.t.metrics;
+    this.fhat = init.t.fhat;
+    this.shat = init.t.shat;
+    this.lhpCoef = init.seq.lhpW.coef;
     this.pools = init.pools;
     this.cluster = init.cluster;
     this.linear = init.linear;
@@ -376,7 +384,7 @@ export class HpGraph {
       vitWeights,
       vit,
       vitAug,
-      t: { images, augImages, labels, theta, xi, proj, metrics },
+      t: { images, augImages, labels, theta, xi, proj, metrics, fhat, shat },
       pools,
       cluster,
       linear,

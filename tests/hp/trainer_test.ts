@@ -44,7 +44,7 @@ export function tinyConfig(extra: string[] = []) {
 async function run(gpu: Gpu, seed: number, steps: number): Promise<TrainRunResult> {
   const dir = await Deno.makeTempDir({ prefix: "hpseg-trainer-test-" });
   try {
-    return await runTraining(gpu, {
+    const r = await runTraining(gpu, {
       config: tinyConfig([`train.seed=${seed}`]),
       runDir: dir,
       runId: "test",
@@ -52,6 +52,13 @@ async function run(gpu: Gpu, seed: number, steps: number): Promise<TrainRunResul
       post: () => {},
       skipBaseline: true,
     });
+    // The final checkpoint step also draws the GHP and LHP pictures.
+    const pics = [...Deno.readDirSync(`${dir}/pictures`)].map((e) => e.name).sort();
+    assertEquals(pics, [
+      `ghp_${String(steps).padStart(7, "0")}.png`,
+      `lhp_${String(steps).padStart(7, "0")}.png`,
+    ]);
+    return r;
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
