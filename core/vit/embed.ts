@@ -1,11 +1,13 @@
 /**
- * ViT input kernels (shaders/vit_embed.wgsl, dino-backbone.md §1.2 steps 1–2): im2col of image patches
- * for the patch-embedding GEMM, and the CLS rows of the token matrix. CPU references included.
+ * ViT input kernels (dino-backbone.md §1.2 steps 1–2): im2col of image patches for the patch-embedding
+ * GEMM (shaders/vit_embed.wgsl), and the CLS rows of the token matrix (the library's elementwise copy with
+ * a broadcast source row). CPU references included.
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d, type Kernel } from "../gpu/pipelines.ts";
+import { prepareElementwise } from "../kernels/elementwise.ts";
 import source from "../../shaders/vit_embed.wgsl" with { type: "text" };
 
 /** Geometry of one patchify: `images` images of 3×H×W starting at image `first`, patch size p. */
@@ -80,10 +82,6 @@ export async function preparePatchify(gpu: Gpu, arena: BufferArena, s: PatchifyS
       [n, "u32"],
       [K, "u32"],
       [imgOff, "u32"],
-      [0, "u32"],
-      [0, "u32"],
-      [0, "u32"],
-      [0, "u32"],
     ]),
     "patchify-params",
   );
@@ -116,7 +114,6 @@ export async function prepareClsRows(
   s: { images: number; tokens: number; dim: number },
   t: { clsPos: GpuTensor; x: GpuTensor },
 ): Promise<Dispatch> {
-  const count = s.images * s.dim;
   if (t.clsPos.size < s.dim) {
     throw new TypeError(`cls_rows: clsPos has ${t.clsPos.size} elements, needs ${s.dim}`);
   }
@@ -125,26 +122,12 @@ export async function prepareClsRows(
       `cls_rows: x "${t.x.label}" has ${t.x.size} elements, needs ${s.images * s.tokens * s.dim}`,
     );
   }
-  const kernel = await getKernel(gpu, {
-    file: "vit_embed.wgsl",
-    source,
-    entryPoint: "cls_rows",
-    bindings: ["read", "rw", "uniform"],
-  });
-  const uniform = arena.uniform(
-    packUniform([
-      [count, "u32"],
-      ...Array.from({ length: 7 }, () => [0, "u32"] as [number, "u32"]),
-      [s.dim, "u32"],
-      [s.tokens, "u32"],
-      [0, "u32"],
-      [0, "u32"],
-    ]),
-    "cls-rows-params",
-  );
-  return {
-    kernel,
-    bindGroup: bindGroup(gpu, kernel, [t.clsPos, t.x, uniform]),
-    workgroups: grid1d(Math.ceil(count / 256), gpu.limits.maxComputeWorkgroupsPerDimension),
-  };
+  // X[b·N·C + c] = clsPos[c]: a copy whose source row stride is 0.
+  return await prepareElementwise(gpu, arena, {
+    op: "copy",
+    rows: s.images,
+    cols: s.dim,
+    x: { ld: 0 },
+    out: { ld: s.tokens * s.dim },
+  }, { x: t.clsPos, out: t.x });
 }
