@@ -1,6 +1,7 @@
 // hp_reg.wgsl — consistency regulariser (hp-method.md §5.6): L_reg = (1/N) Σ_i ‖z_i − za_i + ε‖₂, ε = 1e-6,
 // with dL/dz_i = scale·d_i/(N‖d_i‖) and dL/dza_i = −dL/dz_i (scale = α; rows with ‖d_i‖ = 0 get 0).
-// Entry `rows`: one workgroup of 64 threads per row → norms[i] and the gradients (ACCUMULATE adds).
+// Entry `rows`: one workgroup of 64 threads per row → norms[i] and the gradients (ACCUMULATE adds);
+// the row sum is wg_reduce.wgsl's reduce_sum (prepended).
 // The mean of the norms (L_reg, unscaled) is the library row reduction (core/kernels/reduce.ts).
 // Bindings: 0 z [N,D] read, 1 za [N,D] read, 2 dz [N,D] rw, 3 dza [N,D] rw, 4 norms [N] rw, 5 p uniform.
 
@@ -15,7 +16,7 @@ struct Params { N: u32, D: u32, scale: f32, eps: f32, }
 @group(0) @binding(4) var<storage, read_write> norms: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
-var<workgroup> red: array<f32, 256>;
+const WG: u32 = 64u; // threads per row, for wg_reduce.wgsl's reduce_sum (prepended)
 
 @compute @workgroup_size(64, 1, 1)
 fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -28,13 +29,7 @@ fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let d = z[i * p.D + t] - za[i * p.D + t] + p.eps;
     s = s + d * d;
   }
-  red[tid] = s;
-  workgroupBarrier();
-  for (var w: u32 = 32u; w > 0u; w = w >> 1u) {
-    if (tid < w) { red[tid] = red[tid] + red[tid + w]; }
-    workgroupBarrier();
-  }
-  let n = sqrt(red[0]);
+  let n = sqrt(reduce_sum(s, tid));
   if (tid == 0u) { norms[i] = n; }
   let g = select(0.0, p.scale / (f32(p.N) * n), n > 0.0);
   for (var t: u32 = tid; t < p.D; t = t + 64u) {

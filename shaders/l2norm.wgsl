@@ -13,7 +13,7 @@
 //   3 params uniform
 //   4 DZ     read        [rows, C]  ∂L/∂z when HAS_DZ (then G is the output)
 // Workgroup: 64 threads per row, one workgroup per row, rows on a 2-D grid (row = wid.x + wid.y·num_wg.x).
-// The row sums use a fixed tree, so results are bitwise repeatable.
+// The row sums use a fixed tree (wg_reduce.wgsl, prepended), so results are bitwise repeatable.
 
 override X_IS_Y: bool = false;
 override WRITE_NORM: bool = false;
@@ -30,19 +30,7 @@ struct Params {
 @group(0) @binding(3) var<uniform> prm: Params;
 @group(0) @binding(4) var<storage, read> DZ: array<f32>;
 
-var<workgroup> red: array<f32, 64>;
-
-fn tree_sum(lid: u32, v: f32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s: u32 = 32u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
+const WG: u32 = 64u; // threads per row, for wg_reduce.wgsl's reduce_sum
 
 fn load_x(i: u32) -> f32 {
   if (X_IS_Y) { return Y[i]; }
@@ -60,7 +48,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     let v = load_x(base + c);
     ss = ss + v * v;
   }
-  let n = max(sqrt(tree_sum(lid, ss)), prm.eps);
+  let n = max(sqrt(reduce_sum(ss, lid)), prm.eps);
   for (var c = lid; c < prm.C; c = c + 64u) {
     Y[base + c] = load_x(base + c) / n;
   }
@@ -83,7 +71,7 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   for (var c = lid; c < prm.C; c = c + 64u) {
     dot = dot + X[base + c] * load_dz(base + c);
   }
-  dot = tree_sum(lid, dot);
+  dot = reduce_sum(dot, lid);
   // n == eps means ‖u‖ ≤ eps: the denominator was the constant eps, so no projection term.
   let clamped = n <= prm.eps;
   for (var c = lid; c < prm.C; c = c + 64u) {

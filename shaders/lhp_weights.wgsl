@@ -6,7 +6,7 @@
 //   keep the 3×3 window around i clipped at the border, divide by the window size n_i (9/6/4).
 // Bindings: 0 attn [B, P, P] read (row = query), 1 coef [N, 9] read_write (slot (dy+1)·3 + (dx+1);
 //           0 outside the grid or below the mean), 2 p uniform.
-// Grid: B·P workgroups (grid1d). P ≤ 2048.
+// Grid: B·P workgroups (grid1d). P ≤ 2048. Requires wg_reduce.wgsl prepended (reduce_sum).
 
 struct Params { B: u32, S: u32, P: u32, PP: u32, sigma: f32, row_off: u32, _p1: u32, _p2: u32, }
 
@@ -15,18 +15,7 @@ struct Params { B: u32, S: u32, P: u32, PP: u32, sigma: f32, row_off: u32, _p1: 
 @group(0) @binding(2) var<uniform> p: Params;
 
 var<workgroup> v: array<f32, 2048>;
-var<workgroup> red: array<f32, 256>;
-
-fn tree_sum(x: f32, tid: u32) -> f32 {
-  workgroupBarrier();
-  red[tid] = x;
-  workgroupBarrier();
-  for (var s: u32 = 128u; s > 0u; s = s >> 1u) {
-    if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
-    workgroupBarrier();
-  }
-  return red[0];
-}
+const WG: u32 = 256u; // for wg_reduce.wgsl's reduce_sum (prepended)
 
 // torch.lerp as used by torch.quantile: exact at both ends.
 fn lerp_t(a: f32, b: f32, w: f32) -> f32 {
@@ -75,12 +64,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var t: u32 = tid; t < p.P; t = t + 256u) {
     part = part + exp(clamp(attn[base + t], lo, hi) - hi);
   }
-  let denom = tree_sum(part, tid);
+  let denom = reduce_sum(part, tid);
   var part_a = 0.0;
   for (var t: u32 = tid; t < p.P; t = t + 256u) {
     part_a = part_a + p.sigma * exp(clamp(attn[base + t], lo, hi) - hi) / denom;
   }
-  let mean = tree_sum(part_a, tid) / f32(p.P);
+  let mean = reduce_sum(part_a, tid) / f32(p.P);
   if (tid < 9u) {
     let i = row % p.P;
     let y = i32(i / p.S);

@@ -1,5 +1,6 @@
 // optim.wgsl — gradient global norm and Adam / AdamW over one flat parameter buffer (hp-method.md §6).
 // Follows torch.optim.Adam / AdamW (PyTorch 1.13, single-tensor path) and torch.nn.utils.clip_grad_norm_.
+// Requires wg_reduce.wgsl prepended (reduce_sum for the norm).
 //
 // Entry `sumsq_partial`: PART[w] = Σ G[i]² over this workgroup's strided share (fixed order).
 //   0 G      read        [n]
@@ -41,17 +42,7 @@ struct AdamParams {
 @group(0) @binding(1) var<storage, read_write> NB: array<f32>;
 @group(0) @binding(2) var<uniform> np: NormParams;
 
-var<workgroup> red: array<f32, 256>;
-
-fn tree_sum(lid: u32, v: f32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s: u32 = 128u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
-    workgroupBarrier();
-  }
-  return red[0];
-}
+const WG: u32 = 256u; // for wg_reduce.wgsl's reduce_sum (prepended)
 
 @compute @workgroup_size(256, 1, 1)
 fn sumsq_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -61,7 +52,7 @@ fn sumsq_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     let g = NA[i];
     s = s + g * g;
   }
-  let total = tree_sum(lid, s);
+  let total = reduce_sum(s, lid);
   if (lid == 0u) { NB[wid.x] = total; }
 }
 
@@ -69,7 +60,7 @@ fn sumsq_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
 fn sumsq_final(@builtin(local_invocation_index) lid: u32) {
   var s = 0.0;
   for (var i = lid; i < np.groups; i = i + 256u) { s = s + NA[i]; }
-  let total = tree_sum(lid, s);
+  let total = reduce_sum(s, lid);
   if (lid == 0u) {
     let norm = sqrt(total);
     NB[0] = norm;

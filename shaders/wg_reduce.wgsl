@@ -1,6 +1,6 @@
 // wg_reduce.wgsl — not a kernel: workgroup-wide sum and max over the WG threads of one workgroup, shared
-// by the row kernels (layernorm.wgsl, softmax.wgsl, reduce.wgsl; their wrappers prepend this file). The
-// including shader declares `override WG: u32` (a power of two ≤ 256). Fixed tree order (halving strides),
+// by layernorm, softmax, reduce, l2norm, optim, lhp_weights and hp_reg (their wrappers prepend this file).
+// The including shader declares `WG: u32` (override or const; a power of two ≤ 256). Fixed tree order (halving strides),
 // so results are bitwise repeatable. Every thread of the workgroup must call these (barriers inside).
 
 var<workgroup> red: array<f32, 256>;

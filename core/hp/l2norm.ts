@@ -10,7 +10,11 @@ import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts
 import { bindGroup, type Dispatch, getKernel } from "../gpu/pipelines.ts";
 import { rowGrid, rwDummy } from "./_gpu.ts";
 import { checkDims, checkDtype, checkExtent } from "../kernels/_common.ts";
-import source from "../../shaders/l2norm.wgsl" with { type: "text" };
+import kernelSrc from "../../shaders/l2norm.wgsl" with { type: "text" };
+import wgReduceSrc from "../../shaders/wg_reduce.wgsl" with { type: "text" };
+
+/** wg_reduce.wgsl (workgroup sum) + the kernel. */
+const source = wgReduceSrc + kernelSrc;
 
 /** The clamp of F.normalize. */
 export const NORM_EPS = 1e-12;

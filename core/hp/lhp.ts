@@ -17,6 +17,7 @@ import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { checkDtype, checkExtent } from "../kernels/_common.ts";
 import { LHP_SIGMA } from "./loss_ref.ts";
 import weightsSrc from "../../shaders/lhp_weights.wgsl" with { type: "text" };
+import wgReduceSrc from "../../shaders/wg_reduce.wgsl" with { type: "text" };
 import mixSrc from "../../shaders/lhp_mix.wgsl" with { type: "text" };
 
 /** Largest P = S² the weights kernel sorts in workgroup memory. */
@@ -58,7 +59,7 @@ export class LhpWeights {
     while (pp < P) pp *= 2;
     const kernel = await getKernel(gpu, {
       file: "lhp_weights.wgsl",
-      source: weightsSrc,
+      source: wgReduceSrc + weightsSrc,
       bindings: ["read", "rw", "uniform"],
     });
     const u = arena.uniform(

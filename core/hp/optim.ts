@@ -18,7 +18,11 @@ import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { readF32 } from "../gpu/readback.ts";
 import { checkExtent } from "../kernels/_common.ts";
 import { elementGrid } from "./_gpu.ts";
-import source from "../../shaders/optim.wgsl" with { type: "text" };
+import kernelSrc from "../../shaders/optim.wgsl" with { type: "text" };
+import wgReduceSrc from "../../shaders/wg_reduce.wgsl" with { type: "text" };
+
+/** wg_reduce.wgsl (workgroup sum) + the kernel. */
+const source = wgReduceSrc + kernelSrc;
 
 /** Hyper-parameters of one optimiser. */
 export interface AdamOptions {

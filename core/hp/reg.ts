@@ -12,7 +12,11 @@ import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { checkExtent } from "../kernels/_common.ts";
 import { prepareRowReduce } from "../kernels/reduce.ts";
 import { REG_EPS } from "./loss_ref.ts";
-import source from "../../shaders/hp_reg.wgsl" with { type: "text" };
+import kernelSrc from "../../shaders/hp_reg.wgsl" with { type: "text" };
+import wgReduceSrc from "../../shaders/wg_reduce.wgsl" with { type: "text" };
+
+/** wg_reduce.wgsl (workgroup sum) + the kernel. */
+const source = wgReduceSrc + kernelSrc;
 
 /** Tensors of {@link ConsistencyReg}: inputs z, z^aug [N, D]; optional gradient outputs [N, D]. */
 export interface ConsistencyRegTensors {
