@@ -41,7 +41,7 @@ const ENERGY_GAIN = 2;
 /** Head-mean attention logit scale of block 1 (logit = ATTN_SCALE·⟨e_i, e_j⟩ over LN'd energies). */
 const ATTN_SCALE = 1;
 /** Weight of the attention average added back to the residual stream in block 1. */
-const MIX = 0.3;
+const MIX = 0;
 
 /** Architecture of the embedded backbone. */
 export const EMBEDDED_CONFIG: VitConfig = {

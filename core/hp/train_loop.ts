@@ -28,8 +28,7 @@ import { prepareHeadForward } from "./heads.ts";
 import { shouldRenewPool } from "./pools.ts";
 import { saveRunCheckpoint, type TrainState } from "./checkpoint.ts";
 import { type EvalBatch, type EvalModel, evaluate } from "../eval/evaluate.ts";
-import { kmeansBaseline } from "./kmeans.ts";
-import { drawTrainingPictures } from "./train_pictures.ts";
+import { kmeans, kmeansBaseline, normalizeRows } from "./kmeans.ts";
 
 /** Final metrics in percent (the one JSON line of `deno task train`). */
 export interface FinalMetrics {
@@ -172,6 +171,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       poolRng = new Rng(s.rng.pools);
     } else {
       await buildPools(graph, poolLoader, poolRng, 0, true);
+      await initClusterProbe(graph, poolLoader, tr.seed);
     }
     const evalCtx = await EvalContext.create(gpu, arena, graph, valDs, cfg, n);
     const collect = async (all: boolean) => {
@@ -247,7 +247,9 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
         post({ type: "tick", step, totalSteps: T });
         if (isCkpt) {
           await checkpoint();
-          if (!o.noPictures) {
+          if (!o.noPictures && picturesAllowed()) {
+            // Loaded lazily: core/viz's raster uses imagescript's native codec, which needs --allow-ffi.
+            const { drawTrainingPictures } = await import("./train_pictures.ts");
             for (const m of await drawTrainingPictures(graph, batch.images, lambda, step, o.runDir)) post(m);
           }
         }
@@ -309,6 +311,11 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
   }
 }
 
+/** Whether core/viz can run (its imagescript raster loads a native library through FFI). */
+function picturesAllowed(): boolean {
+  return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+}
+
 /** Builds Pool_ag (with `ag`) and Pool_sp from the first ⌈K/B⌉ batches of the pool loader's epoch `id`. */
 async function buildPools(graph: HpGraph, loader: Loader, rng: Rng, id: number, ag: boolean): Promise<void> {
   graph.pools.begin(rng, ag);
@@ -328,6 +335,31 @@ async function buildPools(graph: HpGraph, loader: Loader, rng: Rng, id: number, 
   }
   await it.return?.();
   if (b < need) throw new InputError(`pool of ${graph.dims.K} needs ${need} batches, the dataset gives ${b}`);
+}
+
+/**
+ * Initialises the cluster probe's centroids by k-means on the normalised train-mode codes of one batch
+ * (the pool loader's first batch, dropout seeds from their own Rng) instead of N(0,1) draws: with few
+ * clusters and a short run, random centroids that no code is nearest to never receive a gradient and stay
+ * dead (hp-method.md §8.2's probe only moves the winning centroid). Deterministic in the seed.
+ */
+async function initClusterProbe(graph: HpGraph, loader: Loader, seed: number): Promise<void> {
+  const { N, D, n } = graph.dims;
+  const it = loader.epoch(0)[Symbol.asyncIterator]();
+  const first = await it.next();
+  await it.return?.();
+  if (first.done) return;
+  const rng = new Rng(hash32(seed, 0x636c7573));
+  graph.images.write(first.value.images);
+  graph.head.setSeeds({ a: rng.nextU32(), b: rng.nextU32() });
+  const rec = new StepRecorder(graph.gpu, "cluster-probe-init");
+  graph.vit.encode(rec, graph.images);
+  graph.head.record(rec);
+  rec.submit();
+  const codes = await readF32(graph.gpu, graph.head.code);
+  normalizeRows(codes, D);
+  const { centroids } = kmeans(codes.subarray(0, N * D), N, D, n, { seed: rng.nextU32(), restarts: 3 });
+  graph.cluster.params.write(Float32Array.from(centroids));
 }
 
 async function captureState(
