@@ -142,7 +142,8 @@ export const command: Command = {
       const outcome = await new Promise<WorkerResult>((resolve) => {
         worker.onmessage = (ev: MessageEvent<TelemetryMessage | TickMessage | WorkerResult>) => {
           const m = ev.data;
-          if ("kind" in m) return resolve(m as WorkerResult);
+          // Telemetry has a `type` (a picture message also has a `kind`); the final result has only `kind`.
+          if (!("type" in m)) return resolve(m as WorkerResult);
           if (m.type === "tick") {
             barFor(m.totalSteps).update({ step: m.step, note: m.note });
             return;

@@ -166,6 +166,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       epoch = s.epoch;
       bi = s.batchInEpoch;
       best = typeof s.extra.best === "number" ? s.extra.best : -Infinity;
+      lastGood = `${o.runDir}/checkpoints/last.safetensors`;
       if (!s.rng.main || !s.rng.pools) throw new InputError("checkpoint lacks the RNG states main/pools");
       mainRng = new Rng(s.rng.main);
       poolRng = new Rng(s.rng.pools);

@@ -92,3 +92,49 @@ gpuTest("trainer: finite, non-increasing losses and bit-identical runs for one s
   notDeepStrictEqual(c.losses.map((l) => l.metrics.hp), hp, "another seed gave the same losses");
   assert(a.final && Number.isFinite(a.final.cluster_acc), "no final evaluation");
 });
+
+gpuTest(
+  "trainer: a non-finite loss stops training with a message and keeps the last good checkpoint",
+  async ({ gpu }) => {
+    const { DivergedError } = await import("../../core/hp/train_loop.ts");
+    const { loadCheckpoint } = await import("../../core/hp/checkpoint.ts");
+    const dir = await Deno.makeTempDir({ prefix: "hpseg-nan-test-" });
+    try {
+      const config = tinyConfig(["train.checkpoint_every=2"]);
+      const base = {
+        config,
+        runDir: dir,
+        runId: "nan",
+        post: () => {},
+        skipBaseline: true,
+        noPictures: true,
+      };
+      await runTraining(gpu, { ...base, maxSteps: 8, shouldStop: stopAfter(4) });
+      const good = await loadCheckpoint(`${dir}/checkpoints/last.safetensors`);
+      assertEquals(good.step, 4);
+      // Resume from a state whose head holds a NaN: the first read-back loss is NaN.
+      const poisoned = { ...good, head: good.head.slice() };
+      poisoned.head[0] = NaN;
+      let caught: Error | null = null;
+      try {
+        await runTraining(gpu, { ...base, resume: poisoned });
+      } catch (err) {
+        caught = err as Error;
+      }
+      assert(caught instanceof DivergedError, `expected DivergedError, got ${caught}`);
+      assert(/step [56]: non-finite loss/.test(caught.message), caught.message);
+      assert(caught.message.includes("last good checkpoint"), caught.message);
+      const after = await loadCheckpoint(`${dir}/checkpoints/last.safetensors`);
+      assertEquals(after.step, 4, "a checkpoint was written after the loss went non-finite");
+      assert(after.head.every(Number.isFinite));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+/** A shouldStop callback that fires once `n` steps have run (counted through the tick messages). */
+function stopAfter(n: number): () => boolean {
+  let calls = 0;
+  return () => ++calls >= n;
+}
