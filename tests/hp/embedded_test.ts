@@ -111,9 +111,9 @@ gpuTest(
 
 // The claim of README "Training": the embedded default (configs/synthetic.yaml, exactly what
 // `deno task train` runs) beats k-means on the raw backbone features by ≥ 5 mIoU points on the synthetic
-// validation split. This trains the full default: about 3–4 minutes on 2 CPU cores with lavapipe.
+// validation split. This trains the full default: about 2–3 minutes on 2 CPU cores with lavapipe.
 gpuTest(
-  "embedded default: HP cluster mIoU beats k-means on raw features by ≥ 5 points (full run, ~3–4 min)",
+  "embedded default: HP cluster mIoU beats k-means on raw features by ≥ 5 points (full run, ~2–3 min)",
   async ({ gpu }) => {
     const { loadConfig } = await import("../../core/hp/config.ts");
     const { runTraining } = await import("../../core/hp/train_loop.ts");
