@@ -92,7 +92,7 @@ gpuTest(
     const gTheta = headBackwardRef(dims, theta0, F, seeds, pRef.ds);
     const zeros = (n: number) => new Float64Array(n);
     const thetaRef = adamStepRef(
-      { lr: 5e-4, weightDecay: 0.1, decoupled: true, maxGradNorm: 0.05 },
+      { lr: cfg.train.lr, weightDecay: cfg.train.weight_decay, decoupled: true, maxGradNorm: 0.05 },
       1,
       theta0,
       gTheta,
@@ -100,7 +100,7 @@ gpuTest(
       zeros(theta0.length),
     );
     assert.ok(thetaRef.coef < 1, `clip inactive (norm ${thetaRef.norm})`);
-    const projRef = adamStepRef({ lr: 5e-4 }, 1, proj0, pRef.grads, zeros(proj0.length), zeros(proj0.length));
+    const projRef = adamStepRef({ lr: cfg.train.proj_lr }, 1, proj0, pRef.grads, zeros(proj0.length), zeros(proj0.length));
     assertAllClose(await readF32(gpu, mods.head), thetaRef.params, {
       rtol: 1e-4,
       atol: 2e-6,
