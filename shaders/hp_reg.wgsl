@@ -1,11 +1,13 @@
 // hp_reg.wgsl — consistency regulariser (hp-method.md §5.6): L_reg = (1/N) Σ_i ‖z_i − za_i + ε‖₂, ε = 1e-6,
 // with dL/dz_i = scale·d_i/(N‖d_i‖) and dL/dza_i = −dL/dz_i (scale = α; rows with ‖d_i‖ = 0 get 0).
-// Entry `rows`: one workgroup of 64 threads per row → norms[i] and the gradients (ACCUMULATE adds);
+// Entry `rows`: one workgroup of 64 threads per row → norms[i] and the gradients (ACCUMULATE_DZ /
+// ACCUMULATE_DZA add into dz / dza instead of overwriting);
 // the row sum is wg_reduce.wgsl's reduce_sum (prepended).
 // The mean of the norms (L_reg, unscaled) is the library row reduction (core/kernels/reduce.ts).
 // Bindings: 0 z [N,D] read, 1 za [N,D] read, 2 dz [N,D] rw, 3 dza [N,D] rw, 4 norms [N] rw, 5 p uniform.
 
-override ACCUMULATE: bool = false;
+override ACCUMULATE_DZ: bool = false;
+override ACCUMULATE_DZA: bool = false;
 
 struct Params { N: u32, D: u32, scale: f32, eps: f32, }
 
@@ -35,12 +37,7 @@ fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var t: u32 = tid; t < p.D; t = t + 64u) {
     let idx = i * p.D + t;
     let v = g * (z[idx] - za[idx] + p.eps);
-    if (ACCUMULATE) {
-      dz[idx] = dz[idx] + v;
-      dza[idx] = dza[idx] - v;
-    } else {
-      dz[idx] = v;
-      dza[idx] = -v;
-    }
+    dz[idx] = select(0.0, dz[idx], ACCUMULATE_DZ) + v;
+    dza[idx] = select(0.0, dza[idx], ACCUMULATE_DZA) - v;
   }
 }

@@ -24,6 +24,7 @@ export interface ConsistencyRegTensors {
   za: GpuTensor;
   /** dL/dz output; allocated when absent (pass HpLoss.dz with accumulate to add into it). */
   dz?: GpuTensor;
+  /** dL/dz^aug output; allocated when absent. */
   dza?: GpuTensor;
 }
 
@@ -41,7 +42,8 @@ export class ConsistencyReg {
 
   /**
    * @param opts.scale multiplies the gradients (α; default 1). The loss value stays unscaled.
-   * @param opts.accumulate add the gradients into dz/dza instead of overwriting them.
+   * @param opts.accumulate add the gradients into the dz/dza passed in `t` instead of overwriting them.
+   * Gradient tensors this call allocates are always overwritten, so they never carry over between steps.
    */
   static async create(
     gpu: Gpu,
@@ -69,7 +71,10 @@ export class ConsistencyReg {
       source,
       entryPoint: "rows",
       bindings: ["read", "read", "rw", "rw", "rw", "uniform"],
-      constants: { ACCUMULATE: opts.accumulate ? 1 : 0 },
+      constants: {
+        ACCUMULATE_DZ: opts.accumulate && t.dz ? 1 : 0,
+        ACCUMULATE_DZA: opts.accumulate && t.dza ? 1 : 0,
+      },
     });
     const u = arena.uniform(
       packUniform([[N, "u32"], [D, "u32"], [opts.scale ?? 1, "f32"], [REG_EPS, "f32"]]),

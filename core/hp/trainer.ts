@@ -449,9 +449,7 @@ export class HpGraph {
     // 7–8: losses and their gradients w.r.t. z, z̃, z^aug
     this.loss.record(rec);
     if (q.reg) {
-      // The regulariser accumulates into dz (the HP gradient) and into its own dz^aug, which the previous
-      // step's projection backward left holding ∂L/∂u: clear it so nothing carries over between steps.
-      rec.clear(q.reg.dza);
+      // Adds into dz (the HP gradient); overwrites its own dz^aug.
       q.reg.record(rec);
     }
     // 10 (before the backward overwrites nothing the probes read: they read s only)

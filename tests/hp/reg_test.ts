@@ -44,6 +44,34 @@ gpuTest(
   },
 );
 
+gpuTest(
+  "ConsistencyReg accumulates only into the gradients passed in; its own dza is overwritten",
+  async ({ gpu, arena }) => {
+    const N = 13, D = 7;
+    const z = randnF32(N * D, 11), za = randnF32(N * D, 12), dz0 = randnF32(N * D, 13);
+    const dz = arena.upload(dz0, [N, D], "f32", "dz");
+    const reg = await ConsistencyReg.create(gpu, arena, { N, D }, {
+      z: arena.upload(z, [N, D], "f32", "z"),
+      za: arena.upload(za, [N, D], "f32", "za"),
+      dz,
+    }, { scale: 0.5, accumulate: true });
+    // Two steps: the caller's dz receives both; the regulariser's own dza holds one step's gradient.
+    for (let step = 0; step < 2; step++) {
+      const rec = new StepRecorder(gpu);
+      reg.record(rec);
+      rec.submit();
+    }
+    const ref = consistencyRegRef(z, za, N, D, 0.5);
+    assertAllClose(await readF32(gpu, dz), ref.dz.map((v, k) => 2 * v + dz0[k]), {
+      rtol: 1e-5,
+      atol: 1e-7,
+      label: "dz (accumulated twice)",
+    });
+    assertAllClose(await readF32(gpu, reg.dza), ref.dza, { rtol: 1e-5, atol: 1e-7, label: "own dza" });
+    reg.destroy();
+  },
+);
+
 Deno.test("consistencyRegRef gradients match central finite differences", () => {
   const N = 5, D = 4;
   const z = Float64Array.from(randnF32(N * D, 7)), za = Float64Array.from(randnF32(N * D, 8));
