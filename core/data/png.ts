@@ -1,5 +1,5 @@
 /**
- * A small PNG codec of our own (decode every standard PNG; encode 8-bit gray and RGB).
+ * A small PNG codec of our own (decode every standard PNG; encode 8-bit gray, RGB and RGBA).
  *
  * Why not imagescript for PNG: label maps must come back as raw sample values (grayscale value or palette
  * index), never as colours, and we want byte-identical output from run to run for `prepare` (hp-method.md
@@ -230,11 +230,26 @@ function crc32(bytes: Uint8Array, start: number, end: number): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
+/** PNG colour type of each channel count {@link encodePng} writes. */
+const ENCODE_COLOR_TYPE: Record<number, number> = { 1: 0, 3: 2, 4: 6 };
+
 /**
- * Encodes 8-bit gray (channels 1) or RGB (channels 3) pixels as PNG. Deterministic: the row filter is
- * chosen by the usual minimum-sum-of-absolute-differences rule and zlib runs at a fixed level.
+ * Encodes 8-bit gray (channels 1), RGB (channels 3) or RGBA (channels 4, e.g. a canvas bitmap) pixels as
+ * PNG. Deterministic: the row filter is chosen by the usual minimum-sum-of-absolute-differences rule and zlib
+ * runs at a fixed level. No chunk carries a time, so equal pixels give equal bytes.
  */
-export function encodePng(width: number, height: number, channels: 1 | 3, data: Uint8Array): Uint8Array {
+export function encodePng(
+  width: number,
+  height: number,
+  channels: 1 | 3 | 4,
+  data: Uint8Array | Uint8ClampedArray,
+): Uint8Array {
+  if (ENCODE_COLOR_TYPE[channels] === undefined) {
+    throw new RangeError(`encodePng: channels must be 1, 3 or 4, got ${channels}`);
+  }
+  if (!(Number.isInteger(width) && width > 0 && Number.isInteger(height) && height > 0)) {
+    throw new RangeError(`encodePng: bad size ${width}×${height}`);
+  }
   if (data.length !== width * height * channels) {
     throw new RangeError(`encodePng: expected ${width * height * channels} bytes, got ${data.length}`);
   }
@@ -278,7 +293,7 @@ export function encodePng(width: number, height: number, channels: 1 | 3, data: 
   hv.setUint32(0, width);
   hv.setUint32(4, height);
   ihdr[8] = 8;
-  ihdr[9] = channels === 1 ? 0 : 2;
+  ihdr[9] = ENCODE_COLOR_TYPE[channels];
   const chunks: [string, Uint8Array][] = [["IHDR", ihdr], ["IDAT", z], ["IEND", new Uint8Array(0)]];
   const size = 8 + chunks.reduce((s, [, b]) => s + 12 + b.length, 0);
   const out = new Uint8Array(size);

@@ -29,6 +29,7 @@ import { shouldRenewPool } from "./pools.ts";
 import { saveRunCheckpoint, type TrainState } from "./checkpoint.ts";
 import { kmeans, normalizeRows } from "./kmeans.ts";
 import { EvalContext } from "./train_eval.ts";
+import { drawTrainingPictures } from "./train_pictures.ts";
 
 /** Final metrics in percent (the one JSON line of `deno task train`). */
 export interface FinalMetrics {
@@ -248,9 +249,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
         post({ type: "tick", step, totalSteps: T });
         if (isCkpt) {
           await checkpoint();
-          if (!o.noPictures && picturesAllowed()) {
-            // Loaded lazily: core/viz's raster uses imagescript's native codec, which needs --allow-ffi.
-            const { drawTrainingPictures } = await import("./train_pictures.ts");
+          if (!o.noPictures) {
             for (const m of await drawTrainingPictures(graph, batch.images, lambda, step, o.runDir)) post(m);
           }
         }
@@ -310,11 +309,6 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
     graph.destroy();
     arena.destroyAll();
   }
-}
-
-/** Whether core/viz can run (its imagescript raster loads a native library through FFI). */
-function picturesAllowed(): boolean {
-  return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
 }
 
 /** Builds Pool_ag (with `ag`) and Pool_sp from the first ⌈K/B⌉ batches of the pool loader's epoch `id`. */

@@ -62,8 +62,8 @@ export async function drawTrainingPictures(
     const m = ghpAnchorWeights(p, { N, fhat, Df, shat, D, rAg, rSp, lambda });
     return { image: 0, patch: p, positives: m.subarray(0, shown * P) };
   });
-  const ghp = await ghpPicture({ images: rgb, grid: S, anchors: ghpAnchors });
-  const lhp = await lhpPicture({
+  const ghp = ghpPicture({ images: rgb, grid: S, anchors: ghpAnchors });
+  const lhp = lhpPicture({
     image: rgb[0],
     grid: S,
     anchors: patches.map((p) => ({ patch: p, weights: coef.subarray(p * 9, p * 9 + 9) })),

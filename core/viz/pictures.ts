@@ -74,7 +74,7 @@ export interface GhpPictureInput {
  * One row per anchor: its image with the anchor outlined, its nearest pool member (grey when unknown), then
  * every batch image with the anchor's GHP positives bright and green-tinted and everything else dimmed.
  */
-export async function ghpPicture(input: GhpPictureInput): Promise<Uint8Array> {
+export function ghpPicture(input: GhpPictureInput): Uint8Array {
   const { images, grid, anchors } = input;
   const T = input.thumb ?? 112;
   const B = images.length, P = grid * grid;
@@ -116,7 +116,7 @@ export async function ghpPicture(input: GhpPictureInput): Promise<Uint8Array> {
       if (b === a.image) r.outline(x + ax, y + ay, aw, ah, ANCHOR_RGB, 2);
     }
   });
-  return await r.png();
+  return r.png();
 }
 
 /** One anchor of {@link lhpPicture}. */
@@ -145,7 +145,7 @@ export interface LhpPictureInput {
  * LHP neighbours tinted yellow with opacity ∝ weight (others dimmed, cells outside the image grey), the
  * anchor outlined red; under it, one bar per window cell with height ∝ weight.
  */
-export async function lhpPicture(input: LhpPictureInput): Promise<Uint8Array> {
+export function lhpPicture(input: LhpPictureInput): Uint8Array {
   const { image, grid, anchors } = input;
   const T = input.tile ?? 144;
   checkRgb(image, "lhpPicture image");
@@ -197,7 +197,7 @@ export async function lhpPicture(input: LhpPictureInput): Promise<Uint8Array> {
       r.fill(x + i * bw + 1, T + GAP + barH - bh, bw - 2, bh, i === 4 ? ANCHOR_RGB : LHP_RGB);
     }
   });
-  return await r.png();
+  return r.png();
 }
 
 /** A label map: row-major H×W class indices; negative values or values ≥ K mean "ignore" (drawn black). */
@@ -277,7 +277,7 @@ export interface PredictionPictureInput {
 }
 
 /** One row per sample: image | ground truth | cluster prediction | linear prediction. */
-export async function predictionPicture(input: PredictionPictureInput): Promise<Uint8Array> {
+export function predictionPicture(input: PredictionPictureInput): Uint8Array {
   const T = input.thumb ?? 112;
   const n = input.samples.length;
   if (n === 0) throw new RangeError("predictionPicture: needs at least one sample");
@@ -296,7 +296,7 @@ export async function predictionPicture(input: PredictionPictureInput): Promise<
     paintLabels(r, s.cluster, 2 * (T + GAP), y, T, palette, `predictionPicture sample ${k} cluster`);
     paintLabels(r, s.linear, 3 * (T + GAP), y, T, palette, `predictionPicture sample ${k} linear`);
   });
-  return await r.png();
+  return r.png();
 }
 
 /**

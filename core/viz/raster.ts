@@ -1,11 +1,14 @@
 /**
  * A small RGBA raster for the training pictures (issue 7 §3): nearest-neighbour blits of uint8 RGB images,
- * tinted rectangles and outlines, and PNG encoding through imagescript. Pixels are written straight into
- * imagescript's bitmap (no per-pixel method calls), so a picture of a few hundred thousand pixels takes
+ * tinted rectangles and outlines, and PNG encoding through our own encoder (core/data/png.ts). The bitmap is
+ * a plain Uint8ClampedArray written in place, so a picture of a few hundred thousand pixels takes
  * milliseconds on the trainer's thread.
+ *
+ * Why not imagescript: its main module loads a native codec library through FFI, so drawing pictures would
+ * need --allow-ffi, which the least-privilege `train` task does not grant (issue 7 §6).
  * @module
  */
-import { Image } from "imagescript";
+import { encodePng } from "../data/png.ts";
 
 /** An RGB colour, 0..255 per channel. */
 export type Rgb = readonly [number, number, number];
@@ -27,14 +30,16 @@ export function checkRgb(img: RgbImage, what: string): void {
   }
 }
 
-/** RGBA canvas backed by an imagescript Image. Coordinates are 0-based; drawing clips to the canvas. */
+/** RGBA canvas, row-major W×H×4. Coordinates are 0-based; drawing clips to the canvas. */
 export class Raster {
-  readonly image: Image;
+  /** The bitmap: 4 bytes per pixel (R, G, B, A), row-major. */
   readonly px: Uint8ClampedArray;
 
   constructor(readonly width: number, readonly height: number, background: Rgb = [255, 255, 255]) {
-    this.image = new Image(width, height);
-    this.px = this.image.bitmap;
+    if (!(Number.isInteger(width) && width > 0 && Number.isInteger(height) && height > 0)) {
+      throw new RangeError(`Raster: bad size ${width}×${height}`);
+    }
+    this.px = new Uint8ClampedArray(width * height * 4);
     this.fill(0, 0, width, height, background);
   }
 
@@ -100,8 +105,8 @@ export class Raster {
     }
   }
 
-  /** Encodes as PNG (fixed creation time, so equal pixels give equal bytes). */
-  async png(): Promise<Uint8Array> {
-    return await this.image.encode(1, { creationTime: 0, software: "hpseg" });
+  /** Encodes as an RGBA PNG (no time chunk, so equal pixels give equal bytes). */
+  png(): Uint8Array {
+    return encodePng(this.width, this.height, 4, this.px);
   }
 }

@@ -1,11 +1,12 @@
 /**
- * core/viz picture tests: the PNGs are decoded again (imagescript) and pixels are checked against values
- * computed here from the documented colour rules (blend = (1−α)·pixel + α·colour), on solid-colour inputs
- * where every expected pixel is known.
+ * core/viz picture tests: the PNGs are decoded again (core/data/png.ts decodePng, whose decoder is tested on
+ * PIL-written files in tests/data/codecs_test.ts) and pixels are checked against values computed here from
+ * the documented colour rules (blend = (1−α)·pixel + α·colour), on solid-colour inputs where every expected
+ * pixel is known. The module graph of core/viz must not load imagescript (its native codec needs FFI).
  * @module
  */
 import assert from "node:assert/strict";
-import { Image } from "imagescript";
+import { decodePng } from "../../core/data/png.ts";
 import {
   ANCHOR_RGB,
   DIM_ALPHA,
@@ -29,14 +30,25 @@ function solid(c: Rgb, side = 32): RgbImage {
   return { data, height: side, width: side };
 }
 
-async function decode(png: Uint8Array): Promise<Image> {
-  assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], "PNG signature");
-  return await Image.decode(png);
+interface Decoded {
+  width: number;
+  height: number;
+  px: Uint8Array;
 }
 
-function rgbAt(img: Image, x: number, y: number): number[] {
+function decode(png: Uint8Array): Decoded {
+  assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], "PNG signature");
+  const raw = decodePng(png);
+  assert.equal(raw.colorType, 6, "RGBA");
+  assert.equal(raw.bitDepth, 8);
+  const px = raw.samples as Uint8Array;
+  for (let i = 3; i < px.length; i += 4) assert.equal(px[i], 255, "every pixel is opaque");
+  return { width: raw.width, height: raw.height, px };
+}
+
+function rgbAt(img: Decoded, x: number, y: number): number[] {
   const o = (y * img.width + x) * 4;
-  return [img.bitmap[o], img.bitmap[o + 1], img.bitmap[o + 2]];
+  return [img.px[o], img.px[o + 1], img.px[o + 2]];
 }
 
 function mix(c: Rgb, to: Rgb, a: number): number[] {
@@ -61,7 +73,7 @@ Deno.test("patchRect tiles the thumbnail exactly, also when S does not divide th
   }
 });
 
-Deno.test("ghpPicture: anchor outlined, positives tinted by weight, others dimmed, nearest member shown", async () => {
+Deno.test("ghpPicture: anchor outlined, positives tinted by weight, others dimmed, nearest member shown", () => {
   const S = 4, T = 32, cell = T / S;
   const colors: Rgb[] = [[200, 100, 50], [20, 200, 220], [120, 120, 120]];
   const images = colors.map((c) => solid(c));
@@ -70,7 +82,7 @@ Deno.test("ghpPicture: anchor outlined, positives tinted by weight, others dimme
   positives[0 * P + 0] = 1; // image 0, patch 0, full weight
   positives[2 * P + 15] = 0.5; // image 2, patch 15, half weight
   const nearest = solid([10, 20, 30], 8);
-  const png = await ghpPicture({
+  const png = ghpPicture({
     images,
     grid: S,
     thumb: T,
@@ -80,7 +92,7 @@ Deno.test("ghpPicture: anchor outlined, positives tinted by weight, others dimme
       positives: new Array(3 * P).fill(true),
     }],
   });
-  const img = await decode(png);
+  const img = decode(png);
   assert.equal(img.width, 5 * T + 4 * GAP);
   assert.equal(img.height, 2 * T + GAP);
   const centre = (col: number, p: number, row = 0) => {
@@ -108,26 +120,26 @@ Deno.test("ghpPicture: anchor outlined, positives tinted by weight, others dimme
   // Gap between tiles stays white.
   near(rgbAt(img, T + 1, 5), [255, 255, 255], "gap");
 
-  await assert.rejects(
+  assert.throws(
     () => ghpPicture({ images, grid: S, anchors: [{ image: 0, patch: 0, positives: new Uint8Array(5) }] }),
     /positives has 5 entries, need B·P = 48/,
   );
-  await assert.rejects(
+  assert.throws(
     () => ghpPicture({ images, grid: S, anchors: [{ image: 3, patch: 0, positives }] }),
     /image 3 is outside 0\.\.2/,
   );
-  await assert.rejects(
+  assert.throws(
     () => ghpPicture({ images: [{ data: new Uint8Array(10), height: 4, width: 4 }], grid: S, anchors: [] }),
     /needs at least one image and one anchor/,
   );
 });
 
-Deno.test("lhpPicture: window cells by weight, outside cells grey, anchor red, bars ∝ weight", async () => {
+Deno.test("lhpPicture: window cells by weight, outside cells grey, anchor red, bars ∝ weight", () => {
   const S = 4, T = 36, cell = 12;
   const c: Rgb = [60, 90, 200];
   const weights = [0, 0, 0, 0, 1, 0.5, 0, 0.25, 0]; // anchor at patch 0: top row and left column are outside
-  const png = await lhpPicture({ image: solid(c), grid: S, tile: T, anchors: [{ patch: 0, weights }] });
-  const img = await decode(png);
+  const png = lhpPicture({ image: solid(c), grid: S, tile: T, anchors: [{ patch: 0, weights }] });
+  const img = decode(png);
   const barH = Math.round(T / 3);
   assert.equal(img.width, 2 * T + GAP);
   assert.equal(img.height, T + GAP + barH);
@@ -152,28 +164,28 @@ Deno.test("lhpPicture: window cells by weight, outside cells grey, anchor red, b
     return h;
   });
   assert.deepEqual(heights, weights.map((w) => Math.round(barH * w)));
-  await assert.rejects(
+  assert.throws(
     () => lhpPicture({ image: solid(c), grid: S, anchors: [{ patch: 16, weights }] }),
     /patch index 16 is outside 0\.\.15/,
   );
-  await assert.rejects(
+  assert.throws(
     () => lhpPicture({ image: solid(c), grid: S, anchors: [{ patch: 1, weights: [1, 2] }] }),
     /weights has 2 entries, need 9/,
   );
 });
 
-Deno.test("predictionPicture: image | gt | cluster | linear with the palette; ignore labels black", async () => {
+Deno.test("predictionPicture: image | gt | cluster | linear with the palette; ignore labels black", () => {
   const T = 16;
   const palette = makePalette(3);
   const gt = { data: [0, 1, 2, 255], height: 2, width: 2 };
   const cluster = { data: [2, 2, 2, 2], height: 2, width: 2 };
   const linear = { data: Array.from({ length: 64 }, (_, i) => (i < 32 ? 1 : -1)), height: 8, width: 8 };
-  const png = await predictionPicture({
+  const png = predictionPicture({
     samples: [{ image: solid([1, 2, 3]), gt, cluster, linear }],
     numClasses: 3,
     thumb: T,
   });
-  const img = await decode(png);
+  const img = decode(png);
   assert.equal(img.width, 4 * T + 3 * GAP);
   const tile = (k: number, x: number, y: number) => rgbAt(img, k * (T + GAP) + x, y);
   near(tile(0, 8, 8), [1, 2, 3], "image");
@@ -184,7 +196,7 @@ Deno.test("predictionPicture: image | gt | cluster | linear with the palette; ig
   near(tile(2, 8, 8), [...palette[2]], "cluster");
   near(tile(3, 8, 3), [...palette[1]], "linear top half");
   near(tile(3, 8, 12), [0, 0, 0], "linear ignore (-1)");
-  await assert.rejects(
+  assert.throws(
     () =>
       predictionPicture({
         samples: [{ image: solid([1, 2, 3]), gt: { data: [0], height: 2, width: 2 }, cluster, linear }],
@@ -242,4 +254,53 @@ Deno.test("ghpAnchorWeights matches the HP reference masks (hpMasksRef); nearest
   }
   assert.ok(positives > 0 && positives < N * (N - 1), `non-trivial masks (${positives} positives)`);
   assert.throws(() => ghpAnchorWeights(N, { N, fhat, Df, rAg, lambda }), /anchor 18 outside 0\.\.17/);
+});
+
+Deno.test("encodePng RGBA round-trips through decodePng, byte-identical across calls", async () => {
+  const { encodePng } = await import("../../core/data/png.ts");
+  const w = 37, h = 23;
+  let seed = 7;
+  const data = Uint8ClampedArray.from({ length: w * h * 4 }, (_, i) => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    // Smooth gradients in some rows (exercise the Sub/Up/Average/Paeth filters), noise in others.
+    const y = Math.floor(i / (w * 4));
+    return y % 3 === 0 ? seed >>> 24 : (i % (w * 4)) * 3 + y;
+  });
+  const a = encodePng(w, h, 4, data), b = encodePng(w, h, 4, data);
+  assert.deepEqual(a, b);
+  const raw = decodePng(a);
+  assert.deepEqual([raw.width, raw.height, raw.colorType, raw.bitDepth], [w, h, 6, 8]);
+  assert.deepEqual([...raw.samples], [...data]);
+  assert.throws(() => encodePng(w, h, 4, data.subarray(1)), /expected 3404 bytes, got 3403/);
+  assert.throws(() => encodePng(w, h, 2 as 1, data), /channels must be 1, 3 or 4, got 2/);
+});
+
+Deno.test("core/viz draws and writes pictures with only --allow-read/--allow-write (no FFI, no env)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "hpseg_viz_perm_" });
+  try {
+    const mod = new URL("../../core/viz/pictures.ts", import.meta.url).href;
+    const script = `
+      import { lhpPicture, writePicture } from ${JSON.stringify(mod)};
+      const data = new Uint8Array(16 * 16 * 3).fill(90);
+      const png = lhpPicture({ image: { data, height: 16, width: 16 }, grid: 4, tile: 36,
+        anchors: [{ patch: 5, weights: [0, 1, 0, 0, 1, 0, 0, 0.5, 0] }] });
+      console.log(await writePicture(${JSON.stringify(dir)}, "lhp", 3, png));`;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", `--allow-read`, `--allow-write=${dir}`, "-"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const w = out.stdin.getWriter();
+    await w.write(new TextEncoder().encode(script));
+    await w.close();
+    const r = await out.output();
+    const err = new TextDecoder().decode(r.stderr);
+    assert.equal(r.code, 0, `subprocess failed: ${err}`);
+    assert.equal(new TextDecoder().decode(r.stdout).trim(), "pictures/lhp_0000003.png");
+    const img = decode(await Deno.readFile(`${dir}/pictures/lhp_0000003.png`));
+    assert.deepEqual([img.width, img.height], [2 * 36 + GAP, 36 + GAP + 12]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
