@@ -15,13 +15,26 @@
 /** Lifecycle of a run. */
 export type RunState = "starting" | "running" | "evaluating" | "done" | "failed";
 
+/** Final scores of a finished run in percent (hp-method.md §8.4); NaN (null in JSON) when not computed. */
+export interface FinalScores {
+  cluster_acc: number;
+  cluster_miou: number;
+  linear_acc: number;
+  linear_miou: number;
+  /** The baseline: k-means on the raw backbone features. */
+  kmeans_miou: number;
+}
+
 /** Run status change. `config` is the resolved run configuration (shown on the page as JSON). */
 export interface StatusMessage {
   type: "status";
   state: RunState;
   runId: string;
+  /** A sentence for people (terminal and page), e.g. why a run failed or what it scored. */
   message?: string;
   config?: Record<string, unknown>;
+  /** With state "done" after a complete run: the final scores (the same numbers as `message`). */
+  final?: FinalScores;
   /** Wall-clock milliseconds since the epoch; filled in by {@link stamp} when absent. */
   time?: number;
 }
@@ -53,7 +66,10 @@ export interface MetricsMessage {
   /** λ_t, weight of task-specific positives (hp-method.md §5.8). */
   lambda: number;
   lr: number;
-  /** Mean number of positives per anchor: task-agnostic, task-specific, LHP. */
+  /**
+   * Mean number of positives per anchor: task-agnostic |P_i^ag|, task-specific |P_i^sp| (hp-method.md §5.2)
+   * and LHP |L_i| (§5.5: window members whose weight survives the row-mean threshold, i itself included).
+   */
   positives: { ag: number; sp: number; lhp: number };
   /** Threshold distributions of the task-agnostic and task-specific pools. */
   thresholds: { ag: Percentiles; sp: Percentiles };
@@ -238,6 +254,13 @@ export interface TelemetrySinkOptions {
     update(u: { step: number; losses?: LossTerms; imagesPerSec?: number; stepMs?: number }): void;
     log(line: string): void;
   };
+}
+
+/** The sentence a "done" status carries for a complete run, e.g. "finished 120 steps: cluster acc …". */
+export function describeFinal(steps: number, f: FinalScores): string {
+  const p = (v: number) => (Number.isFinite(v) ? `${v.toFixed(1)} %` : "not computed");
+  return `finished ${steps} steps: cluster acc ${p(f.cluster_acc)}, mIoU ${p(f.cluster_miou)}; ` +
+    `linear acc ${p(f.linear_acc)}, mIoU ${p(f.linear_miou)}; k-means baseline mIoU ${p(f.kmeans_miou)}`;
 }
 
 /** One-line summary of an eval result for the terminal. */

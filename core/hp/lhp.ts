@@ -1,8 +1,8 @@
 /**
  * Local hidden positives (hp-method.md §5.5): mixing coefficients from the backbone's head-averaged
- * pre-softmax attention logits, and the mixing s̃ = mix(s) with its backward (§5.9).
- * Kernels: shaders/lhp_weights.wgsl, shaders/lhp_mix.wgsl. CPU reference: core/hp/loss_ref.ts
- * (lhpWeightsRef, lhpMixRef, lhpMixBackwardRef).
+ * pre-softmax attention logits, the mixing s̃ = mix(s) with its backward (§5.9), and the mean LHP set size
+ * |L_i| for telemetry. Kernels: shaders/lhp_weights.wgsl, shaders/lhp_mix.wgsl, shaders/lhp_count.wgsl.
+ * CPU references: core/hp/loss_ref.ts (lhpWeightsRef, lhpMixRef, lhpMixBackwardRef), {@link lhpCountRef}.
  *
  * Layout: coef [N, 9] f32 holds a_ij/n_i for the 3×3 window of anchor i (slot (dy+1)·3 + (dx+1),
  * 0 outside the grid or below the row-mean threshold). The weights depend only on the frozen backbone and
@@ -19,6 +19,7 @@ import { LHP_SIGMA } from "./loss_ref.ts";
 import weightsSrc from "../../shaders/lhp_weights.wgsl" with { type: "text" };
 import wgReduceSrc from "../../shaders/wg_reduce.wgsl" with { type: "text" };
 import mixSrc from "../../shaders/lhp_mix.wgsl" with { type: "text" };
+import countSrc from "../../shaders/lhp_count.wgsl" with { type: "text" };
 
 /** Largest P = S² the weights kernel sorts in workgroup memory. */
 export const LHP_MAX_P = 2048;
@@ -164,5 +165,66 @@ export class LhpMix {
 
   destroy(): void {
     for (const t of this.owned) t.destroy();
+  }
+}
+
+/** CPU reference of {@link LhpCount}: mean over `rows` of the number of positive slots in each coef row. */
+export function lhpCountRef(coef: ArrayLike<number>, rows: number): number {
+  let c = 0;
+  for (let i = 0; i < rows * 9; i++) c += coef[i] > 0 ? 1 : 0;
+  return c / Math.max(rows, 1);
+}
+
+/**
+ * Mean LHP set size (1/rows)·Σ_i |L_i| with L_i = { j ∈ N(i) : a_ij > 0 } (hp-method.md §5.5 step 5) from the
+ * coefficients of {@link LhpWeights}: one dispatch of one workgroup into `out[0]`, recorded inside the
+ * training step so the metrics capture can copy it without a readback.
+ */
+export class LhpCount {
+  private constructor(readonly out: GpuTensor, readonly owned: boolean, readonly dispatch: Dispatch) {}
+
+  /**
+   * @param rows anchors counted (coef rows 0..rows−1)
+   * @param t.coef [≥ rows, 9] f32; t.out optional [≥ 1] f32 output (allocated as [4] when absent)
+   */
+  static async create(
+    gpu: Gpu,
+    arena: BufferArena,
+    rows: number,
+    t: { coef: GpuTensor; out?: GpuTensor },
+  ): Promise<LhpCount> {
+    if (!Number.isInteger(rows) || rows <= 0 || 9 * rows >= 2 ** 24) {
+      throw new RangeError(
+        `LhpCount: rows must be an integer in 1..${Math.floor((2 ** 24 - 1) / 9)}, got ${rows}`,
+      );
+    }
+    checkDtype("LhpCount", "coef", t.coef, "f32");
+    checkExtent("LhpCount", "coef", t.coef, rows * 9);
+    const out = t.out ?? arena.tensor([4], "f32", "lhp.count");
+    checkExtent("LhpCount", "out", out, 1);
+    const kernel = await getKernel(gpu, {
+      file: "lhp_count.wgsl",
+      source: wgReduceSrc + countSrc,
+      bindings: ["read", "rw", "uniform"],
+    });
+    const u = arena.uniform(
+      packUniform([[rows, "u32"], [0, "u32"], [0, "u32"], [0, "u32"]]),
+      "lhp.count-params",
+    );
+    const dispatch: Dispatch = {
+      kernel,
+      bindGroup: bindGroup(gpu, kernel, [t.coef, out, u]),
+      workgroups: [1, 1, 1],
+    };
+    return new LhpCount(out, t.out === undefined, dispatch);
+  }
+
+  /** Records the count (one dispatch). */
+  record(rec: StepRecorder): void {
+    rec.dispatch(this.dispatch);
+  }
+
+  destroy(): void {
+    if (this.owned) this.out.destroy();
   }
 }

@@ -19,6 +19,12 @@ import { kmeansBaseline } from "./kmeans.ts";
 
 /** Validation: the eval-mode model over the validation split, plus the raw-feature k-means baseline. */
 export class EvalContext {
+  /**
+   * The cluster probe's Hungarian matching of the latest {@link run}: classToPred[k] = cluster id matched to
+   * class k (the prediction pictures colour clusters by it); null before the first run.
+   */
+  clusterMatch: number[] | null = null;
+
   private constructor(
     readonly gpu: Gpu,
     readonly arena: BufferArena,
@@ -95,6 +101,7 @@ export class EvalContext {
       n: this.n,
       imageShape: [this.cfg.eval.batch, 3, res, res],
     });
+    this.clusterMatch = r.cluster.classToPred;
     return {
       cluster_acc: r.cluster.acc,
       cluster_miou: r.cluster.miou,

@@ -17,7 +17,7 @@ import { StepRecorder } from "../gpu/step_recorder.ts";
 import { readF32 } from "../gpu/readback.ts";
 import { hash32, Rng } from "../rng.ts";
 import { InputError } from "../errors.ts";
-import type { TelemetryMessage } from "../telemetry.ts";
+import { describeFinal, type FinalScores, type TelemetryMessage } from "../telemetry.ts";
 import { openDataset } from "../../datasets/dataset.ts";
 import { Loader } from "../data/loader.ts";
 import { loadVitWeights, type VitWeights } from "../vit/vit.ts";
@@ -29,16 +29,10 @@ import { shouldRenewPool } from "./pools.ts";
 import { saveRunCheckpoint, type TrainState } from "./checkpoint.ts";
 import { kmeans, normalizeRows } from "./kmeans.ts";
 import { EvalContext } from "./train_eval.ts";
-import { drawTrainingPictures } from "./train_pictures.ts";
+import { drawTrainingPictures, PredictionPictures } from "./train_pictures.ts";
 
 /** Final metrics in percent (the one JSON line of `deno task train`). */
-export interface FinalMetrics {
-  cluster_acc: number;
-  cluster_miou: number;
-  linear_acc: number;
-  linear_miou: number;
-  kmeans_miou: number;
-}
+export type FinalMetrics = FinalScores;
 
 /** A progress tick (every step; not logged, drives the terminal bar). */
 export interface TickMessage {
@@ -176,6 +170,11 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       await initClusterProbe(graph, poolLoader, tr.seed);
     }
     const evalCtx = await EvalContext.create(gpu, arena, graph, valDs, cfg, n);
+    const predPictures = o.noPictures ? null : new PredictionPictures(evalCtx);
+    const drawPredictions = async () => {
+      const m = await predPictures?.draw(graph, step, o.runDir);
+      if (m) post(m);
+    };
     const collect = async (all: boolean) => {
       while (graph.ring.pendingCount > (all ? 0 : 1)) {
         const r = await graph.ring.collect();
@@ -198,7 +197,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
           losses: { ghp: m.ghp, lhp: m.lhp, reg: m.reg, lin: m.lin, clu: m.clu, total },
           lambda: m.lambda,
           lr: tr.lr,
-          positives: { ag: m.posAg, sp: m.posSp, lhp: 0 },
+          positives: { ag: m.posAg, sp: m.posSp, lhp: m.posLhp },
           thresholds: m.thresholds,
           imagesPerSec: stepRate.ips,
           stepMs: stepRate.ms,
@@ -257,6 +256,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
           post({ type: "tick", step, totalSteps: T, note: "evaluating" });
           const ev = await evalCtx.run(graph);
           post({ type: "eval", step, metrics: ev });
+          await drawPredictions();
           const score = ev.cluster_acc + ev.cluster_miou + ev.linear_acc + ev.linear_miou;
           if (cfg.eval.selection === "val" && score > best) {
             best = score;
@@ -289,9 +289,16 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
           finalEv = await evalCtx.run(graph);
         }
       }
+      await drawPredictions();
       const km = o.skipBaseline ? NaN : await evalCtx.kmeans();
       result.final = { ...finalEv, kmeans_miou: km };
-      post({ type: "status", state: "done", runId: o.runId, message: JSON.stringify(result.final) });
+      post({
+        type: "status",
+        state: "done",
+        runId: o.runId,
+        message: describeFinal(step, result.final),
+        final: result.final,
+      });
     } else {
       post({
         type: "status",

@@ -1,6 +1,6 @@
 /**
  * Decoding of the trainer's metrics capture (core/hp/trainer.ts): the 16 HP loss statistics, the
- * regulariser and probe losses, the θ gradient norm, and the 10/50/90 % quantiles of the per-anchor
+ * regulariser and probe losses, the θ gradient norm, the mean LHP set size, and the 10/50/90 % quantiles of the per-anchor
  * thresholds R^ag and R^sp (hp-method.md §5.1) for the dashboard.
  * @module
  */
@@ -17,6 +17,8 @@ export interface StepMetrics {
   lin: number;
   posAg: number;
   posSp: number;
+  /** Mean LHP set size |L_i| (hp-method.md §5.5). */
+  posLhp: number;
   meanDenom: number;
   kept: number;
   lambda: number;
@@ -53,6 +55,7 @@ export function decodeMetrics(data: ArrayBuffer, N: number): StepMetrics {
     lin: f[METRIC.lin],
     posAg: f[HP_STATS.meanPosAg],
     posSp: f[HP_STATS.meanPosSp],
+    posLhp: f[METRIC.lhpSize],
     meanDenom: f[HP_STATS.meanDenom],
     kept: f[HP_STATS.kept],
     lambda: f[HP_STATS.lambda],

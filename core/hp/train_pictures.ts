@@ -1,17 +1,23 @@
 /**
- * Training pictures (issue 5 item 3, dashboard): every picture interval the loop reads back, OUTSIDE the
+ * Training pictures (issue 7 §3, dashboard): every picture interval the loop reads back, OUTSIDE the
  * step, the last step's f̂, ŝ̄, thresholds and LHP coefficients plus the batch images, and draws through
  * core/viz: the GHP sets of a few anchors over the batch (hp-method.md §5.2, m_ij = 1[ag] + λ·1[sp]) and
- * their LHP windows with weights (§5.5). Files go to `<runDir>/pictures/`, announced by `picture` messages.
+ * their LHP windows with weights (§5.5). After each evaluation {@link PredictionPictures} draws sample
+ * predictions of both probes next to the ground truth (§8). Files go to `<runDir>/pictures/`, announced by
+ * `picture` messages.
  * @module
  */
+import type { GpuTensor } from "../gpu/buffers.ts";
 import { readF32 } from "../gpu/readback.ts";
 import { IMAGENET_MEAN, IMAGENET_STD } from "../data/transforms.ts";
+import { Predictor } from "../eval/evaluate.ts";
+import { scoreConfusion } from "../eval/metrics.ts";
 import type { PictureMessage } from "../telemetry.ts";
 import { ghpAnchorWeights } from "../viz/ghp_set.ts";
-import { ghpPicture, lhpPicture, type RgbImage, writePicture } from "../viz/pictures.ts";
+import { ghpPicture, lhpPicture, predictionPicture, type RgbImage, writePicture } from "../viz/pictures.ts";
 import { HP_AUX_STRIDE } from "./loss.ts";
 import type { HpGraph } from "./trainer.ts";
+import type { EvalContext } from "./train_eval.ts";
 
 /** Anchors drawn per picture (patch indices in image 0, spread over the grid). */
 function anchorPatches(S: number): number[] {
@@ -74,4 +80,67 @@ export async function drawTrainingPictures(
     out.push({ type: "picture", step, kind, file, caption: `step ${step}` });
   }
   return out;
+}
+
+/**
+ * Sample predictions (issue 7 §3): the first validation images with their ground truth, the cluster probe's
+ * prediction (clusters coloured by the class the latest evaluation matched them to, hp-method.md §8.4) and
+ * the linear probe's prediction, at the evaluation resolution. The predictor is built once and reused.
+ */
+export class PredictionPictures {
+  #pred: Predictor | null = null;
+  #images: GpuTensor | null = null;
+
+  /** @param samples images shown (at most one evaluation batch) */
+  constructor(readonly ctx: EvalContext, readonly samples = 3) {}
+
+  /** Draws and writes the picture for the graph's current θ and probes; null when the split is empty. */
+  async draw(graph: HpGraph, step: number, runDir: string): Promise<PictureMessage | null> {
+    const { ctx } = this;
+    const g = ctx.gpu, n = ctx.n, Be = ctx.cfg.eval.batch, res = ctx.cfg.eval.res;
+    const probes = {
+      clusters: await readF32(g, graph.cluster.params),
+      linear: await readF32(g, graph.linear.params),
+    };
+    if (!this.#pred) {
+      this.#pred = await Predictor.create(g, ctx.arena, ctx.model, probes, { B: Be, H: res, W: res, n });
+      this.#images = ctx.arena.tensor([Be, 3, res, res], "f32", "prediction-picture-images");
+    } else this.#pred.setProbes(probes);
+    const it = ctx.batches()[Symbol.asyncIterator]();
+    const first = await it.next();
+    await it.return?.();
+    if (first.done || first.value.count === 0) return null;
+    const b = first.value;
+    this.#images!.write(b.images);
+    const r = await this.#pred.run(this.#images!, b.labels);
+    // Before any full evaluation, match clusters on these images alone (said in the caption).
+    const classToPred = ctx.clusterMatch ??
+      scoreConfusion(r.confusion!.subarray(0, n * n), n, "cluster").classToPred;
+    const predToClass = new Int32Array(256).fill(-1);
+    classToPred.forEach((p, k) => p >= 0 && (predToClass[p] = k));
+    const pix = res * res, shown = Math.min(this.samples, b.count);
+    const samples = Array.from({ length: shown }, (_, i) => {
+      const at = (x: ArrayLike<number>) => ({ data: x, height: res, width: res });
+      const cluster = new Int32Array(pix);
+      for (let j = 0; j < pix; j++) cluster[j] = predToClass[r.cluster[i * pix + j]];
+      return {
+        image: toRgb(b.images, i * 3 * pix, res, res),
+        gt: at(b.labels.subarray(i * pix, (i + 1) * pix)),
+        cluster: at(cluster),
+        linear: at(r.linear.subarray(i * pix, (i + 1) * pix)),
+      };
+    });
+    const png = predictionPicture({ samples, numClasses: n });
+    const file = await writePicture(runDir, "pred", step, png);
+    const matched = ctx.clusterMatch
+      ? "clusters matched on the validation set"
+      : "clusters matched on these images";
+    return {
+      type: "picture",
+      step,
+      kind: "pred",
+      file,
+      caption: `step ${step}: image | ground truth | cluster probe | linear probe (${matched})`,
+    };
+  }
 }

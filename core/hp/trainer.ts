@@ -34,7 +34,7 @@ import { type Dropout2d, prepareDropout2d } from "./dropout.ts";
 import { prepareL2Normalize } from "./l2norm.ts";
 import { prepareEmaUpdate } from "./ema.ts";
 import { HP_AUX_STRIDE, HpLoss } from "./loss.ts";
-import { LhpMix, LhpWeights } from "./lhp.ts";
+import { LhpCount, LhpMix, LhpWeights } from "./lhp.ts";
 import { ConsistencyReg } from "./reg.ts";
 import { adamwHead, type FlatAdam, prepareAdam } from "./optim.ts";
 import { headLayout, projectionLayout } from "./params.ts";
@@ -51,6 +51,8 @@ export const METRIC = {
   linPixels: 19,
   gradNorm: 20,
   clipCoef: 21,
+  /** Mean LHP set size |L_i| (hp-method.md §5.5), counted on the GPU by LhpCount. */
+  lhpSize: 22,
 } as const;
 
 /** λ_t of hp-method.md §5.8: 0 while t ≤ warmup, then (t − warmup)/(T − warmup). */
@@ -112,6 +114,7 @@ interface Sequence {
   projBack: Array<{ record(rec: StepRecorder): void }>;
   mix: LhpMix;
   lhpW: LhpWeights;
+  lhpCount: LhpCount;
   headBack: HeadBackward[];
   emaUpdate: Dispatch;
   normSbar: Dispatch;
@@ -270,6 +273,7 @@ export class HpGraph {
 
     // ---- LHP
     const lhpW = await LhpWeights.create(gpu, arena, { B, S }, { attn: vit.attn! }, { sigma: hp.sigma });
+    const lhpCount = await LhpCount.create(gpu, arena, N, { coef: lhpW.coef });
     const dmixed = T([N, D], "lhp-dmixed");
     const dsClean = T([N, D], "ds");
     const mix = await LhpMix.create(gpu, arena, { B, S, C: D }, { coef: lhpW.coef, s, dmixed, ds: dsClean }, {
@@ -400,6 +404,7 @@ export class HpGraph {
         projBack,
         mix,
         lhpW,
+        lhpCount,
         headBack,
         emaUpdate,
         normSbar,
@@ -474,6 +479,8 @@ export class HpGraph {
       rec.copy(this.linear.loss, m, 8, 0, METRIC.lin * 4);
       if (this.optim.head.gradNorm) rec.copy(this.optim.head.gradNorm, m, 8, 0, METRIC.gradNorm * 4);
       rec.copy(this.loss.aux, m, this.loss.aux.byteLength, 0, METRIC_HEAD * 4);
+      q.lhpCount.record(rec);
+      rec.copy(q.lhpCount.out, m, 4, 0, METRIC.lhpSize * 4);
       captured = this.ring.capture(rec, m, capture);
     }
     rec.submit();

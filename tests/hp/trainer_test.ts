@@ -52,11 +52,12 @@ async function run(gpu: Gpu, seed: number, steps: number): Promise<TrainRunResul
       post: () => {},
       skipBaseline: true,
     });
-    // The final checkpoint step also draws the GHP and LHP pictures.
+    // The final checkpoint step also draws the GHP and LHP pictures, the final evaluation the predictions.
     const pics = [...Deno.readDirSync(`${dir}/pictures`)].map((e) => e.name).sort();
     assertEquals(pics, [
       `ghp_${String(steps).padStart(7, "0")}.png`,
       `lhp_${String(steps).padStart(7, "0")}.png`,
+      `pred_${String(steps).padStart(7, "0")}.png`,
     ]);
     return r;
   } finally {
@@ -76,6 +77,7 @@ gpuTest("trainer: finite, non-increasing losses and bit-identical runs for one s
       assert(Number.isFinite(v), `step ${step}: ${k} = ${v}`);
     }
     assert(m.posAg > 0, `step ${step}: no task-agnostic positives`);
+    assert(m.posLhp >= 1 && m.posLhp <= 9, `step ${step}: mean LHP set size ${m.posLhp}`);
   }
   // Batches (and Bernoulli negatives) change every step, so single steps are noisy: compare halves.
   const hp = a.losses.map((l) => l.metrics.hp), lin = a.losses.map((l) => l.metrics.lin);
