@@ -29,7 +29,8 @@ import { shouldRenewPool } from "./pools.ts";
 import { saveRunCheckpoint, type TrainState } from "./checkpoint.ts";
 import { kmeans, normalizeRows } from "./kmeans.ts";
 import { EvalContext } from "./train_eval.ts";
-import { drawTrainingPictures, PredictionPictures } from "./train_pictures.ts";
+import { drawTrainingPictures, patchContext, PredictionPictures } from "./train_pictures.ts";
+import type { RgbImage } from "../viz/pictures.ts";
 
 /** Final metrics in percent (the one JSON line of `deno task train`). */
 export type FinalMetrics = FinalScores;
@@ -40,6 +41,8 @@ export interface TickMessage {
   step: number;
   totalSteps: number;
   note?: string;
+  /** performance.now() in the trainer's thread when step `step` was done (its own clock; rates only). */
+  at?: number;
 }
 
 /** Options of {@link runTraining}. */
@@ -145,6 +148,8 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
   let step = 0, epoch = 0, bi = 0;
   let best = -Infinity;
   let lastGood: string | null = null;
+  // Where each Pool_ag row came from (the GHP picture's nearest pool member); unknown after a resume.
+  let poolCrops: RgbImage[] | null = null;
   const post = o.post;
   post({
     type: "status",
@@ -166,7 +171,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       mainRng = new Rng(s.rng.main);
       poolRng = new Rng(s.rng.pools);
     } else {
-      await buildPools(graph, poolLoader, poolRng, 0, true);
+      poolCrops = await buildPools(graph, poolLoader, poolRng, 0, true);
       await initClusterProbe(graph, poolLoader, tr.seed);
     }
     const evalCtx = await EvalContext.create(gpu, arena, graph, valDs, cfg, n);
@@ -245,11 +250,12 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
           stepRate.s0 = step;
           await collect(false);
         }
-        post({ type: "tick", step, totalSteps: T });
+        post({ type: "tick", step, totalSteps: T, at: performance.now() });
         if (isCkpt) {
           await checkpoint();
           if (!o.noPictures) {
-            for (const m of await drawTrainingPictures(graph, batch.images, lambda, step, o.runDir)) post(m);
+            const pics = await drawTrainingPictures(graph, batch.images, lambda, step, o.runDir, poolCrops);
+            for (const m of pics) post(m);
           }
         }
         if (cfg.eval.valid_freq > 0 && step % cfg.eval.valid_freq === 0 && !last) {
@@ -318,9 +324,20 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
   }
 }
 
-/** Builds Pool_ag (with `ag`) and Pool_sp from the first ⌈K/B⌉ batches of the pool loader's epoch `id`. */
-async function buildPools(graph: HpGraph, loader: Loader, rng: Rng, id: number, ag: boolean): Promise<void> {
-  graph.pools.begin(rng, ag);
+/**
+ * Builds Pool_ag (with `ag`) and Pool_sp from the first ⌈K/B⌉ batches of the pool loader's epoch `id`.
+ * @returns with `ag`, a small crop around the patch behind each Pool_ag row (for the pictures)
+ */
+async function buildPools(
+  graph: HpGraph,
+  loader: Loader,
+  rng: Rng,
+  id: number,
+  ag: boolean,
+): Promise<RgbImage[] | null> {
+  const draw = graph.pools.begin(rng, ag);
+  const { B, K, S, res } = graph.dims;
+  const crops: RgbImage[] | null = draw.posAg ? [] : null;
   let b = 0;
   const need = graph.pools.batches;
   const it = loader.epoch(id % 0x7fffffff)[Symbol.asyncIterator]();
@@ -331,12 +348,16 @@ async function buildPools(graph: HpGraph, loader: Loader, rng: Rng, id: number, 
     graph.images.write(r.value.images);
     graph.vit.encode(rec, graph.images);
     graph.pools.addBatch(rec, b, graph.vit.features);
+    for (let i = 0; crops && i < B && b * B + i < K; i++) {
+      crops.push(patchContext(r.value.images, i, res, S, draw.posAg![b * B + i]));
+    }
     b++;
     if (b === need) graph.pools.finish(rec);
     rec.submit();
   }
   await it.return?.();
   if (b < need) throw new InputError(`pool of ${graph.dims.K} needs ${need} batches, the dataset gives ${b}`);
+  return crops;
 }
 
 /**

@@ -13,7 +13,7 @@ import { IMAGENET_MEAN, IMAGENET_STD } from "../data/transforms.ts";
 import { Predictor } from "../eval/evaluate.ts";
 import { scoreConfusion } from "../eval/metrics.ts";
 import type { PictureMessage } from "../telemetry.ts";
-import { ghpAnchorWeights } from "../viz/ghp_set.ts";
+import { ghpAnchorWeights, nearestPoolMember } from "../viz/ghp_set.ts";
 import { ghpPicture, lhpPicture, predictionPicture, type RgbImage, writePicture } from "../viz/pictures.ts";
 import { HP_AUX_STRIDE } from "./loss.ts";
 import type { HpGraph } from "./trainer.ts";
@@ -37,8 +37,42 @@ function toRgb(x: Float32Array, offset: number, H: number, W: number): RgbImage 
   return { width: W, height: H, data };
 }
 
+/** What each row or tile of the GHP and LHP pictures shows. */
+const CAPTIONS = {
+  ghp:
+    "per anchor (red): its image | nearest Pool_ag member | GHP positives over the batch (green; others dimmed)",
+  lhp: "anchors (red) | their 3×3 windows: LHP neighbours yellow by weight a_ij, bars = weights",
+} as const;
+
+/** Dimming of the context around a pool member's patch in {@link patchContext}. */
+const CONTEXT_DIM = 0.45;
+
+/**
+ * The 3×3-patch neighbourhood of patch `pos` of image `b` in a normalised batch [B, 3, res, res] (clipped at the
+ * border), with the neighbours dimmed so the patch itself stands out: how the GHP picture shows a pool member.
+ */
+export function patchContext(images: Float32Array, b: number, res: number, S: number, pos: number): RgbImage {
+  const patch = res / S, r = Math.floor(pos / S), c = pos % S;
+  const y0 = Math.max(0, (r - 1) * patch), y1 = Math.min(res, (r + 2) * patch);
+  const x0 = Math.max(0, (c - 1) * patch), x1 = Math.min(res, (c + 2) * patch);
+  const h = y1 - y0, w = x1 - x0, plane = res * res, base = b * 3 * plane;
+  const data = new Uint8Array(h * w * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const inside = Math.floor((y0 + y) / patch) === r && Math.floor((x0 + x) / patch) === c;
+      for (let ch = 0; ch < 3; ch++) {
+        const v = images[base + ch * plane + (y0 + y) * res + x0 + x] * IMAGENET_STD[ch] + IMAGENET_MEAN[ch];
+        const u = 255 * v * (inside ? 1 : CONTEXT_DIM);
+        data[(y * w + x) * 3 + ch] = u < 0 ? 0 : u > 255 ? 255 : Math.round(u);
+      }
+    }
+  }
+  return { data, height: h, width: w };
+}
+
 /**
  * Draws the GHP and LHP pictures of the graph's last step (batch `images`, λ `lambda`) and writes them.
+ * @param poolCrops per Pool_ag row, its {@link patchContext} (null: the nearest member is drawn grey)
  * @returns the two picture messages to post
  */
 export async function drawTrainingPictures(
@@ -47,8 +81,9 @@ export async function drawTrainingPictures(
   lambda: number,
   step: number,
   runDir: string,
+  poolCrops: RgbImage[] | null = null,
 ): Promise<PictureMessage[]> {
-  const { B, S, P, N, Df, D, res } = graph.dims;
+  const { B, S, P, N, Df, D, K, res } = graph.dims;
   const g = graph.gpu;
   const [fhat, shat, aux, coef] = [
     await readF32(g, graph.fhat),
@@ -64,9 +99,12 @@ export async function drawTrainingPictures(
   const shown = Math.min(B, 6);
   const rgb = Array.from({ length: shown }, (_, b) => toRgb(images, b * 3 * res * res, res, res));
   const patches = anchorPatches(S);
+  // The Pool_ag member nearest to the anchor's f̂ row is the one that sets R_i^ag (§5.1).
+  const poolAg = poolCrops?.length === K ? await readF32(g, graph.pools.poolAg) : null;
   const ghpAnchors = patches.slice(0, 3).map((p) => {
     const m = ghpAnchorWeights(p, { N, fhat, Df, shat, D, rAg, rSp, lambda });
-    return { image: 0, patch: p, positives: m.subarray(0, shown * P) };
+    const nearest = poolAg ? poolCrops![nearestPoolMember(fhat, p, poolAg, K, Df).index] : undefined;
+    return { image: 0, patch: p, positives: m.subarray(0, shown * P), nearest };
   });
   const ghp = ghpPicture({ images: rgb, grid: S, anchors: ghpAnchors });
   const lhp = lhpPicture({
@@ -77,7 +115,7 @@ export async function drawTrainingPictures(
   const out: PictureMessage[] = [];
   for (const [kind, png] of [["ghp", ghp], ["lhp", lhp]] as const) {
     const file = await writePicture(runDir, kind, step, png);
-    out.push({ type: "picture", step, kind, file, caption: `step ${step}` });
+    out.push({ type: "picture", step, kind, file, caption: CAPTIONS[kind] });
   }
   return out;
 }
@@ -140,7 +178,7 @@ export class PredictionPictures {
       step,
       kind: "pred",
       file,
-      caption: `step ${step}: image | ground truth | cluster probe | linear probe (${matched})`,
+      caption: `image | ground truth | cluster probe | linear probe (${matched})`,
     };
   }
 }

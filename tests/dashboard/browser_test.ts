@@ -1,11 +1,9 @@
 /**
- * Headless-browser test of the dashboard (issue 7 acceptance): a tiny run drives the dashboard, real Chromium
- * (Debian `chromium`, driven by npm playwright-core) opens it, sees the charts receive new points over SSE and
- * the pictures load, reloads and sees the full history again, and saves a screenshot to
- * tests/artifacts/dashboard.png (git-ignored).
- *
- * The run is the fake trainer Worker (tests/dashboard/fake_trainer_worker.ts), which posts the same telemetry
- * the real trainer posts and writes real PNGs through core/viz.
+ * Headless-browser test of the dashboard (issue 7 acceptance): a tiny REAL training run (the trainer Worker,
+ * core/hp/train_worker.ts, on a small synthetic config; see _real_run.ts) drives the dashboard, real Chromium
+ * (Debian `chromium`, driven by npm playwright-core) opens it, sees the charts receive new points over SSE
+ * while the run is going and the GHP, LHP and prediction pictures load, reloads and sees the full history
+ * again, and saves a screenshot to tests/artifacts/dashboard.png (git-ignored).
  *
  * Chromium: $CHROMIUM_PATH, else /usr/bin/chromium. Absent → the test is skipped with a visible note, except
  * under CI (.ci/run installs chromium) or HPSEG_REQUIRE_BROWSER=1, where absence fails.
@@ -13,8 +11,9 @@
  */
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { startFakeRun } from "./_fake_run.ts";
-import { parseRunLog, readRunLog, startDashboard } from "../../core/telemetry.ts";
+import { startRealRun } from "./_real_run.ts";
+import { decodePng } from "../../core/data/png.ts";
+import { parseRunLog, type PictureMessage, readRunLog, startDashboard } from "../../core/telemetry.ts";
 
 function findChromium(): string | undefined {
   for (const p of [Deno.env.get("CHROMIUM_PATH"), "/usr/bin/chromium", "/usr/bin/chromium-browser"]) {
@@ -45,20 +44,19 @@ interface PageStats {
 }
 
 Deno.test({
-  name: "dashboard in headless Chromium: live points, pictures, refresh keeps history, screenshot",
+  name:
+    "dashboard in headless Chromium: a real run's points arrive live, pictures load, refresh keeps history",
   ignore: !exe && !required,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     assert.ok(exe, "chromium is required here (CI or HPSEG_REQUIRE_BROWSER=1) but was not found");
-    const run = await startFakeRun({
-      steps: 240,
-      stepMs: 15,
-      metricsEvery: 2,
-      pictureEvery: 60,
-      evalEvery: 60,
-      waitForGo: true,
-    }, { token: "browser-test-token" }); // the page must pass the token on to EventSource, fetch and <img>
+    // 40 steps (5 epochs of 8 batches): GHP/LHP pictures every 10 steps, an evaluation (with its prediction
+    // picture) at step 20 and at the end. The page must pass the token on to EventSource, fetch and <img>.
+    const run = await startRealRun(
+      ["train.epochs=5", "train.checkpoint_every=10", "eval.valid_freq=20"],
+      { token: "browser-test-token" },
+    );
     const browser = await chromium.launch({
       executablePath: exe,
       args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
@@ -73,9 +71,8 @@ Deno.test({
         page.evaluate(() => {
           // deno-lint-ignore no-explicit-any
           const d = (globalThis as any).hpsegDashboard;
-          const doc =
-            (globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } })
-              .document;
+          // deno-lint-ignore no-explicit-any
+          const doc = (globalThis as any).document;
           return {
             ...d.stats,
             points: d.points(),
@@ -83,7 +80,7 @@ Deno.test({
             state: doc.getElementById("state").textContent,
           };
         }) as Promise<PageStats>;
-      const waitFor = async (what: string, pred: (s: PageStats) => boolean, ms = 30_000) => {
+      const waitFor = async (what: string, pred: (s: PageStats) => boolean, ms = 60_000) => {
         const t0 = Date.now();
         let s = await readStats();
         while (!pred(s)) {
@@ -95,6 +92,20 @@ Deno.test({
         }
         return s;
       };
+      /** Pictures on the page: kind, src and decoded size (0 while not loaded or broken). */
+      const pagePictures = () =>
+        page.$$eval("#pictures figure", (figs) =>
+          figs.map((f) => {
+            // deno-lint-ignore no-explicit-any
+            const img = (f as any).querySelector("img");
+            return {
+              kind: String((f as unknown as { dataset: { kind: string } }).dataset.kind),
+              src: String(img.src),
+              complete: Boolean(img.complete),
+              width: Number(img.naturalWidth),
+              height: Number(img.naturalHeight),
+            };
+          }));
 
       // Without the token the server refuses the page.
       const denied = await fetch(run.dash.url.replace(/\?token=.*$/, ""));
@@ -102,37 +113,81 @@ Deno.test({
       await denied.body?.cancel();
       assert.match(run.dash.url, /\?token=browser-test-token$/);
       await page.goto(run.dash.url);
-      // The worker is held before its first step, so the page sees "running" and no points yet.
-      const before = await waitFor("live connection", (s) => s.conn === "live" && s.state === "running");
+      // The trainer has not started: the page is connected and shows no points.
+      const before = await waitFor("live connection", (s) => s.conn === "live");
       assert.equal(before.points.losses, 0, "no metrics before the run steps");
+      // Sample the page every 20 ms (inside the page) to see points arrive while the run is going.
+      await page.evaluate(() => {
+        // deno-lint-ignore no-explicit-any
+        const g = globalThis as any;
+        g.__samples = [];
+        setInterval(() => {
+          const st = g.document.getElementById("state").textContent;
+          g.__samples.push([g.hpsegDashboard.points().losses, st]);
+        }, 20);
+      });
 
-      run.go();
-      // Charts receive new points while the run is going.
-      const mid = await waitFor("first points", (s) => s.points.losses >= 5);
-      const later = await waitFor("more points", (s) => s.points.losses > mid.points.losses + 10);
-      assert.ok(later.points.lambda > mid.points.lambda && later.points.throughput > mid.points.throughput);
-
-      const done = await run.done;
-      const final = await waitFor(
-        "run done, all points and pictures",
-        (s) => s.state === "done" && s.points.losses === 120 && s.points.eval === 4 && s.picturesLoaded >= 3,
+      const t0 = performance.now();
+      run.start();
+      const result = await run.done;
+      const runSeconds = (performance.now() - t0) / 1000;
+      const log = await readRunLog(run.runDir);
+      const nMetrics = log.filter((m) => m.type === "metrics").length;
+      const nEval = log.filter((m) => m.type === "eval").length;
+      assert.equal(result.step, 40);
+      assert.equal(nMetrics, 40, "one metrics message per step (log_every 1)");
+      assert.equal(nEval, 2, "evaluations at step 20 and at the end");
+      const lastPicture = new Map<string, PictureMessage>();
+      for (const m of log) if (m.type === "picture") lastPicture.set(m.kind, m);
+      assert.deepEqual(
+        [...lastPicture.keys()].sort(),
+        ["ghp", "lhp", "pred"],
+        "the run wrote all picture kinds",
       );
-      for (const k of ["losses", "lambda", "positives", "thresholds", "lr", "throughput", "gpu"]) {
-        assert.equal(final.points[k], 120, `chart ${k} has one point per metrics message`);
+
+      const pictureReady = async () => {
+        const pics = await pagePictures();
+        return pics.length === 3 &&
+          pics.every((p) =>
+            p.complete && p.width > 0 && p.src.includes(encodeURI(lastPicture.get(p.kind)!.file))
+          );
+      };
+      let ready = false;
+      const final = await waitFor("run done with every point", (s) => {
+        return s.state === "done" && s.points.losses === nMetrics && s.points.eval === nEval;
+      });
+      for (let i = 0; i < 300 && !(ready = await pictureReady()); i++) {
+        await new Promise((r) => setTimeout(r, 100));
       }
-      // The pictures are real decoded images, not broken links.
-      const sizes = await page.$$eval(
-        "#pictures img",
-        (imgs) =>
-          imgs.map((
-            i,
-          ) => [
-            (i as unknown as { naturalWidth: number }).naturalWidth,
-            (i as unknown as { naturalHeight: number }).naturalHeight,
-          ]),
+      assert.ok(ready, `pictures not loaded: ${JSON.stringify(await pagePictures())}`);
+      for (const k of ["losses", "lambda", "positives", "thresholds", "lr", "throughput"]) {
+        assert.equal(final.points[k], nMetrics, `chart ${k} has one point per metrics message`);
+      }
+      // Live: while the state was "running" the page held several different, partial point counts.
+      const samples = await page.evaluate(() =>
+        (globalThis as unknown as { __samples: [number, string][] }).__samples
       );
-      assert.equal(sizes.length, 3);
-      for (const [w, h] of sizes) assert.ok(w > 50 && h > 50, `picture ${w}×${h} decoded`);
+      const partial = new Set(
+        samples.filter(([n, st]) => st === "running" && n > 0 && n < nMetrics).map(([n]) => n),
+      );
+      assert.ok(
+        partial.size >= 3,
+        `points arrived live (partial counts seen while running: ${[...partial]})`,
+      );
+      // The pictures are the decoded PNGs the run wrote.
+      for (const p of await pagePictures()) {
+        const file = lastPicture.get(p.kind)!.file;
+        const png = decodePng(await Deno.readFile(`${run.runDir}/${file}`));
+        assert.deepEqual([p.width, p.height], [png.width, png.height], `${p.kind} picture ${file} decoded`);
+      }
+      // Telemetry content: the LHP set size is real (1..9 window members), the done message a sentence.
+      const last = await page.evaluate(() =>
+        (globalThis as unknown as { hpsegDashboard: { last(): { positives: { lhp: number } } } })
+          .hpsegDashboard
+          .last()
+      );
+      assert.ok(last.positives.lhp >= 1 && last.positives.lhp <= 9, `positives.lhp ${last.positives.lhp}`);
+      assert.match(await page.textContent("#message") ?? "", /^finished 40 steps: cluster acc [\d.]+ %/);
 
       await Deno.mkdir(ARTIFACTS, { recursive: true });
       const shot = new URL("dashboard.png", ARTIFACTS);
@@ -140,21 +195,23 @@ Deno.test({
       const bytes = await Deno.readFile(shot);
       assert.deepEqual([...bytes.subarray(1, 4)], [0x50, 0x4e, 0x47], "screenshot is a PNG");
 
-      // A refreshed page shows the full history again (replayed from the run log).
+      // A refreshed page shows the full history again (replayed from the run log), pictures included.
       await page.reload();
       const again = await waitFor(
         "history after reload",
-        (s) => s.conn === "live" && s.points.losses === 120,
+        (s) => s.conn === "live" && s.points.losses === nMetrics,
       );
-      const logged = (await readRunLog(run.runDir)).filter((m) => m.type === "metrics").length;
-      assert.equal(logged, 120);
-      assert.equal(again.points.eval, 4);
+      assert.equal(again.points.eval, nEval);
       assert.equal(again.state, "done");
+      ready = false;
+      for (let i = 0; i < 300 && !(ready = await pictureReady()); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(ready, `pictures not loaded after reload: ${JSON.stringify(await pagePictures())}`);
       assert.deepEqual(errors, [], "no page errors");
       console.log(
-        `browser_test: ${done.steps} steps at ${
-          done.stepsPerSec.toFixed(1)
-        } steps/s; screenshot ${shot.pathname}`,
+        `browser_test: real run of ${result.step} steps in ${runSeconds.toFixed(1)} s; ` +
+          `${partial.size} partial point counts seen live; screenshot ${shot.pathname}`,
       );
     } finally {
       await browser.close();

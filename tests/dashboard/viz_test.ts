@@ -304,3 +304,29 @@ Deno.test("core/viz draws and writes pictures with only --allow-read/--allow-wri
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("patchContext: 3×3-patch crop around a pool member, clipped at the border, context dimmed", async () => {
+  const { patchContext } = await import("../../core/hp/train_pictures.ts");
+  const { IMAGENET_MEAN, IMAGENET_STD } = await import("../../core/data/transforms.ts");
+  const res = 12, S = 3, B = 2, plane = res * res;
+  // Normalised batch whose de-normalised value is 0.8 (=204) in every channel, 0.4 in image 1.
+  const images = new Float32Array(B * 3 * plane);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < 3; c++) {
+      images.fill(
+        ((b === 0 ? 0.8 : 0.4) - IMAGENET_MEAN[c]) / IMAGENET_STD[c],
+        (b * 3 + c) * plane,
+        (b * 3 + c + 1) * plane,
+      );
+    }
+  }
+  const centre = patchContext(images, 0, res, S, 4); // middle patch: whole 12×12 image
+  assert.deepEqual([centre.width, centre.height], [12, 12]);
+  const at = (img: RgbImage, x: number, y: number) => img.data[(y * img.width + x) * 3];
+  assert.equal(at(centre, 5, 5), 204, "the member's own patch keeps its colour");
+  assert.equal(at(centre, 1, 1), Math.round(204 * 0.45), "context dimmed");
+  const corner = patchContext(images, 1, res, S, 8); // bottom-right patch of image 1: rows/cols 4..11
+  assert.deepEqual([corner.width, corner.height], [8, 8]);
+  assert.equal(at(corner, 6, 6), 102);
+  assert.equal(at(corner, 1, 6), Math.round(102 * 0.45));
+});
