@@ -100,7 +100,14 @@ gpuTest(
       zeros(theta0.length),
     );
     assert.ok(thetaRef.coef < 1, `clip inactive (norm ${thetaRef.norm})`);
-    const projRef = adamStepRef({ lr: cfg.train.proj_lr }, 1, proj0, pRef.grads, zeros(proj0.length), zeros(proj0.length));
+    const projRef = adamStepRef(
+      { lr: cfg.train.proj_lr },
+      1,
+      proj0,
+      pRef.grads,
+      zeros(proj0.length),
+      zeros(proj0.length),
+    );
     assertAllClose(await readF32(gpu, mods.head), thetaRef.params, {
       rtol: 1e-4,
       atol: 2e-6,
