@@ -14,10 +14,13 @@ import { buildEvalModel, loadEvalModel, resolveCheckpoint } from "../eval/eval_m
 import { CrfPool } from "../eval/crf_pool.ts";
 import { type Scores, scoresToJson } from "../eval/metrics.ts";
 
+/** Eval resolution for checkpoints without a config (official ckpt.pth): HP's 320 (hp-method.md §8.1). */
+export const DEFAULT_RES = 320;
+
 const HELP = `Usage: hpseg eval --checkpoint RUN_OR_FILE [--crf] [--json] [options]
 
 Evaluates a checkpoint on a validation set with HP's protocol (hp-method.md §8): images resized (shorter
-side, nearest) and centre-cropped to --res (320), bilinear upsampling of the code to the label size, cluster
+side, nearest) and centre-cropped to --res, bilinear upsampling of the code to the label size, cluster
 probe with one global Hungarian matching, linear probe with the identity, pixel accuracy and mIoU.
 
 RUN_OR_FILE is a run folder (uses checkpoints/best.safetensors for --selection val, falling back to
@@ -29,7 +32,8 @@ Options:
   --selection S    val | last (run folders only; default: the run's eval.selection)
   --dataset NAME   dataset (default: the checkpoint's config; required for ckpt.pth)
   --root DIR       dataset folder (default: the checkpoint's config)
-  --res N          eval resolution (default 320)
+  --res N          eval resolution (default: the checkpoint config's eval.res, the resolution the trainer
+                   validated at; 320 — HP's protocol — for checkpoints without a config, e.g. ckpt.pth)
   --batch N        images per GPU batch (default 4)
   --limit N        evaluate only the first N images
   --crf            also report scores after the dense CRF (hp-method.md §8.5)
@@ -77,7 +81,10 @@ export const command: Command = {
     if (sel !== undefined && sel !== "val" && sel !== "last") {
       throw new UsageError(`eval: --selection must be "val" or "last", got "${sel}"`);
     }
-    const res = numberOpt(args, "res", 320), B = numberOpt(args, "batch", 4);
+    const B = numberOpt(args, "batch", 4);
+    if (!Number.isInteger(B) || B < 1) {
+      throw new UsageError(`eval: --batch must be a positive integer, got ${B}`);
+    }
     const limit = numberOpt(args, "limit", Infinity);
     let path = await resolveCheckpoint(ckpt, (sel as "val" | "last" | undefined) ?? "last");
     let m = await loadEvalModel(path);
@@ -86,8 +93,11 @@ export const command: Command = {
       const best = await resolveCheckpoint(ckpt, "val");
       if (best !== path) m = await loadEvalModel(path = best);
     }
-    if (res % m.vit.config.patch) {
-      throw new UsageError(`eval: --res ${res} is not a multiple of the patch size ${m.vit.config.patch}`);
+    const res = numberOpt(args, "res", m.config?.eval.res ?? DEFAULT_RES);
+    if (!Number.isInteger(res) || res <= 0 || res % m.vit.config.patch) {
+      throw new UsageError(
+        `eval: --res must be a positive multiple of the patch size ${m.vit.config.patch}, got ${res}`,
+      );
     }
     const dsName = stringOpt(args, "dataset") ?? m.config?.dataset.name;
     if (!dsName) throw new UsageError(`eval: ${path} carries no dataset; pass --dataset and --root`);

@@ -14,6 +14,7 @@ import { evalTransform, normalizeImageNet } from "../data/transforms.ts";
 import { Predictor } from "../eval/evaluate.ts";
 import { buildEvalModel, loadEvalModel, resolveCheckpoint } from "../eval/eval_model.ts";
 import { CrfPool } from "../eval/crf_pool.ts";
+import { DEFAULT_RES } from "./eval.ts";
 
 const HELP = `Usage: hpseg predict --checkpoint RUN_OR_FILE --out DIR [--crf] INPUT...
 
@@ -29,7 +30,8 @@ Options:
   --checkpoint P   run folder or checkpoint file (required; see \`hpseg eval --help\`)
   --selection S    val | last (run folders; default last)
   --out DIR        output folder (required; created)
-  --res N          resolution (default 320)
+  --res N          resolution (default: the checkpoint config's eval.res; 320 for checkpoints without a
+                   config, e.g. ckpt.pth)
   --crf            refine both maps with the dense CRF (hp-method.md §8.5)
   -h, --help       show this help`;
 
@@ -96,11 +98,13 @@ export const command: Command = {
     if (sel !== "val" && sel !== "last") {
       throw new UsageError(`predict: --selection must be "val" or "last", got "${sel}"`);
     }
-    const res = numberOpt(args, "res", 320);
     const files = await listInputs(args.positionals);
     const m = await loadEvalModel(await resolveCheckpoint(ckpt, sel));
-    if (res % m.vit.config.patch) {
-      throw new UsageError(`predict: --res ${res} is not a multiple of the patch size ${m.vit.config.patch}`);
+    const res = numberOpt(args, "res", m.config?.eval.res ?? DEFAULT_RES);
+    if (!Number.isInteger(res) || res <= 0 || res % m.vit.config.patch) {
+      throw new UsageError(
+        `predict: --res must be a positive multiple of the patch size ${m.vit.config.patch}, got ${res}`,
+      );
     }
     await Deno.mkdir(outDir, { recursive: true });
     const gpu = await openGpu();

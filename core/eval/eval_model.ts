@@ -67,10 +67,63 @@ export async function resolveCheckpoint(pathOrRun: string, selection: "val" | "l
   );
 }
 
-function probe(state: Record<string, { shape: number[]; data: Float32Array }>, name: string, path: string) {
-  const t = state[name];
-  if (!t) throw new InputError(`Cannot evaluate ${path}: the checkpoint has no probe "${name}"`);
-  return t;
+type NamedTensors = Record<string, { shape: number[]; data: Float32Array }>;
+
+/**
+ * The probes of one of our checkpoints as {@link ProbeParams}. Two layouts of the linear probe are read:
+ * `linear.params` [n·D + n] (weight [n, D] then bias [n], flat — what the trainer writes, core/hp/
+ * train_loop.ts captureState, the layout of core/eval/probes.ts LinearProbe) and separate `linear.weight`
+ * [n, D] + `linear.bias` [n] (hand-built or converted checkpoints). The cluster probe is
+ * `cluster.clusters` [n, D] in both.
+ * @throws InputError naming the file when a probe is missing or the shapes disagree with D or each other
+ */
+export function probesFromState(
+  probes: NamedTensors,
+  D: number,
+  path: string,
+): { n: number; probes: ProbeParams } {
+  const fail = (why: string): never => {
+    throw new InputError(`Cannot evaluate ${path}: ${why}`);
+  };
+  const c = probes["cluster.clusters"];
+  if (!c) fail(`the checkpoint has no cluster probe "cluster.clusters" (it has: ${listNames(probes)})`);
+  if (c.shape.length !== 2 || c.shape[1] !== D || c.data.length !== c.shape[0] * D) {
+    fail(`cluster probe "cluster.clusters" has shape [${c.shape}], expected [n, ${D}]`);
+  }
+  const n = c.shape[0];
+  let linear: Float32Array;
+  const flat = probes["linear.params"], w = probes["linear.weight"], b = probes["linear.bias"];
+  if (flat) {
+    if (flat.data.length !== n * D + n) {
+      fail(
+        `linear probe "linear.params" has ${flat.data.length} values, expected n·D + n = ${
+          n * D + n
+        } (n ${n} from the cluster probe, D ${D})`,
+      );
+    }
+    linear = flat.data;
+  } else if (w && b) {
+    if (w.shape[0] !== n || w.shape[1] !== D || w.data.length !== n * D || b.data.length !== n) {
+      fail(
+        `probe shapes disagree (linear [${w.shape}] + [${b.shape}], clusters [${c.shape}], D ${D})`,
+      );
+    }
+    linear = new Float32Array(n * D + n);
+    linear.set(w.data);
+    linear.set(b.data, n * D);
+  } else {
+    fail(
+      `the checkpoint has no linear probe ("linear.params", or "linear.weight" + "linear.bias"; it has: ${
+        listNames(probes)
+      })`,
+    );
+  }
+  return { n, probes: { clusters: c.data, linear: linear! } };
+}
+
+function listNames(probes: NamedTensors): string {
+  const k = Object.keys(probes);
+  return k.length ? k.join(", ") : "no probes";
 }
 
 /**
@@ -100,20 +153,10 @@ export async function loadEvalModel(path: string): Promise<LoadedModel> {
   } else {
     const st = await loadCheckpoint(path);
     const { Df, D } = st.dims;
-    const w = probe(st.probes, "linear.weight", path), b = probe(st.probes, "linear.bias", path);
-    const c = probe(st.probes, "cluster.clusters", path);
-    const n = c.shape[0];
-    if (w.shape[0] !== n || w.shape[1] !== D || b.data.length !== n || c.shape[1] !== D) {
-      throw new InputError(
-        `Cannot evaluate ${path}: probe shapes disagree (linear [${w.shape}] + [${b.shape}], clusters [${c.shape}], D ${D})`,
-      );
-    }
-    const linear = new Float32Array(n * D + n);
-    linear.set(w.data);
-    linear.set(b.data, n * D);
+    const { n, probes } = probesFromState(st.probes, D, path);
     const bb = st.config.backbone;
     const vit = bb.arch === "embedded" ? embeddedVitWeights() : await loadVitWeights(bb.weights);
-    out = { path, vit, head: st.head, Df, D, n, probes: { clusters: c.data, linear }, config: st.config };
+    out = { path, vit, head: st.head, Df, D, n, probes, config: st.config };
   }
   if (out.vit.config.dim !== out.Df) {
     throw new InputError(

@@ -7,8 +7,9 @@
  *
  * Tensor names: θ under the official keys (`cluster1.0.weight` [D, D_f] …, stored 2-D), ξ under
  * `ema_model1.*` / `ema_model2.*`, `projection.weight|bias`, `pool.ag` [K, D_f], `pool.sp` [K, D],
- * `probe.<name>` (e.g. `probe.linear.weight`), `optim.<name>.m|v` (flat). Metadata key "hpseg" holds the
- * JSON of {@link CheckpointMeta}.
+ * `probe.<name>` (the trainer writes `probe.cluster.clusters` [n, D] and `probe.linear.params` [n·D + n] =
+ * weight [n, D] then bias [n]; core/eval/eval_model.ts also reads `probe.linear.weight|bias`),
+ * `optim.<name>.m|v` (flat). Metadata key "hpseg" holds the JSON of {@link CheckpointMeta}.
  * @module
  */
 import { InputError } from "../errors.ts";
@@ -63,7 +64,7 @@ export interface TrainState {
   projection: Float32Array;
   /** Pool_ag [K, D_f] and Pool_sp [K, D]. */
   pools: { ag: Float32Array; sp: Float32Array };
-  /** Probe tensors by name, e.g. "linear.weight" [n, D], "linear.bias" [n], "cluster.clusters" [n, D]. */
+  /** Probe tensors by name: the trainer writes "cluster.clusters" [n, D] and "linear.params" [n·D + n]. */
   probes: Record<string, NamedTensor>;
   /** Optimiser states by name, e.g. head, projection, linear, cluster. */
   optim: Record<string, OptimState>;
