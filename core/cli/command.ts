@@ -75,21 +75,3 @@ export function numberOpt(args: ParsedArgs, key: string, fallback?: number): num
   if (!Number.isFinite(n)) throw new UsageError(`--${key} must be a number, got "${v}"`);
   return n;
 }
-
-/** A placeholder command for a part that has not been built yet: `--help` works, running says so. */
-export function notBuiltYet(name: string, summary: string, help: string): Command {
-  return {
-    name,
-    summary,
-    help,
-    run(argv) {
-      const args = parseCommandArgs(name, argv, {}, true);
-      if (args.help) {
-        console.log(help);
-        return Promise.resolve(0);
-      }
-      console.error(`hpseg ${name}: not built yet`);
-      return Promise.resolve(3);
-    },
-  };
-}

@@ -4,6 +4,8 @@
  * WGSL lives in shaders/*.wgsl and is text-imported by each kernel wrapper (so `deno compile` embeds it).
  * Compile errors name the shader file with line:column and quote the offending line. Pipelines are
  * cached per device by (file, entry point, override constants), so building a kernel twice is free.
+ * Bind groups are cached per kernel by the identity, offset and size of each bound buffer (a bounded
+ * LRU: buffers get fresh ids, so an entry for a destroyed buffer is never hit and ages out).
  * @module
  */
 import type { Gpu } from "./device.ts";
@@ -119,9 +121,33 @@ export type Resource = GpuTensor | GPUBuffer | {
   size: number;
 };
 
+/** Bind groups kept per kernel; the oldest is dropped beyond this. */
+export const BIND_GROUP_CACHE_SIZE = 256;
+
+const bufferIds = new WeakMap<GPUBuffer, number>();
+let nextBufferId = 1;
+const bindGroupCaches = new WeakMap<Kernel, Map<string, GPUBindGroup>>();
+
+function bufferId(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) bufferIds.set(b, id = nextBufferId++);
+  return id;
+}
+
+/** A resource as a bind-group entry resource (whole buffer, or a window of it). */
+function entryOf(r: Resource): { buffer: GPUBuffer; offset?: number; size?: number } {
+  if (r instanceof GpuTensor) return { buffer: r.buffer };
+  if ("offset" in r && "size" in r && !(r instanceof GPUBuffer)) {
+    const buffer = r.buffer instanceof GpuTensor ? r.buffer.buffer : r.buffer;
+    return { buffer, offset: r.offset, size: r.size };
+  }
+  return { buffer: r as GPUBuffer };
+}
+
 /**
- * Builds a bind group for `kernel` from resources in binding order. Build them once and reuse:
- * a bind group costs ~10 µs to create (webgpu-notes.md §1.11).
+ * The bind group for `kernel` over resources in binding order, from the kernel's cache when the same
+ * buffers (and windows) were bound before. Creating one costs ~10 µs (webgpu-notes.md §1.11); prepared
+ * dispatches build theirs once, and the cache makes re-preparing (e.g. every evaluation) free as well.
  */
 export function bindGroup(gpu: Gpu, kernel: Kernel, resources: Resource[]): GPUBindGroup {
   if (resources.length !== kernel.spec.bindings.length) {
@@ -129,18 +155,25 @@ export function bindGroup(gpu: Gpu, kernel: Kernel, resources: Resource[]): GPUB
       `${kernel.label}: ${resources.length} resources given for ${kernel.spec.bindings.length} bindings`,
     );
   }
-  return gpu.device.createBindGroup({
+  const entries = resources.map(entryOf);
+  const key = entries.map((e) => `${bufferId(e.buffer)}:${e.offset ?? ""}:${e.size ?? ""}`).join(",");
+  let cache = bindGroupCaches.get(kernel);
+  if (!cache) bindGroupCaches.set(kernel, cache = new Map());
+  const hit = cache.get(key);
+  if (hit) {
+    // Refresh its place in the LRU order.
+    cache.delete(key);
+    cache.set(key, hit);
+    return hit;
+  }
+  const group = gpu.device.createBindGroup({
     label: kernel.label,
     layout: kernel.layout,
-    entries: resources.map((r, binding) => {
-      if (r instanceof GpuTensor) return { binding, resource: { buffer: r.buffer } };
-      if ("offset" in r && "size" in r && !(r instanceof GPUBuffer)) {
-        const buf = r.buffer instanceof GpuTensor ? r.buffer.buffer : r.buffer;
-        return { binding, resource: { buffer: buf, offset: r.offset, size: r.size } };
-      }
-      return { binding, resource: { buffer: r as GPUBuffer } };
-    }),
+    entries: entries.map((resource, binding) => ({ binding, resource })),
   });
+  cache.set(key, group);
+  if (cache.size > BIND_GROUP_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  return group;
 }
 
 /** One recorded dispatch: a pipeline, its bind group and the grid. */

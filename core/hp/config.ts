@@ -55,6 +55,8 @@ export interface HpConfig {
     ema_momentum: number;
     lambda_warmup: number;
     sigma: number;
+    /** Hidden-positive loss implementation (core/hp/loss.ts): auto = sparse for ρ ≤ 0.25, else dense. */
+    loss_impl: "auto" | "sparse" | "dense";
   };
   train: {
     epochs: number;
@@ -113,6 +115,7 @@ export const CONFIG_SCHEMA: Record<string, Field> = {
   "hp.ema_momentum": { type: "number", min: 0, max: 1 },
   "hp.lambda_warmup": { type: "int", min: 0, max: INT_MAX },
   "hp.sigma": { type: "number", min: 0, minOpen: true, max: 1e6 },
+  "hp.loss_impl": { type: "enum", values: ["auto", "sparse", "dense"] },
   "train.epochs": { type: "int", min: 1, max: 100000 },
   "train.batch": { type: "int", min: 1, max: 4096 },
   "train.res": { type: "int", min: 8, max: 4096 },
@@ -139,6 +142,7 @@ const OPTIONAL_DEFAULTS: Record<string, unknown> = {
   "dataset.train_count": 300,
   "dataset.val_count": 60,
   "dataset.n_classes": 0,
+  "hp.loss_impl": "auto",
 };
 
 /** Names of the configs compiled into the program (`loadConfig("potsdam")`). */

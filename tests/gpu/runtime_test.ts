@@ -1,12 +1,18 @@
 /**
  * The GPU runtime (core/gpu): one submit per StepRecorder with dispatches applied in order, StagingRing
  * capture/collect without awaits inside the step, BufferArena live counts returning to zero, ShaderError
- * naming the shader file and line, the pipeline cache, and grid1d.
+ * naming the shader file and line, the pipeline and bind-group caches, and grid1d.
  * @module
  */
 import assert from "node:assert/strict";
 import { BufferArena, packUniform } from "../../core/gpu/buffers.ts";
-import { getKernel, grid1d, ShaderError } from "../../core/gpu/pipelines.ts";
+import {
+  BIND_GROUP_CACHE_SIZE,
+  bindGroup,
+  getKernel,
+  grid1d,
+  ShaderError,
+} from "../../core/gpu/pipelines.ts";
 import { readF32, StagingRing } from "../../core/gpu/readback.ts";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
 import { prepareElementwise } from "../../core/kernels/elementwise.ts";
@@ -137,6 +143,32 @@ gpuTest("getKernel() reports WGSL errors with the shader file and line", async (
     ShaderError,
   );
 });
+
+gpuTest(
+  "bindGroup() reuses a group for the same buffers and windows, and evicts the oldest",
+  async ({ gpu, arena }) => {
+    const source = [
+      "@group(0) @binding(0) var<storage, read> a: array<f32>;",
+      "@group(0) @binding(1) var<storage, read_write> b: array<f32>;",
+      "@compute @workgroup_size(1) fn main() { b[0] = a[0]; }",
+    ].join("\n");
+    const k = await getKernel(gpu, { file: "bind_cache_probe.wgsl", source, bindings: ["read", "rw"] });
+    const x = arena.tensor([64]), y = arena.tensor([64]);
+    const g = bindGroup(gpu, k, [x, y]);
+    assert.equal(bindGroup(gpu, k, [x, y]), g, "same tensors → cached group");
+    assert.equal(bindGroup(gpu, k, [x.buffer, y]), g, "a tensor and its buffer bind the same thing");
+    assert.notEqual(bindGroup(gpu, k, [y, x]), g, "swapped bindings → another group");
+    const win = bindGroup(gpu, k, [{ buffer: x, offset: 0, size: 128 }, y]);
+    assert.notEqual(win, g, "a window is not the whole buffer");
+    assert.notEqual(bindGroup(gpu, k, [{ buffer: x, offset: 128, size: 128 }, y]), win, "another window");
+    // Bounded: after CACHE_SIZE other groups, the first is rebuilt (a new object); recently used ones stay.
+    const others = Array.from({ length: BIND_GROUP_CACHE_SIZE }, () => arena.tensor([1]));
+    for (const o of others) bindGroup(gpu, k, [o, y]);
+    assert.notEqual(bindGroup(gpu, k, [x, y]), g, "the oldest entry was evicted");
+    assert.equal(bindGroup(gpu, k, [others.at(-1)!, y]), bindGroup(gpu, k, [others.at(-1)!, y]));
+    for (const t of [x, y, ...others]) t.destroy();
+  },
+);
 
 Deno.test("grid1d() spreads workgroups over two dimensions within the limit", () => {
   assert.deepEqual(grid1d(0), [1, 1, 1]);

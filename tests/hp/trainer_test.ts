@@ -41,11 +41,11 @@ export function tinyConfig(extra: string[] = []) {
   ]);
 }
 
-async function run(gpu: Gpu, seed: number, steps: number): Promise<TrainRunResult> {
+async function run(gpu: Gpu, seed: number, steps: number, extra: string[] = []): Promise<TrainRunResult> {
   const dir = await Deno.makeTempDir({ prefix: "hpseg-trainer-test-" });
   try {
     const r = await runTraining(gpu, {
-      config: tinyConfig([`train.seed=${seed}`]),
+      config: tinyConfig([`train.seed=${seed}`, ...extra]),
       runDir: dir,
       runId: "test",
       maxSteps: steps,
@@ -93,6 +93,21 @@ gpuTest("trainer: finite, non-increasing losses and bit-identical runs for one s
   assertEquals(b.losses, a.losses, "same seed, different losses");
   notDeepStrictEqual(c.losses.map((l) => l.metrics.hp), hp, "another seed gave the same losses");
   assert(a.final && Number.isFinite(a.final.cluster_acc), "no final evaluation");
+});
+
+gpuTest("trainer: hp.loss_impl=dense and =sparse train the same function", async ({ gpu }) => {
+  const steps = 3;
+  const dense = await run(gpu, 5, steps, ["hp.loss_impl=dense"]);
+  const sparse = await run(gpu, 5, steps, ["hp.loss_impl=sparse"]);
+  for (let i = 0; i < steps; i++) {
+    const d = dense.losses[i].metrics, s = sparse.losses[i].metrics;
+    for (const k of ["ghp", "lhp", "hp"] as const) {
+      assert(
+        Math.abs(d[k] - s[k]) <= 1e-4 * Math.max(1, Math.abs(d[k])),
+        `step ${i + 1} ${k}: ${d[k]} vs ${s[k]}`,
+      );
+    }
+  }
 });
 
 gpuTest(

@@ -78,10 +78,21 @@ async function checkVariant(
   assertAllClose(got, want, { rtol: tol, atol: tol, label: `gemm ${variant} ${JSON.stringify(s)}` });
 }
 
+/** [M, N, K] triples covering the issue's awkward sizes 1, 3, 17, 197, 785 and 1601 in every role. */
+const AWKWARD_GEMMS = [
+  [1, 1, 1],
+  [3, 17, 5],
+  [17, 3, 197],
+  [197, 65, 33],
+  [66, 130, 17],
+  [1601, 17, 33],
+  [3, 5, 1601],
+  [785, 3, 65],
+  [5, 1601, 3],
+];
+
 gpuTest("gemm() matches the float64 reference on awkward shapes", async (ctx) => {
-  for (const [M, N, K] of [[1, 1, 1], [3, 17, 5], [17, 3, 197], [197, 65, 33], [66, 130, 17]]) {
-    await check(ctx, { M, N, K }, { variants: BOTH });
-  }
+  for (const [M, N, K] of AWKWARD_GEMMS) await check(ctx, { M, N, K }, { variants: BOTH });
 });
 
 gpuTest("gemm() handles every transpose combination", async (ctx) => {
