@@ -157,9 +157,11 @@ export const command: Command = {
             });
           } else if (m.type === "eval") {
             const e = m.metrics;
+            // Unlabeled folders have no scores (NaN here, null in the JSON line): say so instead of "NaN".
+            const f = (v: number) => Number.isFinite(v) ? v.toFixed(1) : "n/a";
             say(
-              `step ${m.step}: cluster acc ${e.cluster_acc.toFixed(1)} mIoU ${e.cluster_miou.toFixed(1)} · ` +
-                `linear acc ${e.linear_acc.toFixed(1)} mIoU ${e.linear_miou.toFixed(1)}`,
+              `step ${m.step}: cluster acc ${f(e.cluster_acc)} mIoU ${f(e.cluster_miou)} · ` +
+                `linear acc ${f(e.linear_acc)} mIoU ${f(e.linear_miou)}`,
             );
           }
           publish(m);
