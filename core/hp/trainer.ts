@@ -301,20 +301,11 @@ export class HpGraph {
 
     // ---- pools and loss
     const pools = await preparePoolBuilder(gpu, arena, { K, B, P, Df, D }, xi, F);
-    const loss = await HpLoss.create(
-      gpu,
-      arena,
-      { B, S, Df, D, K },
-      {
-        tau: hp.tau,
-        tauBase: hp.tau_base,
-        rho: hp.rho,
-      },
-      { fhat, shat, poolAg: pools.poolAg, poolSp: pools.poolSp, z: pz.z, zt: pzt.z },
-      {
-        impl: hp.loss_impl ?? "auto",
-      },
-    );
+    const lossParams = { tau: hp.tau, tauBase: hp.tau_base, rho: hp.rho };
+    const lossInputs = { fhat, shat, poolAg: pools.poolAg, poolSp: pools.poolSp, z: pz.z, zt: pzt.z };
+    const loss = await HpLoss.create(gpu, arena, { B, S, Df, D, K }, lossParams, lossInputs, {
+      impl: hp.loss_impl,
+    });
     const reg = pza
       ? await ConsistencyReg.create(gpu, arena, { N, D }, { z: pz.z, za: pza.z, dz: loss.dz }, {
         scale: hp.alpha,
