@@ -1,10 +1,11 @@
 /**
  * End-to-end tests of `hpseg eval` and `hpseg predict` on a checkpoint built here (embedded backbone,
  * random head and probes, synthetic dataset), and their one-line errors for corrupt or mismatched
- * checkpoints (hp-method.md §8, §8.7).
+ * checkpoints (hp-method.md §8, §8.7); both probe layouts a checkpoint may hold. The trainer's own checkpoints
+ * are exercised by train_eval_roundtrip_test.ts.
  * @module
  */
-import { deepEqual as assertEquals, ok } from "node:assert/strict";
+import { deepEqual as assertEquals, ok, throws } from "node:assert/strict";
 import { join } from "node:path";
 import { runCli } from "./_util.ts";
 import { saveCheckpoint, type TrainState } from "../../core/hp/checkpoint.ts";
@@ -13,6 +14,7 @@ import { headLayout, projectionLayout } from "../../core/hp/params.ts";
 import { openDataset } from "../../datasets/dataset.ts";
 import { decodeLabelPng, encodeRgbPng } from "../../core/data/image.ts";
 import { randnF32, testGpu } from "../_util.ts";
+import { probesFromState } from "../../core/eval/eval_model.ts";
 
 async function makeCheckpoint(path: string, Df: number, D: number): Promise<number> {
   const config = loadConfig("synthetic");
@@ -137,4 +139,44 @@ Deno.test({
       await Deno.remove(tmp, { recursive: true });
     }
   },
+});
+
+Deno.test("probesFromState reads the trainer's flat linear.params and separate linear.weight + bias alike", () => {
+  const n = 3, D = 4;
+  const w = randnF32(n * D, 11), b = randnF32(n, 12), c = randnF32(n * D, 13);
+  const flat = new Float32Array(n * D + n);
+  flat.set(w);
+  flat.set(b, n * D);
+  const clusters = { shape: [n, D], data: c };
+  const a = probesFromState(
+    { "cluster.clusters": clusters, "linear.params": { shape: [n * D + n], data: flat } },
+    D,
+    "f",
+  );
+  const s = probesFromState(
+    {
+      "cluster.clusters": clusters,
+      "linear.weight": { shape: [n, D], data: w },
+      "linear.bias": { shape: [n], data: b },
+    },
+    D,
+    "f",
+  );
+  assertEquals(a, { n, probes: { clusters: c, linear: flat } });
+  assertEquals(s, a);
+  const fails = (probes: Parameters<typeof probesFromState>[0], re: RegExp) =>
+    throws(
+      () => probesFromState(probes, D, "x.safetensors"),
+      (e: Error) => re.test(e.message) && /x\.safetensors/.test(e.message),
+    );
+  fails({ "cluster.clusters": clusters }, /no linear probe/);
+  fails({ "linear.params": { shape: [n * D + n], data: flat } }, /no cluster probe/);
+  fails(
+    { "cluster.clusters": clusters, "linear.params": { shape: [n * D], data: w } },
+    /"linear.params" has 12 values, expected n·D \+ n = 15/,
+  );
+  fails({
+    "cluster.clusters": { shape: [n, D + 1], data: randnF32(n * (D + 1), 1) },
+    "linear.params": { shape: [15], data: flat },
+  }, /expected \[n, 4\]/);
 });
