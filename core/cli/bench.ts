@@ -2,7 +2,10 @@
  * `hpseg bench <name> [--json]`: runs one benchmark suite from tests/bench/<name>_bench.ts.
  *
  * Each suite exports `bench(opts)` returning a JSON-serialisable record; with `--json` the record is the
- * last line of stdout. Suites time against a reference in the same invocation where one exists.
+ * last line of stdout. Suites time against a reference in the same invocation where one exists. Every
+ * record gets the same provenance fields here, in one place (BENCHMARKS.md: adapter, command, date):
+ * `suite`, `date` (ISO 8601), `command` (the invocation that reproduces it), `deno` and `loadavg` (the
+ * 1-minute load when the suite finished; shared machines make timings depend on it).
  * @module
  */
 import { type Command, parseCommandArgs, UsageError } from "./command.ts";
@@ -79,9 +82,31 @@ Options:
   -h, --help Show this help`;
 }
 
+/**
+ * The record a suite returned, with the provenance fields every suite shares first (`suite`, `date`,
+ * `command`, `deno`, `loadavg`); a suite's own fields of the same names are replaced so they cannot
+ * disagree with the invocation.
+ */
+export function withProvenance(
+  name: string,
+  result: Record<string, unknown>,
+  opts: BenchOptions,
+): Record<string, unknown> {
+  const flags = [opts.json ? "--json" : "", opts.quick ? "--quick" : "", ...opts.rest].filter((x) => x);
+  const provenance = {
+    suite: name,
+    date: new Date().toISOString(),
+    command: ["deno task bench", name, ...flags].join(" "),
+    deno: Deno.version.deno,
+    loadavg: Math.round(Deno.loadavg()[0] * 100) / 100,
+  };
+  // Assigning twice keeps these keys first in the JSON while the invocation's values win.
+  return Object.assign({ ...provenance }, result, provenance);
+}
+
 export const command: Command = {
   name: "bench",
-  summary: "Benchmarks (gemm, vit, data, train) with JSON output",
+  summary: `Benchmarks (${Object.keys(suites).join(", ")}) with JSON output`,
   get help() {
     return help();
   },
@@ -101,12 +126,9 @@ export const command: Command = {
     const s = suites[name];
     if (!s) throw new UsageError(`bench: unknown suite "${name}" (known: ${Object.keys(suites).join(", ")})`);
     const mod = await s.load();
-    const result = await mod.bench({
-      json: args.values.json === true,
-      quick: args.values.quick === true,
-      rest,
-    });
-    if (args.values.json) console.log(JSON.stringify(result));
+    const json = args.values.json === true, quick = args.values.quick === true;
+    const result = await mod.bench({ json, quick, rest });
+    if (json) console.log(JSON.stringify(withProvenance(name, result, { json, quick, rest })));
     return 0;
   },
 };

@@ -319,11 +319,7 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
     if (!torch) say(`torch: not measured (${reason})`);
     return {
       suite: "gemm",
-      date: new Date().toISOString(),
-      command: `deno task bench gemm${opts.json ? " --json" : ""}${opts.quick ? " --quick" : ""}${
-        full ? " full" : ""
-      }`,
-      deno: Deno.version.deno,
+      // date, command, deno, loadavg: added by core/cli/bench.ts for every suite
       adapter: gpu.description,
       software: gpu.isSoftware,
       quick: opts.quick,

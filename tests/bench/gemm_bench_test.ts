@@ -23,6 +23,10 @@ Deno.test({
     const last = dec.decode(stdout).trim().split("\n").at(-1)!;
     const r = JSON.parse(last);
     assert.equal(r.suite, "gemm");
+    // Provenance added by core/cli/bench.ts for every suite (BENCHMARKS.md: adapter, command, date).
+    assert.equal(r.command, "deno task bench gemm --json --quick");
+    assert(Math.abs(Date.parse(r.date) - Date.now()) < 30 * 60_000, `date ${r.date}`);
+    assert.equal(r.deno, Deno.version.deno);
     assert.equal(r.quick, true);
     assert.equal(typeof r.adapter, "string");
     for (const s of [r.square, ...r.vit]) {

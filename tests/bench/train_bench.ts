@@ -122,7 +122,6 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
       suite: "train",
       adapter: describeGpu(gpu),
       software: gpu.isSoftware,
-      date: new Date().toISOString(),
       reference: { pytorchH100ViTS8Batch64: PYTORCH_H100 },
       results,
     };

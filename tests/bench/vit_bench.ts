@@ -1,6 +1,7 @@
 /**
- * `deno task bench vit [--json] [--quick]`: frozen DINO ViT forward throughput at 224² (issue 3 §4;
- * dino-backbone.md §6): images/s for ViT-S/16, ViT-S/8 and ViT-B/8, with the HP attention logits on.
+ * `deno task bench vit [--json] [--quick] [S/16] [S/8] [B/8]`: frozen DINO ViT forward throughput at 224²
+ * (issue 3 §4; dino-backbone.md §6): images/s for ViT-S/16, ViT-S/8 and ViT-B/8, with the HP attention
+ * logits on. Naming models (`S/8` or `ViT-S/8`) times only those.
  *
  * Batch 32 on a real GPU. On a software adapter (lavapipe, ~1–10 GFLOP/s) the batch is 1 and each model
  * runs once after a warm-up; `--quick` times only ViT-S/16. Weights are random (shape is all that matters
@@ -14,6 +15,7 @@
  * @module
  */
 import type { BenchOptions } from "../../core/cli/bench.ts";
+import { UsageError } from "../../core/cli/command.ts";
 import { describeGpu, openGpu } from "../../core/gpu/device.ts";
 import { BufferArena } from "../../core/gpu/buffers.ts";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
@@ -130,12 +132,28 @@ for m in cfg["models"]:
 print(json.dumps(out))
 `;
 
+/** The models named on the command line (`S/8` or `ViT-S/8`, any case), in the suite's order. */
+function pickModels(names: string[]): ModelSpec[] {
+  const want = new Set<string>();
+  for (const n of names) {
+    const key = n.toUpperCase().replace(/^VIT-/, "");
+    const m = MODELS.find((x) => x.name.toUpperCase() === `VIT-${key}`);
+    if (!m) {
+      throw new UsageError(
+        `bench vit: unknown model "${n}" (known: ${MODELS.map((x) => x.name.slice(4)).join(", ")})`,
+      );
+    }
+    want.add(m.name);
+  }
+  return MODELS.filter((m) => want.has(m.name));
+}
+
 /** Runs the suite; prints a table (or returns the JSON record for --json). */
 export async function bench(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const models = opts.rest.length ? pickModels(opts.rest) : opts.quick ? MODELS.slice(0, 1) : MODELS;
   const gpu = await openGpu({ announce: !opts.json });
   const say = (s: string) => opts.json ? undefined : console.log(s);
   const batch = gpu.isSoftware ? 1 : 32;
-  const models = opts.quick ? MODELS.slice(0, 1) : MODELS;
   const results: Result[] = [];
   try {
     for (const m of models) {
@@ -217,6 +235,7 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
     size: 224,
     batch,
     batchNote: gpu.isSoftware ? "software adapter: batch 1, one timed forward per model" : "batch 32",
+    models: models.map((m) => m.name),
     results,
     torch,
     torchReason: torch ? undefined : reason,
