@@ -37,7 +37,8 @@ Options:
   --host H             dashboard bind address (default 127.0.0.1; others need --token)
   --port N             dashboard port (default 8787; 0 = any free port)
   --token T            dashboard access token
-  --workers N          data-loading Web Workers (default 0: in the trainer's thread)
+  --workers N          data-loading Web Workers (default: 0 for synthetic, generated in the trainer's
+                       thread; other datasets min(CPU threads − 1, 4), at least 1; 0 = no Workers)
   --json               print every telemetry message as a JSON line on stdout (final metrics last)
   -h, --help           show this help
 

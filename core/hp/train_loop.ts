@@ -19,7 +19,7 @@ import { hash32, Rng } from "../rng.ts";
 import { InputError } from "../errors.ts";
 import { describeFinal, type FinalScores, type TelemetryMessage } from "../telemetry.ts";
 import { openDataset } from "../../datasets/dataset.ts";
-import { Loader } from "../data/loader.ts";
+import { defaultLoaderWorkers, Loader } from "../data/loader.ts";
 import { loadVitWeights, type VitWeights } from "../vit/vit.ts";
 import type { HpConfig } from "./config.ts";
 import { embeddedVitWeights } from "./embedded_backbone.ts";
@@ -62,7 +62,7 @@ export interface TrainRunOptions {
   skipBaseline?: boolean;
   /** Skip the GHP/LHP pictures (drawn at every checkpoint step otherwise). */
   noPictures?: boolean;
-  /** Loader workers (default 0: in-process). */
+  /** Loader Web Workers (default: {@link defaultLoaderWorkers} — 0 for synthetic, else min(cores − 1, 4)). */
   workers?: number;
 }
 
@@ -120,7 +120,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
     seed: tr.seed,
     augment: hp.alpha > 0,
     augMode: tr.aug_mode,
-    workers: o.workers ?? 0,
+    workers: o.workers ?? defaultLoaderWorkers(cfg.dataset.name),
   });
   if (loader.batchesPerEpoch < 1) {
     throw new InputError(
@@ -319,6 +319,8 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
     post({ type: "status", state: "failed", runId: o.runId, message: (err as Error).message });
     throw err;
   } finally {
+    loader.close(); // its Workers would otherwise outlive the run
+    poolLoader.close();
     graph.destroy();
     arena.destroyAll();
   }

@@ -4,7 +4,7 @@
  * transform + augmentation.
  */
 import assert, { deepStrictEqual } from "node:assert/strict";
-import { type Batch, Loader } from "../../core/data/loader.ts";
+import { type Batch, defaultLoaderWorkers, Loader } from "../../core/data/loader.ts";
 import { openDataset, type SegDataset } from "../../datasets/dataset.ts";
 import { evalTransform, normalizeImageNet } from "../../core/data/transforms.ts";
 import { augRng } from "../../core/data/batch.ts";
@@ -145,4 +145,26 @@ Deno.test("Loader: options given as undefined take their defaults; a bad augMode
   const b = new Loader(ds, { batch: 2, size: 8, seed: 1, augment: true, augMode: "reference" });
   deepStrictEqual(await collect(a, 0), await collect(b, 0));
   assert.throws(() => new Loader(ds, { batch: 2, size: 8, seed: 1, augMode: "nope" as "clean" }), /augMode/);
+});
+
+Deno.test("defaultLoaderWorkers: 0 for synthetic, else min(cores − 1, 4) ≥ 1; same batches as in-process", async () => {
+  deepStrictEqual([1, 2, 8].map((c) => defaultLoaderWorkers("synthetic", c)), [0, 0, 0]);
+  deepStrictEqual([1, 2, 3, 5, 6, 64].map((c) => defaultLoaderWorkers("cocostuff27", c)), [1, 1, 2, 4, 4, 4]);
+  assert(defaultLoaderWorkers("folder") >= 1);
+  // The default for on-disk data (JPEG + label PNG decoding in Workers) gives the in-process bytes.
+  const coco = await openDataset({
+    dataset: "cocostuff27",
+    root: new URL("../fixtures/datasets/coco", import.meta.url).pathname,
+    split: "train",
+    fiveCrop: false,
+  });
+  const o = { batch: 1, size: 24, seed: 5, augment: true } as const;
+  const ref = await collect(new Loader(coco, { ...o, workers: 0 }), 3);
+  const l = new Loader(coco, { ...o, workers: defaultLoaderWorkers("cocostuff27", 3) });
+  try {
+    deepStrictEqual(await collect(l, 3), ref);
+  } finally {
+    l.close();
+  }
+  await assert.rejects(collect(l, 3), /closed/);
 });
