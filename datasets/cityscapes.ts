@@ -9,6 +9,7 @@
 import { decodeImage, decodeLabelPng, readBytes } from "../core/data/image.ts";
 import type { DatasetOptions, Sample, SegDataset } from "./dataset.ts";
 import { checkIndex, checkSameSize, mapLabels, requireDir } from "./dataset.ts";
+import { CITYSCAPES_LAYOUT } from "./layouts.ts";
 import { InputError } from "../core/errors.ts";
 
 /** The 27 classes (labelIds 7..33). */
@@ -51,9 +52,7 @@ export const CITYSCAPES_LABEL_MAP: Int16Array = (() => {
   return m;
 })();
 
-export const CITYSCAPES_LAYOUT =
-  "expected Cityscapes layout: leftImg8bit/{train,val}/<city>/*_leftImg8bit.png " +
-  "and gtFine/{train,val}/<city>/*_gtFine_labelIds.png";
+export { CITYSCAPES_LAYOUT };
 
 /** Sorted names of the entries of `dir` that pass `keep`. */
 export async function sortedEntries(dir: string, keep: (e: Deno.DirEntry) => boolean): Promise<string[]> {

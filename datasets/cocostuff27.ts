@@ -10,6 +10,7 @@
 import { decodeImage, decodeLabelPng, readBytes } from "../core/data/image.ts";
 import type { DatasetOptions, Sample, SegDataset } from "./dataset.ts";
 import { checkIndex, checkSameSize, mapLabels, readList, requireDir } from "./dataset.ts";
+import { COCO_LAYOUT } from "./layouts.ts";
 
 /** Coarse class names, index = class id. */
 export const COCO27_CLASSES = [
@@ -86,9 +87,7 @@ export const COCO_FINE_TO_COARSE: Int16Array = (() => {
   return m;
 })();
 
-export const COCO_LAYOUT = "expected COCO-Stuff layout: images/{train2017,val2017}/<id>.jpg, " +
-  "annotations/{train2017,val2017}/<id>.png, curated/train2017/Coco164kFull_Stuff_Coarse.txt, " +
-  "curated/val2017/Coco164kFull_Stuff_Coarse_7.txt";
+export { COCO_LAYOUT };
 
 /** The full-image COCO-Stuff-27 split (curated list order). */
 export async function openCocoStuff27(opts: DatasetOptions): Promise<SegDataset> {

@@ -9,6 +9,7 @@
  */
 import { InputError } from "../core/errors.ts";
 import type { RgbImage } from "../core/data/image.ts";
+import { rootLayoutHint } from "./layouts.ts";
 
 /** One sample: image (RGB interleaved u8) and labels (H×W, -1 = ignore) or null. */
 export interface Sample {
@@ -76,8 +77,10 @@ export async function openDataset(opts: DatasetOptions): Promise<SegDataset> {
   if (opts.dataset !== "synthetic" && !opts.root) {
     throw new InputError(`A dataset root is required for ${opts.dataset} (pass --root DIR)`);
   }
-  if (opts.root) await requireDir(opts.root, `dataset root for ${opts.dataset}`);
   const fiveCrop = usesFiveCrop(opts);
+  if (opts.root) {
+    await requireDir(opts.root, `dataset root for ${opts.dataset}`, rootLayoutHint(opts.dataset, fiveCrop));
+  }
   if (fiveCrop && opts.dataset !== "potsdam") {
     const { openCropped } = await import("./cropped.ts");
     return await openCropped(opts);

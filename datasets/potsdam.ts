@@ -13,11 +13,11 @@ import { readMatVariable } from "../core/io/mat.ts";
 import { InputError } from "../core/errors.ts";
 import type { DatasetOptions, Sample, SegDataset } from "./dataset.ts";
 import { checkIndex, readList, requireDir } from "./dataset.ts";
+import { POTSDAM_LAYOUT } from "./layouts.ts";
 
 export const POTSDAM_CLASSES = ["roads and cars", "buildings and clutter", "trees and vegetation"];
 
-export const POTSDAM_LAYOUT = "expected Potsdam (IIC) layout: imgs/<id>.mat (img uint8 HxWx4), " +
-  "gt/<id>.mat (gt int32 HxW), labelled_train.txt, labelled_test.txt";
+export { POTSDAM_LAYOUT };
 
 const MERGE: Record<number, number> = { 0: 0, 4: 0, 1: 1, 5: 1, 2: 2, 3: 2, 255: -1, [-1]: -1 };
 

@@ -33,6 +33,7 @@ import {
 } from "./dataset.ts";
 import { croppedDir } from "./cropped.ts";
 import { PACKED_HEADER_BYTES, packedPath, packedPrefix } from "./packed.ts";
+import { rootLayoutHint } from "./layouts.ts";
 
 /** Options of {@link prepareDataset}. */
 export interface PrepareOptions {
@@ -98,7 +99,9 @@ async function removeStaleTemps(dir: string): Promise<void> {
 export async function prepareDataset(o: PrepareOptions): Promise<PrepareReport> {
   const report: PrepareReport = { written: 0, skippedExisting: 0, skippedBad: 0, packed: [], stopped: false };
   const splits = o.splits ?? ["train", "val"];
-  if (o.dataset !== "synthetic") await requireDir(o.root, `dataset root for ${o.dataset}`);
+  if (o.dataset !== "synthetic") {
+    await requireDir(o.root, `dataset root for ${o.dataset}`, rootLayoutHint(o.dataset));
+  }
   if (o.dataset === "synthetic") {
     const { writeSynthetic, SYNTHETIC_DEFAULTS } = await import("./synthetic.ts");
     const p = o.synthetic ?? {

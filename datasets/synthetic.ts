@@ -25,6 +25,7 @@ import { hash32, hashUniform, Rng } from "../core/rng.ts";
 import { decodeImage, decodeLabelPng, encodeGrayPng, encodeRgbPng, readBytes } from "../core/data/image.ts";
 import type { DatasetOptions, Sample, SegDataset } from "./dataset.ts";
 import { checkIndex, checkSameSize, mapLabels, readList } from "./dataset.ts";
+import { SYNTHETIC_LAYOUT } from "./layouts.ts";
 import { writeFileAtomic } from "../core/io/atomic.ts";
 
 /** Class names, index = class id. */
@@ -227,9 +228,7 @@ export class SyntheticScenes implements SegDataset {
   }
 }
 
-const LAYOUT = "expected a synthetic dataset folder: synthetic.json, curated/{train,val}.txt, " +
-  "images/{train,val}/<id>.png, annotations/{train,val}/<id>.png (write it with " +
-  "`deno task prepare --dataset synthetic --root DIR`)";
+const LAYOUT = SYNTHETIC_LAYOUT;
 
 /** Label map of the on-disk layout: value = class id, 255 = ignore. */
 function diskLabelMap(nClasses: number): Int16Array {

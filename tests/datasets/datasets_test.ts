@@ -83,10 +83,28 @@ Deno.test("folder: any directory of images, labels optional", async () => {
 });
 
 Deno.test("bad input: missing root/list/split folder names the path; bad label value names file and value", async () => {
+  // A missing root names the path and the layout expected under it (the hint line).
+  await assertRejectsInputError(
+    openDataset({ dataset: "cocostuff27", root: "/nonexistent/coco", split: "val" }),
+    "Missing dataset root for cocostuff27: /nonexistent/coco is not a directory",
+    "\nhint: expected COCO-Stuff layout: images/{train2017,val2017}/<id>.jpg",
+    "curated/val2017/Coco164kFull_Stuff_Coarse_7.txt",
+  );
+  // Training reads the five-crops by default: the hint also says where they go and which command writes them.
   await assertRejectsInputError(
     openDataset({ dataset: "cocostuff27", root: "/nonexistent/coco", split: "train" }),
     "/nonexistent/coco",
+    "annotations/{train2017,val2017}/<id>.png",
+    "cropped/cocostuff27_five_crop_0.5/{img,label}/<split>/",
+    "deno task prepare --dataset cocostuff27",
   );
+  for (const [dataset, part] of [["potsdam", "imgs/<id>.mat"], ["folder", ".jpg/.jpeg/.png"]] as const) {
+    await assertRejectsInputError(
+      openDataset({ dataset, root: "/nonexistent/d", split: "val" }),
+      `Missing dataset root for ${dataset}: /nonexistent/d`,
+      part,
+    );
+  }
   const dir = await Deno.makeTempDir();
   try {
     await Deno.mkdir(`${dir}/images/val2017`, { recursive: true });

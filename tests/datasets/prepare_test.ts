@@ -201,6 +201,9 @@ Deno.test("CLI: prepare --help works; a missing root is one InputError line nami
     console.error = orig;
   }
   assert(errors[0].includes("/nonexistent/cs") && !errors[0].includes("    at "), errors[0]);
+  // The hint line spells out what should be under the root.
+  assert(/\nhint: expected Cityscapes layout: leftImg8bit\/\{train,val\}\//.test(errors[0]), errors[0]);
+  assert(errors[0].includes("gtFine/{train,val}/<city>/*_gtFine_labelIds.png"), errors[0]);
 });
 
 Deno.test("progress: plain lines at each 10 % without a terminal, a redrawn bar on one", async () => {
