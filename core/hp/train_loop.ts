@@ -25,6 +25,7 @@ import type { HpConfig } from "./config.ts";
 import { embeddedVitWeights } from "./embedded_backbone.ts";
 import { drawStepSeeds, HpGraph, lambdaAt } from "./trainer.ts";
 import { decodeMetrics, type StepMetrics } from "./train_metrics.ts";
+import { decodePhaseMs } from "./step_timer.ts";
 import { shouldRenewPool } from "./pools.ts";
 import { saveRunCheckpoint, type TrainState } from "./checkpoint.ts";
 import { kmeans, normalizeRows } from "./kmeans.ts";
@@ -185,6 +186,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
         const r = await graph.ring.collect();
         if (!r) break;
         const m = decodeMetrics(r.data, graph.dims.N);
+        const phaseMs = graph.timer ? decodePhaseMs(r.data, graph.timerOffset) : null;
         result.losses.push({ step: r.tag, metrics: m });
         const total = m.hp + hp.alpha * m.reg + m.lin + m.clu;
         if (![m.ghp, m.lhp, m.reg, m.lin, m.clu, m.gradNorm].every(Number.isFinite)) {
@@ -206,6 +208,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
           thresholds: m.thresholds,
           imagesPerSec: stepRate.ips,
           stepMs: stepRate.ms,
+          ...(phaseMs ? { gpuPassMs: phaseMs } : {}),
         });
       }
     };

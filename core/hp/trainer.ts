@@ -40,6 +40,7 @@ import { adamwHead, type FlatAdam, prepareAdam } from "./optim.ts";
 import { headLayout, projectionLayout } from "./params.ts";
 import { type PoolBuilder, preparePoolBuilder } from "./pools.ts";
 import { ClusterProbe, LinearProbe } from "../eval/probes.ts";
+import { StepTimer } from "./step_timer.ts";
 
 /** Floats at the start of the metrics buffer (then the per-anchor aux [N, 12] for threshold quantiles). */
 export const METRIC_HEAD = 32;
@@ -143,8 +144,11 @@ export class HpGraph {
   readonly linear: LinearProbe;
   readonly optim: { head: FlatAdam; projection: FlatAdam; linear: FlatAdam; cluster: FlatAdam };
   readonly loss: HpLoss;
-  /** Metrics head [32] + aux copy [N, 12]. */
+  /** Metrics head [32] + aux copy [N, 12] + (with timestamps) the step timer's words. */
   readonly metrics: GpuTensor;
+  /** GPU time per phase on captured steps (null without timestamp queries); bytes at {@link timerOffset}. */
+  readonly timer: StepTimer | null;
+  readonly timerOffset: number;
   /** f̂ [N, D_f] and ŝ̄ [N, D] of the last step (read back for the GHP pictures). */
   readonly fhat: GpuTensor;
   readonly shat: GpuTensor;
@@ -173,6 +177,7 @@ export class HpGraph {
     optim: HpGraph["optim"];
     loss: HpLoss;
     ring: StagingRing;
+    timer: StepTimer | null;
     heads: { head: HeadForward; ema: HeadForward; aug: HeadForward | null };
     drops: Drops;
     seq: Sequence;
@@ -200,6 +205,8 @@ export class HpGraph {
     this.optim = init.optim;
     this.loss = init.loss;
     this.ring = init.ring;
+    this.timer = init.timer;
+    this.timerOffset = (METRIC_HEAD + init.dims.N * HP_AUX_STRIDE) * 4;
     this.head = init.heads.head;
     this.#emaHead = init.heads.ema;
     this.#augHead = init.heads.aug;
@@ -378,7 +385,8 @@ export class HpGraph {
     };
     const emaUpdate = await prepareEmaUpdate(gpu, arena, hl.total, theta, xi, hp.ema_momentum);
 
-    const metrics = T([METRIC_HEAD + N * HP_AUX_STRIDE], "metrics");
+    const timer = StepTimer.create(gpu);
+    const metrics = T([METRIC_HEAD + N * HP_AUX_STRIDE + (timer ? StepTimer.WORDS : 0)], "metrics");
     const ring = new StagingRing(gpu, metrics.byteLength, 2);
     return new HpGraph({
       gpu,
@@ -395,6 +403,7 @@ export class HpGraph {
       optim,
       loss,
       ring,
+      timer,
       heads: { head, ema, aug },
       drops: { fhat: dropF, mixed: dropMix, mixedBack: dropMixBack },
       seq: {
@@ -436,10 +445,13 @@ export class HpGraph {
     this.loss.setStep(lambda, seeds.negatives);
 
     const rec = new StepRecorder(this.gpu, "hp-step");
+    const timer = capture !== null ? this.timer : null;
+    timer?.mark(rec, 0);
     // 1–2: backbone and LHP coefficients
     this.vit.encode(rec, this.images);
     if (this.vitAug) this.vitAug.encode(rec, this.augImages);
     q.lhpW.record(rec);
+    timer?.mark(rec, 1);
     // 3–4: θ forward, ξ forward (ξ_{t−1}), then the EMA update
     this.head.record(rec);
     this.#emaHead.record(rec);
@@ -451,25 +463,30 @@ export class HpGraph {
     rec.dispatch(this.#drops.mixed.dispatch);
     this.#augHead?.record(rec);
     for (const p of q.projections) p.record(rec);
+    timer?.mark(rec, 2);
     // 7–8: losses and their gradients w.r.t. z, z̃, z^aug
     this.loss.record(rec);
     if (q.reg) {
       // Adds into dz (the HP gradient); overwrites its own dz^aug.
       q.reg.record(rec);
     }
+    timer?.mark(rec, 3);
     // 10 (before the backward overwrites nothing the probes read: they read s only)
     this.cluster.record(rec);
     this.linear.record(rec);
+    timer?.mark(rec, 4);
     // 9: backward
     for (const b of q.projBack) b.record(rec);
     rec.dispatch(this.#drops.mixedBack.dispatch);
     q.mix.recordBackward(rec);
     for (const b of q.headBack) b.record(rec);
+    timer?.mark(rec, 5);
     // 11: optimiser steps
     this.optim.head.record(rec);
     this.optim.projection.record(rec);
     this.optim.linear.record(rec);
     this.optim.cluster.record(rec);
+    timer?.mark(rec, 6);
     let captured = true;
     if (capture !== null) {
       const m = this.metrics;
@@ -481,6 +498,7 @@ export class HpGraph {
       rec.copy(this.loss.aux, m, this.loss.aux.byteLength, 0, METRIC_HEAD * 4);
       q.lhpCount.record(rec);
       rec.copy(q.lhpCount.out, m, 4, 0, METRIC.lhpSize * 4);
+      timer?.record(rec, m, this.timerOffset);
       captured = this.ring.capture(rec, m, capture);
     }
     rec.submit();
@@ -490,6 +508,7 @@ export class HpGraph {
   /** Frees the backbone weights and the staging ring (the arena frees the rest). */
   destroy(): void {
     this.ring.destroy();
+    this.timer?.destroy();
     this.vit.destroy();
     this.vitAug?.destroy();
     this.vitWeights.destroy();

@@ -163,6 +163,9 @@ Deno.test({
       for (const k of ["losses", "lambda", "positives", "thresholds", "lr", "throughput"]) {
         assert.equal(final.points[k], nMetrics, `chart ${k} has one point per metrics message`);
       }
+      // GPU time per phase (adapters with timestamp queries, lavapipe included) gets its own chart.
+      const timed = log.filter((m) => m.type === "metrics" && m.gpuPassMs).length;
+      assert.equal(final.points.gpu, timed, "GPU pass-time chart has one point per timed metrics message");
       // Live: while the state was "running" the page held several different, partial point counts.
       const samples = await page.evaluate(() =>
         (globalThis as unknown as { __samples: [number, string][] }).__samples

@@ -2,7 +2,7 @@
  * End-to-end trajectory of the trainer (core/hp/trainer.ts, core/hp/train_loop.ts) on tiny synthetic
  * scenes: every read-back loss is finite, the HP loss does not grow over a few steps, and two runs with
  * the same seed produce bit-identical losses (seeded, deterministic kernels), while another seed differs.
- * Also the λ schedule of hp-method.md §5.8.
+ * Also the λ schedule of hp-method.md §5.8 and the GPU phase times (core/hp/step_timer.ts).
  */
 import assert, { deepStrictEqual as assertEquals, notDeepStrictEqual } from "node:assert/strict";
 import { gpuTest } from "../_util.ts";
@@ -10,6 +10,8 @@ import { loadConfig } from "../../core/hp/config.ts";
 import { lambdaAt } from "../../core/hp/trainer.ts";
 import { runTraining, type TrainRunResult } from "../../core/hp/train_loop.ts";
 import type { Gpu } from "../../core/gpu/device.ts";
+import { decodePhaseMs, STEP_PHASES } from "../../core/hp/step_timer.ts";
+import type { MetricsMessage, TelemetryMessage } from "../../core/telemetry.ts";
 
 Deno.test("lambdaAt() is 0 through the warm-up, then the linear ramp of §5.8", () => {
   assertEquals(lambdaAt(0, 10, 110), 0);
@@ -18,6 +20,33 @@ Deno.test("lambdaAt() is 0 through the warm-up, then the linear ramp of §5.8", 
   assertEquals(lambdaAt(60, 10, 110), 0.5);
   assertEquals(lambdaAt(109, 10, 110), 0.99);
   assertEquals(lambdaAt(5, 10, 8), 0); // warm-up longer than the run
+});
+
+Deno.test("decodePhaseMs() turns raw u64 nanosecond timestamps into per-phase milliseconds", () => {
+  const n = STEP_PHASES.length + 1, offset = 12;
+  const enc = (ns: number[]) => {
+    const buf = new ArrayBuffer(offset + 8 * n);
+    const w = new Uint32Array(buf, offset, 2 * n);
+    ns.forEach((v, i) => {
+      w[2 * i] = v % 2 ** 32;
+      w[2 * i + 1] = Math.floor(v / 2 ** 32);
+    });
+    return buf;
+  };
+  // Start above 2^32 ns so the high words matter; phase k lasts (k + 1) ms.
+  const t0 = 5 * 2 ** 32 + 123;
+  const ns = [t0];
+  for (let k = 0; k < STEP_PHASES.length; k++) ns.push(ns[k] + (k + 1) * 1e6);
+  const ms = decodePhaseMs(enc(ns), offset)!;
+  assertEquals(Object.keys(ms), [...STEP_PHASES]);
+  STEP_PHASES.forEach((p, k) => assert(Math.abs(ms[p] - (k + 1)) < 1e-9, `${p}: ${ms[p]}`));
+  assertEquals(decodePhaseMs(enc(ns.map(() => 0)), offset), null, "all zero");
+  assertEquals(
+    decodePhaseMs(enc([...ns.slice(0, 2), ns[0] - 1, ...ns.slice(3)]), offset),
+    null,
+    "not monotonic",
+  );
+  assertEquals(decodePhaseMs(new ArrayBuffer(16), 8), null, "too short");
 });
 
 /** A tiny run: 32 px scenes (4×4 patches), batch 4 (N = 64), pool 8, augmented view on. */
@@ -41,7 +70,13 @@ export function tinyConfig(extra: string[] = []) {
   ]);
 }
 
-async function run(gpu: Gpu, seed: number, steps: number, extra: string[] = []): Promise<TrainRunResult> {
+async function run(
+  gpu: Gpu,
+  seed: number,
+  steps: number,
+  extra: string[] = [],
+  posted: TelemetryMessage[] = [],
+): Promise<TrainRunResult> {
   const dir = await Deno.makeTempDir({ prefix: "hpseg-trainer-test-" });
   try {
     const r = await runTraining(gpu, {
@@ -49,7 +84,7 @@ async function run(gpu: Gpu, seed: number, steps: number, extra: string[] = []):
       runDir: dir,
       runId: "test",
       maxSteps: steps,
-      post: () => {},
+      post: (m) => posted.push(m as TelemetryMessage),
       skipBaseline: true,
     });
     // The final checkpoint step also draws the GHP and LHP pictures, the final evaluation the predictions.
@@ -67,7 +102,25 @@ async function run(gpu: Gpu, seed: number, steps: number, extra: string[] = []):
 
 gpuTest("trainer: finite, non-increasing losses and bit-identical runs for one seed", async ({ gpu }) => {
   const steps = 8;
-  const a = await run(gpu, 3, steps);
+  const posted: TelemetryMessage[] = [];
+  const a = await run(gpu, 3, steps, [], posted);
+  // GPU time per phase travels with every metrics readback when the adapter has timestamp queries.
+  const metrics = posted.filter((m): m is MetricsMessage => m.type === "metrics");
+  assertEquals(metrics.length, steps);
+  for (const m of metrics) {
+    if (!gpu.hasTimestamps) {
+      assertEquals(m.gpuPassMs, undefined);
+      continue;
+    }
+    assert(m.gpuPassMs, `step ${m.step}: no GPU pass times`);
+    assertEquals(Object.keys(m.gpuPassMs), [...STEP_PHASES]);
+    const total = Object.values(m.gpuPassMs).reduce((x, y) => x + y, 0);
+    assert(
+      Object.values(m.gpuPassMs).every((v) => v >= 0 && Number.isFinite(v)),
+      JSON.stringify(m.gpuPassMs),
+    );
+    assert(total > 0 && total < 60_000, `step ${m.step}: GPU time ${total} ms`);
+  }
   const b = await run(gpu, 3, steps);
   const c = await run(gpu, 4, steps);
   assertEquals(a.step, steps);
