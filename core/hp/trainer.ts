@@ -25,7 +25,6 @@ import type { BufferArena, GpuTensor } from "../gpu/buffers.ts";
 import { StepRecorder } from "../gpu/step_recorder.ts";
 import type { Dispatch } from "../gpu/pipelines.ts";
 import { StagingRing } from "../gpu/readback.ts";
-import { Rng } from "../rng.ts";
 import { VitBackbone, VitGpuWeights, type VitWeights } from "../vit/vit.ts";
 import type { HpConfig } from "./config.ts";
 import { type HeadBackward, type HeadForward, prepareHeadBackward, prepareHeadForward } from "./heads.ts";
@@ -41,6 +40,8 @@ import { headLayout, projectionLayout } from "./params.ts";
 import { type PoolBuilder, preparePoolBuilder } from "./pools.ts";
 import { ClusterProbe, LinearProbe } from "../eval/probes.ts";
 import { StepTimer } from "./step_timer.ts";
+import type { StepSeeds } from "./schedule.ts";
+import type { Rng } from "../rng.ts";
 
 /** Floats at the start of the metrics buffer (then the per-anchor aux [N, 12] for threshold quantiles). */
 export const METRIC_HEAD = 32;
@@ -55,12 +56,6 @@ export const METRIC = {
   /** Mean LHP set size |L_i| (hp-method.md §5.5), counted on the GPU by LhpCount. */
   lhpSize: 22,
 } as const;
-
-/** λ_t of hp-method.md §5.8: 0 while t ≤ warmup, then (t − warmup)/(T − warmup). */
-export function lambdaAt(t: number, warmup: number, total: number): number {
-  if (t <= warmup || total <= warmup) return 0;
-  return (t - warmup) / (total - warmup);
-}
 
 /** Fixed sizes of a training graph. */
 export interface GraphDims {
@@ -77,29 +72,6 @@ export interface GraphDims {
   K: number;
   /** Classes (= clusters of the cluster probe). */
   n: number;
-}
-
-/** The seeds one step draws, in this order, from the trainer's main Rng. */
-export interface StepSeeds {
-  head: { a: number; b: number };
-  ema: { a: number; b: number; out: number };
-  fhat: number;
-  mixed: number;
-  aug: { a: number; b: number };
-  negatives: number;
-}
-
-/** Draws one step's seeds (the order is part of the checkpoint contract: same Rng state → same seeds). */
-export function drawStepSeeds(rng: Rng): StepSeeds {
-  const u = () => rng.nextU32();
-  return {
-    head: { a: u(), b: u() },
-    ema: { a: u(), b: u(), out: u() },
-    fhat: u(),
-    mixed: u(),
-    aug: { a: u(), b: u() },
-    negatives: u(),
-  };
 }
 
 interface Drops {

@@ -22,7 +22,8 @@ import { Rng } from "../../core/rng.ts";
 import { loadConfig } from "../../core/hp/config.ts";
 import { formulaVitWeights } from "../../core/io/vit_weights.ts";
 import { embeddedVitWeights } from "../../core/hp/embedded_backbone.ts";
-import { drawStepSeeds, HpGraph } from "../../core/hp/trainer.ts";
+import { HpGraph } from "../../core/hp/trainer.ts";
+import { drawStepSeeds } from "../../core/hp/schedule.ts";
 import type { VitWeights } from "../../core/vit/vit.ts";
 
 /** The official implementation's numbers on an H100 (ViT-S/8, batch 64; webgpu-notes.md §8). */

@@ -7,7 +7,7 @@
 import assert, { deepStrictEqual as assertEquals, notDeepStrictEqual } from "node:assert/strict";
 import { gpuTest } from "../_util.ts";
 import { loadConfig } from "../../core/hp/config.ts";
-import { lambdaAt } from "../../core/hp/trainer.ts";
+import { lambdaAt } from "../../core/hp/schedule.ts";
 import { runTraining, type TrainRunResult } from "../../core/hp/train_loop.ts";
 import type { Gpu } from "../../core/gpu/device.ts";
 import { decodePhaseMs, STEP_PHASES } from "../../core/hp/step_timer.ts";
