@@ -5,9 +5,12 @@
  *
  * The main thread only parses arguments, creates the run directory, serves the dashboard (unless
  * `--no-serve`), draws the progress bar and relays Ctrl-C; the trainer runs in a Worker
- * (core/hp/train_worker.ts) because GPU readbacks block the thread that awaits them.
+ * (core/hp/train_worker.ts) because GPU readbacks block the thread that awaits them. The Worker gets only
+ * the permissions training needs (issue 7 §6, {@link trainerPermissions}).
  * @module
  */
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type Command, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
 import { InputError } from "../errors.ts";
 import { type DashboardHandle, RunLog, startDashboard, type TelemetryMessage } from "../telemetry.ts";
@@ -16,6 +19,22 @@ import type { HpConfig } from "../hp/config.ts";
 import { createRunDir, findResumePoint, newRunId, resolveConfig } from "../hp/run_dir.ts";
 import type { StartRequest, WorkerResult } from "../hp/train_worker.ts";
 import type { FinalMetrics, TickMessage } from "../hp/train_loop.ts";
+
+/** hpseg's own modules: the trainer starts its loader and CRF Workers from them, which needs read access. */
+const APP_ROOT = new URL("../../", import.meta.url).protocol === "file:"
+  ? fileURLToPath(new URL("../../", import.meta.url))
+  : "";
+
+/**
+ * What the trainer Worker may do: read the dataset root, the backbone weights, its run folder and hpseg's
+ * own modules (to start its loader Workers), write only the run folder; environment access (the WebGPU backend variables); no network, subprocesses, FFI or
+ * system information. Needs deno.json's `"unstable": ["worker-options"]` (Worker permissions are unstable).
+ */
+export function trainerPermissions(config: HpConfig, runDir: string): Deno.PermissionOptionsObject {
+  const read = [runDir, config.dataset.root, config.backbone.weights, APP_ROOT].filter((p) => p)
+    .map((p) => resolve(p));
+  return { read, write: [resolve(runDir)], env: true, net: false, run: false, ffi: false, sys: false };
+}
 
 const HELP = `Usage: hpseg train [options]
 
@@ -126,7 +145,10 @@ export const command: Command = {
     let bar = null as ProgressBar | null;
     const barFor = (total: number) => bar ??= new ProgressBar({ total, label: "train" });
     const say = (line: string) => bar ? bar.log(line) : console.error(line);
-    const worker = new Worker(new URL("../hp/train_worker.ts", import.meta.url), { type: "module" });
+    const worker = new Worker(new URL("../hp/train_worker.ts", import.meta.url), {
+      type: "module",
+      deno: { permissions: trainerPermissions(config, runDir) },
+    });
     let interrupts = 0;
     const onSigint = () => {
       interrupts++;
