@@ -161,6 +161,8 @@ export function compileArgs(
   const args = [
     "compile",
     "--no-prompt",
+    // The trainer Worker's narrowed permissions (core/cli/train.ts) are an unstable API.
+    "--unstable-worker-options",
     "--allow-read",
     "--allow-write",
     "--allow-env",

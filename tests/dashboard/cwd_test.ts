@@ -111,6 +111,7 @@ Deno.test("compile: worker entries are found and passed with --include; deno com
     !args.some((a) => a === "--allow-all" || a === "-A" || a === "--allow-run" || a === "--allow-ffi"),
   );
   for (const w of workers) assert.equal(args[args.indexOf(w) - 1], "--include");
+  assert.ok(args.includes("--unstable-worker-options"), "the trainer Worker's permissions need it");
 });
 
 Deno.test("compile: without a reachable runtime, one clear error says how to point at a local one", async () => {
