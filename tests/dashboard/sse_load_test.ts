@@ -5,11 +5,12 @@
  *
  * The run reads metrics back every step (one message per step). It alternates phases of PHASE steps (one
  * epoch each): the main thread publishes the metrics of "quiet" phases to a dashboard with no clients and
- * those of "loaded" phases to a second dashboard with 20 connected `/events` clients. Both dashboards write
- * their run log, so the only difference is the fan-out. Step times come from the trainer's own clock (ticks
- * stamped in the Worker); a phase's rate is 1 / its median step time. The drop is 1 − the median over adjacent
- * (quiet, loaded) phase pairs of the ratio of their step rates: neighbouring phases ~1 s apart see the same background load from other tests on a shared
- * 2-core machine, which a before/after comparison would not.
+ * those of "loaded" phases to a second dashboard with 20 `/events` clients, which run in their own process
+ * (tests/dashboard/_sse_clients.ts) as browser pages would. Both dashboards write their run log, so the only
+ * difference is the fan-out. Step times come from the trainer's own clock (ticks stamped in the Worker); the
+ * drop compares the trimmed mean step time of the loaded phases with that of the quiet ones. Phases
+ * alternate every ~1 s, so both conditions see the same background load from other tests on a shared 2-core
+ * machine, which a before/after comparison would not.
  * @module
  */
 import assert from "node:assert/strict";
@@ -17,7 +18,7 @@ import { type MetricsMessage, startDashboard } from "../../core/telemetry.ts";
 import { startRealRun } from "./_real_run.ts";
 
 const PHASE = 8; // steps per phase = batches per epoch of the tiny run
-const PHASES = 24; // quiet, loaded, quiet, loaded, … (23 adjacent pairs: the median needs many)
+const PHASES = 24; // quiet, loaded, quiet, loaded, …
 const STEPS = PHASE * PHASES;
 const CLIENTS = 20;
 /** Steps skipped at the start of each phase: the previous phase's last messages may still be in flight. */
@@ -25,54 +26,51 @@ const SETTLE = 2;
 
 const loadedStep = (step: number) => Math.floor((step - 1) / PHASE) % 2 === 1;
 
-interface Client {
-  /** Steps of the metrics messages received, in order. */
-  steps: number[];
-  /** Every data frame received (all message types). */
-  frames: number;
-  done: Promise<void>;
-}
-
-/** Connects one SSE client; records messages until the run reports "done". */
-async function connect(url: string): Promise<Client> {
-  const res = await fetch(`${url}events`);
-  assert.equal(res.status, 200);
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  const c: Client = { steps: [], frames: 0, done: Promise.resolve() };
-  let live!: () => void;
-  const isLive = new Promise<void>((r) => (live = r));
-  c.done = (async () => {
-    let buf = "";
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buf += value;
-        let k;
-        while ((k = buf.indexOf("\n\n")) >= 0) {
-          const frame = buf.slice(0, k);
-          buf = buf.slice(k + 2);
-          if (frame.startsWith("event: live")) live();
-          if (!frame.startsWith("data: ")) continue;
-          c.frames++;
-          // Cheap parsing: these clients share the test's main thread with the server (a browser would not).
-          // Telemetry JSON starts with "type" then "step" (metrics) or "state" (status).
-          const step = frame.match(/^data: \{"type":"metrics","step":(\d+),/);
-          if (step) c.steps.push(Number(step[1]));
-          else if (frame.startsWith('data: {"type":"status","state":"done"')) return;
-        }
+/** The 20 clients run in their own process (tests/dashboard/_sse_clients.ts), as browser pages would. */
+async function startClients(
+  url: string,
+): Promise<{ result: Promise<Array<{ steps: number[]; frames: number }>> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      new URL("./_sse_clients.ts", import.meta.url).pathname,
+      url,
+      `${CLIENTS}`,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  const nextLine = async (): Promise<string> => {
+    for (;;) {
+      const k = buf.indexOf("\n");
+      if (k >= 0) {
+        const line = buf.slice(0, k);
+        buf = buf.slice(k + 1);
+        return line;
       }
-    } finally {
-      await reader.cancel();
+      const { value, done } = await lines.read();
+      if (done) throw new Error("SSE client process ended early");
+      buf += value;
     }
+  };
+  assert.equal(await nextLine(), "ready");
+  const result = (async () => {
+    const out = JSON.parse(await nextLine());
+    await lines.cancel();
+    assert.equal((await child.status).code, 0, "client process exit code");
+    return out;
   })();
-  await isLive;
-  return c;
+  return { result };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+/** Mean of `xs` without its lowest and highest tenth (slow outlier steps, another test's burst). */
+function trimmedMean(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b), cut = Math.floor(s.length / 10);
+  const kept = s.slice(cut, s.length - cut);
+  return kept.reduce((x, y) => x + y, 0) / kept.length;
 }
 
 Deno.test({
@@ -97,11 +95,11 @@ Deno.test({
     });
     quiet = await startDashboard({ runsDir: run.runsDir, runDir: `${run.runsDir}/quiet`, port: 0 });
     try {
-      const clients = await Promise.all(Array.from({ length: CLIENTS }, () => connect(run.dash.url)));
+      const clientProcess = await startClients(run.dash.url);
       const t0 = performance.now();
       run.start();
       const result = await run.done;
-      await Promise.all(clients.map((c) => c.done));
+      const clients = await clientProcess.result;
       const seconds = (performance.now() - t0) / 1000;
       assert.equal(result.step, STEPS);
 
@@ -115,27 +113,22 @@ Deno.test({
       for (let s = 2; s <= STEPS; s++) {
         assert.ok(run.stepAt[s] > run.stepAt[s - 1], `step ${s} has a trainer timestamp after step ${s - 1}`);
       }
-      // A phase's rate from its median step time: one slow step (a GC pause, another test's burst on the
-      // shared cores) does not move it.
-      const rate = (p: number) => {
-        const a = p * PHASE + SETTLE, b = (p + 1) * PHASE;
-        const ms = Array.from({ length: b - a }, (_, i) => run.stepAt[a + i + 1] - run.stepAt[a + i]);
-        return 1000 / median(ms);
-      };
-      const rates = Array.from({ length: PHASES }, (_, p) => rate(p));
-      const ratios: number[] = [];
-      for (let p = 0; p + 1 < PHASES; p++) {
-        ratios.push(p % 2 === 0 ? rates[p + 1] / rates[p] : rates[p] / rates[p + 1]); // loaded / quiet
+      // Step times of the measured steps (after SETTLE in every phase), pooled per condition: quiet and loaded
+      // phases alternate every ~1 s, so both see the same drift in background load.
+      const times: Record<"quiet" | "loaded", number[]> = { quiet: [], loaded: [] };
+      for (let p = 0; p < PHASES; p++) {
+        for (let s = p * PHASE + SETTLE + 1; s <= (p + 1) * PHASE; s++) {
+          times[p % 2 === 1 ? "loaded" : "quiet"].push(run.stepAt[s] - run.stepAt[s - 1]);
+        }
       }
-      const drop = 1 - median(ratios);
+      const quietMs = trimmedMean(times.quiet), loadedMs = trimmedMean(times.loaded);
+      const drop = 1 - quietMs / loadedMs; // 1 − loaded rate / quiet rate
       console.log(
-        `sse_load: real run, ${STEPS} steps in ${
-          seconds.toFixed(1)
-        } s, 1 message/step, ${CLIENTS} clients in ` +
-          `every 2nd phase of ${PHASE} steps; median loaded/quiet ratio ${median(ratios).toFixed(3)} ` +
-          `(drop ${(100 * drop).toFixed(1)}%); phase rates [${
-            rates.map((r) => r.toFixed(2)).join(" ")
-          }] steps/s`,
+        `sse_load: real run, ${STEPS} steps in ${seconds.toFixed(1)} s, 1 message/step, ${CLIENTS} clients ` +
+          `(own process) in every 2nd phase of ${PHASE} steps; trimmed mean step ${
+            quietMs.toFixed(1)
+          } ms quiet, ` +
+          `${loadedMs.toFixed(1)} ms loaded (rate drop ${(100 * drop).toFixed(1)}%)`,
       );
       assert.ok(drop < 0.1, `step rate dropped ${(100 * drop).toFixed(1)}% with ${CLIENTS} clients`);
       const logged = (await Deno.readTextFile(`${run.runDir}/metrics.jsonl`)).trim().split("\n")
