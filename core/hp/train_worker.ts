@@ -43,7 +43,8 @@ scope.onmessage = async (ev: MessageEvent<WorkerRequest>) => {
     return;
   }
   try {
-    const gpu = await openGpu({ announce: false });
+    // The start-up line naming the adapter (stderr; the progress bar starts at the first step, after it).
+    const gpu = await openGpu();
     const resume = req.resume ? (await findResumePoint(req.runDir)).state : null;
     const result = await runTraining(gpu, {
       config: req.config,
