@@ -52,8 +52,6 @@ export const CITYSCAPES_LABEL_MAP: Int16Array = (() => {
   return m;
 })();
 
-export { CITYSCAPES_LAYOUT };
-
 /** Sorted names of the entries of `dir` that pass `keep`. */
 export async function sortedEntries(dir: string, keep: (e: Deno.DirEntry) => boolean): Promise<string[]> {
   const names: string[] = [];

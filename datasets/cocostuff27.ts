@@ -87,8 +87,6 @@ export const COCO_FINE_TO_COARSE: Int16Array = (() => {
   return m;
 })();
 
-export { COCO_LAYOUT };
-
 /** The full-image COCO-Stuff-27 split (curated list order). */
 export async function openCocoStuff27(opts: DatasetOptions): Promise<SegDataset> {
   const root = opts.root!;

@@ -12,6 +12,7 @@ import { decodeImage, decodeLabelPng, readBytes } from "../core/data/image.ts";
 import { InputError } from "../core/errors.ts";
 import type { DatasetOptions, Sample, SegDataset } from "./dataset.ts";
 import { checkIndex, checkSameSize, mapLabels, readList } from "./dataset.ts";
+import { FOLDER_LAYOUT } from "./layouts.ts";
 
 const EXT = /\.(jpe?g|png)$/i;
 
@@ -51,7 +52,7 @@ export async function openFolder(opts: DatasetOptions): Promise<SegDataset> {
   const files = await listImages(imgDir);
   if (files.length === 0) {
     throw new InputError(`No .jpg/.jpeg/.png images under ${imgDir}`, {
-      hint: "expected a folder of images, or images/ (optionally images/<split>/) with labels/ beside it",
+      hint: FOLDER_LAYOUT,
     });
   }
   let classNames: string[] = [];

@@ -17,8 +17,6 @@ import { POTSDAM_LAYOUT } from "./layouts.ts";
 
 export const POTSDAM_CLASSES = ["roads and cars", "buildings and clutter", "trees and vegetation"];
 
-export { POTSDAM_LAYOUT };
-
 const MERGE: Record<number, number> = { 0: 0, 4: 0, 1: 1, 5: 1, 2: 2, 3: 2, 255: -1, [-1]: -1 };
 
 /** Reads a MAT variable; unreadable files become DecodeErrors (skippable by `prepare --skip-bad`). */

@@ -228,8 +228,6 @@ export class SyntheticScenes implements SegDataset {
   }
 }
 
-const LAYOUT = SYNTHETIC_LAYOUT;
-
 /** Label map of the on-disk layout: value = class id, 255 = ignore. */
 function diskLabelMap(nClasses: number): Int16Array {
   const m = new Int16Array(256).fill(-2);
@@ -246,9 +244,9 @@ export async function openSynthetic(opts: DatasetOptions): Promise<SegDataset> {
   try {
     meta = JSON.parse(await Deno.readTextFile(`${root}/synthetic.json`));
   } catch {
-    throw new InputError(`Missing ${root}/synthetic.json`, { hint: LAYOUT });
+    throw new InputError(`Missing ${root}/synthetic.json`, { hint: SYNTHETIC_LAYOUT });
   }
-  const ids = await readList(`${root}/curated/${opts.split}.txt`, LAYOUT);
+  const ids = await readList(`${root}/curated/${opts.split}.txt`, SYNTHETIC_LAYOUT);
   const map = diskLabelMap(meta.classes.length);
   return {
     name: "synthetic",
