@@ -14,16 +14,16 @@ import { VitBackbone } from "../vit/vit.ts";
 import type { HpConfig } from "./config.ts";
 import type { HpGraph } from "./trainer.ts";
 import { prepareHeadForward } from "./heads.ts";
-import { type EvalBatch, type EvalModel, evaluate } from "../eval/evaluate.ts";
+import { type EvalBatch, type EvalModel, evaluate, type ProbeParams } from "../eval/evaluate.ts";
 import { kmeansBaseline } from "./kmeans.ts";
 
 /** Validation: the eval-mode model over the validation split, plus the raw-feature k-means baseline. */
 export class EvalContext {
   /**
-   * The cluster probe's Hungarian matching of the latest {@link run}: classToPred[k] = cluster id matched to
-   * class k (the prediction pictures colour clusters by it); null before the first run.
+   * What the latest {@link run} evaluated: the probes it read back and the cluster probe's Hungarian matching
+   * (classToPred[k] = cluster id matched to class k). The prediction pictures reuse both; null before a run.
    */
-  clusterMatch: number[] | null = null;
+  last: { probes: ProbeParams; clusterMatch: number[] } | null = null;
 
   private constructor(
     readonly gpu: Gpu,
@@ -101,7 +101,7 @@ export class EvalContext {
       n: this.n,
       imageShape: [this.cfg.eval.batch, 3, res, res],
     });
-    this.clusterMatch = r.cluster.classToPred;
+    this.last = { probes, clusterMatch: r.cluster.classToPred };
     return {
       cluster_acc: r.cluster.acc,
       cluster_miou: r.cluster.miou,

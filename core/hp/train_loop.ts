@@ -179,7 +179,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
     const evalCtx = await EvalContext.create(gpu, arena, graph, valDs, cfg, n);
     const predPictures = o.noPictures ? null : new PredictionPictures(evalCtx);
     const drawPredictions = async () => {
-      const m = await predPictures?.draw(graph, step, o.runDir);
+      const m = await predPictures?.draw(step, o.runDir);
       if (m) post(m);
     };
     const collect = async (all: boolean) => {

@@ -11,7 +11,6 @@ import type { GpuTensor } from "../gpu/buffers.ts";
 import { readF32 } from "../gpu/readback.ts";
 import { IMAGENET_MEAN, IMAGENET_STD } from "../data/transforms.ts";
 import { Predictor } from "../eval/evaluate.ts";
-import { scoreConfusion } from "../eval/metrics.ts";
 import type { PictureMessage } from "../telemetry.ts";
 import { ghpAnchorWeights, nearestPoolMember } from "../viz/ghp_set.ts";
 import { ghpPicture, lhpPicture, predictionPicture, type RgbImage, writePicture } from "../viz/pictures.ts";
@@ -132,14 +131,15 @@ export class PredictionPictures {
   /** @param samples images shown (at most one evaluation batch) */
   constructor(readonly ctx: EvalContext, readonly samples = 3) {}
 
-  /** Draws and writes the picture for the graph's current θ and probes; null when the split is empty. */
-  async draw(graph: HpGraph, step: number, runDir: string): Promise<PictureMessage | null> {
+  /**
+   * Draws and writes the picture for the θ and probes the context's latest evaluation saw (call it right
+   * after `ctx.run`); null when nothing was evaluated yet or the split is empty.
+   */
+  async draw(step: number, runDir: string): Promise<PictureMessage | null> {
     const { ctx } = this;
+    if (!ctx.last) return null;
+    const { probes, clusterMatch } = ctx.last;
     const g = ctx.gpu, n = ctx.n, Be = ctx.cfg.eval.batch, res = ctx.cfg.eval.res;
-    const probes = {
-      clusters: await readF32(g, graph.cluster.params),
-      linear: await readF32(g, graph.linear.params),
-    };
     if (!this.#pred) {
       this.#pred = await Predictor.create(g, ctx.arena, ctx.model, probes, { B: Be, H: res, W: res, n });
       this.#images = ctx.arena.tensor([Be, 3, res, res], "f32", "prediction-picture-images");
@@ -150,12 +150,9 @@ export class PredictionPictures {
     if (first.done || first.value.count === 0) return null;
     const b = first.value;
     this.#images!.write(b.images);
-    const r = await this.#pred.run(this.#images!, b.labels);
-    // Before any full evaluation, match clusters on these images alone (said in the caption).
-    const classToPred = ctx.clusterMatch ??
-      scoreConfusion(r.confusion!.subarray(0, n * n), n, "cluster").classToPred;
+    const r = await this.#pred.run(this.#images!); // maps only: the matching comes from ctx.last
     const predToClass = new Int32Array(256).fill(-1);
-    classToPred.forEach((p, k) => p >= 0 && (predToClass[p] = k));
+    clusterMatch.forEach((p, k) => p >= 0 && (predToClass[p] = k));
     const pix = res * res, shown = Math.min(this.samples, b.count);
     const samples = Array.from({ length: shown }, (_, i) => {
       const at = (x: ArrayLike<number>) => ({ data: x, height: res, width: res });
@@ -170,15 +167,12 @@ export class PredictionPictures {
     });
     const png = predictionPicture({ samples, numClasses: n });
     const file = await writePicture(runDir, "pred", step, png);
-    const matched = ctx.clusterMatch
-      ? "clusters matched on the validation set"
-      : "clusters matched on these images";
     return {
       type: "picture",
       step,
       kind: "pred",
       file,
-      caption: `image | ground truth | cluster probe | linear probe (${matched})`,
+      caption: "image | ground truth | cluster probe | linear probe (clusters matched on the validation set)",
     };
   }
 }
