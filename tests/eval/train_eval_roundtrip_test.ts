@@ -13,6 +13,7 @@
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
 import { rng, testGpu } from "../_util.ts";
+import { TINY_SCHEDULE } from "../_tiny.ts";
 import { decodeImage, decodeLabelPng, encodeRgbPng } from "../../core/data/image.ts";
 import { openDataset } from "../../datasets/dataset.ts";
 import { type EvalMessage, readRunLog, type StatusMessage } from "../../core/telemetry.ts";
@@ -35,21 +36,6 @@ async function task(name: string, args: string[]) {
   return { code: out.code, stdout: dec(out.stdout), stderr: dec(out.stderr) };
 }
 
-/** The tiny schedule of tests/hp/resume_test.ts: 32 px scenes, batch 4, pool 8. */
-const TINY = [
-  "dataset.image_size=32",
-  "dataset.train_count=16",
-  "dataset.val_count=4",
-  "train.res=32",
-  "train.batch=4",
-  "eval.res=32",
-  "eval.batch=4",
-  "hp.pool_size=8",
-  "hp.renew_interval=2",
-  "hp.lambda_warmup=2",
-  "train.log_every=1",
-  "train.checkpoint_every=3",
-];
 const sets = (s: string[]) => s.flatMap((x) => ["--set", x]);
 const RES = 32, VAL = 4, STEPS = 6;
 
@@ -145,7 +131,7 @@ Deno.test({
     const tmp = await Deno.makeTempDir({ prefix: "hpseg-roundtrip-" });
     try {
       const t = await trainRun(join(tmp, "runs"), [
-        ...sets([...TINY, "eval.valid_freq=1000"]),
+        ...sets([...TINY_SCHEDULE, "eval.valid_freq=1000"]),
         "--steps",
         String(STEPS),
       ]);
@@ -229,7 +215,7 @@ Deno.test({
     const tmp = await Deno.makeTempDir({ prefix: "hpseg-roundtrip-val-" });
     try {
       const t = await trainRun(join(tmp, "runs"), [
-        ...sets([...TINY, "eval.valid_freq=2", "eval.selection=val"]),
+        ...sets([...TINY_SCHEDULE, "eval.valid_freq=2", "eval.selection=val"]),
         "--steps",
         String(STEPS),
       ]);
@@ -267,7 +253,7 @@ Deno.test({
       }
       const t = await trainRun(join(tmp, "runs"), [
         ...sets([
-          ...TINY.filter((s) => !s.startsWith("dataset.")),
+          ...TINY_SCHEDULE.filter((s) => !s.startsWith("dataset.")),
           "dataset.name=folder",
           `dataset.root=${data}`,
           `dataset.n_classes=${n}`,

@@ -9,6 +9,7 @@ import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { testGpu } from "../_util.ts";
 import { listStepCheckpoints, loadCheckpoint } from "../../core/hp/checkpoint.ts";
 import { readRunLog } from "../../core/telemetry.ts";
+import { TINY_SCHEDULE } from "../_tiny.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -50,21 +51,7 @@ for (
   });
 }
 
-const TINY = [
-  "dataset.image_size=32",
-  "dataset.train_count=16",
-  "dataset.val_count=4",
-  "train.res=32",
-  "train.batch=4",
-  "eval.res=32",
-  "eval.batch=4",
-  "hp.pool_size=8",
-  "hp.renew_interval=2",
-  "hp.lambda_warmup=2",
-  "train.log_every=1",
-  "train.checkpoint_every=3",
-  "eval.valid_freq=1000",
-].flatMap((s) => ["--set", s]);
+const TINY = [...TINY_SCHEDULE, "eval.valid_freq=1000"].flatMap((s) => ["--set", s]);
 const STEPS = 30, EVERY = 3;
 
 function onlyRun(out: string): string {

@@ -7,6 +7,7 @@
 import assert, { deepStrictEqual as assertEquals, notDeepStrictEqual } from "node:assert/strict";
 import { gpuTest } from "../_util.ts";
 import { loadConfig } from "../../core/hp/config.ts";
+import { TINY_RUN } from "../_tiny.ts";
 import { lambdaAt } from "../../core/hp/schedule.ts";
 import { runTraining, type TrainRunResult } from "../../core/hp/train_loop.ts";
 import type { Gpu } from "../../core/gpu/device.ts";
@@ -52,14 +53,7 @@ Deno.test("decodePhaseMs() turns raw u64 nanosecond timestamps into per-phase mi
 /** A tiny run: 32 px scenes (4×4 patches), batch 4 (N = 64), pool 8, augmented view on. */
 export function tinyConfig(extra: string[] = []) {
   return loadConfig("synthetic", [
-    "dataset.image_size=32",
-    "dataset.train_count=16",
-    "dataset.val_count=4",
-    "train.res=32",
-    "train.batch=4",
-    "eval.res=32",
-    "eval.batch=4",
-    "hp.pool_size=8",
+    ...TINY_RUN,
     "hp.alpha=0.5",
     "hp.renew_interval=2",
     "hp.lambda_warmup=1",
