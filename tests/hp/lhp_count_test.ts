@@ -8,22 +8,8 @@ import { LhpCount, lhpCountRef, LhpWeights } from "../../core/hp/lhp.ts";
 import { lhpWeightsRef } from "../../core/hp/loss_ref.ts";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
 import { readF32 } from "../../core/gpu/readback.ts";
-import { gpuTest, randnF32 } from "../_util.ts";
-
-/** Spatially structured logits (near keys score higher), as in tests/hp/lhp_test.ts. */
-function attention(B: number, S: number, seed: number): Float32Array {
-  const P = S * S;
-  const a = randnF32(B * P * P, seed, 1.5);
-  for (let b = 0; b < B; b++) {
-    for (let i = 0; i < P; i++) {
-      for (let j = 0; j < P; j++) {
-        const dy = Math.floor(i / S) - Math.floor(j / S), dx = (i % S) - (j % S);
-        a[(b * P + i) * P + j] += -0.35 * (dy * dy + dx * dx);
-      }
-    }
-  }
-  return a;
-}
+import { gpuTest } from "../_util.ts";
+import { attention } from "./_lhp_attention.ts";
 
 Deno.test("lhpCountRef counts the kept window slots per row", () => {
   const coef = new Float32Array(3 * 9);

@@ -11,24 +11,7 @@ import { StepRecorder } from "../../core/gpu/step_recorder.ts";
 import { readF32 } from "../../core/gpu/readback.ts";
 import { assertAllClose, gpuTest, randnF32 } from "../_util.ts";
 import { loadHpGolden } from "../fixtures/hp/golden.ts";
-
-/** Spatially structured logits (near keys score higher) whose window decisions are ≥ 1e-5 from the mean. */
-function attention(B: number, S: number, seed0: number): Float32Array {
-  const P = S * S;
-  for (let seed = seed0; seed < seed0 + 50; seed++) {
-    const a = randnF32(B * P * P, seed, 1.5);
-    for (let b = 0; b < B; b++) {
-      for (let i = 0; i < P; i++) {
-        for (let j = 0; j < P; j++) {
-          const dy = Math.floor(i / S) - Math.floor(j / S), dx = (i % S) - (j % S);
-          a[(b * P + i) * P + j] += -0.35 * (dy * dy + dx * dx);
-        }
-      }
-    }
-    if (lhpWeightsRef(a, B, S).margin > 1e-5) return a;
-  }
-  throw new Error("no unambiguous attention found");
-}
+import { attention } from "./_lhp_attention.ts";
 
 gpuTest(
   "LhpWeights matches the float64 reference (S = 3, 5, 7, 40; P up to 1600)",
