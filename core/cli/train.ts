@@ -27,8 +27,9 @@ const APP_ROOT = new URL("../../", import.meta.url).protocol === "file:"
 
 /**
  * What the trainer Worker may do: read the dataset root, the backbone weights, its run folder and hpseg's
- * own modules (to start its loader Workers), write only the run folder; environment access (the WebGPU backend variables); no network, subprocesses, FFI or
- * system information. Needs deno.json's `"unstable": ["worker-options"]` (Worker permissions are unstable).
+ * own modules (to start its loader Workers); write only the run folder; read the environment (the WebGPU
+ * backend variables); no network, subprocesses, FFI or system information. Needs deno.json's
+ * `"unstable": ["worker-options"]` (Worker permissions are unstable).
  */
 export function trainerPermissions(config: HpConfig, runDir: string): Deno.PermissionOptionsObject {
   const read = [runDir, config.dataset.root, config.backbone.weights, APP_ROOT].filter((p) => p)

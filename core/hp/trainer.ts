@@ -120,7 +120,6 @@ export class HpGraph {
   readonly metrics: GpuTensor;
   /** GPU time per phase on captured steps (null without timestamp queries); bytes at {@link timerOffset}. */
   readonly timer: StepTimer | null;
-  readonly timerOffset: number;
   /** f̂ [N, D_f] and ŝ̄ [N, D] of the last step (read back for the GHP pictures). */
   readonly fhat: GpuTensor;
   readonly shat: GpuTensor;
@@ -178,7 +177,6 @@ export class HpGraph {
     this.loss = init.loss;
     this.ring = init.ring;
     this.timer = init.timer;
-    this.timerOffset = (METRIC_HEAD + init.dims.N * HP_AUX_STRIDE) * 4;
     this.head = init.heads.head;
     this.#emaHead = init.heads.ema;
     this.#augHead = init.heads.aug;
@@ -391,6 +389,11 @@ export class HpGraph {
         normSbar,
       },
     });
+  }
+
+  /** Byte offset of the step timer's words in the metrics buffer (after the head and the aux copy). */
+  get timerOffset(): number {
+    return (METRIC_HEAD + this.dims.N * HP_AUX_STRIDE) * 4;
   }
 
   /**
