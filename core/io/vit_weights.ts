@@ -8,7 +8,9 @@
  *   `state_dict` / `model` / `student`), with `module.` / `backbone.` prefixes stripped and `head.*` dropped;
  * - the official HP `ckpt.pth` (`net_model_state_dict`, backbone under `model.*`);
  * - Hugging Face `facebook/dino-*` (`embeddings.*`, `encoder.layer.*`, optional `vit.` prefix), with the
- *   split query/key/value rows concatenated back into qkv.
+ *   split query/key/value rows concatenated back into qkv;
+ * - DINOv2 (official `dinov2_vit*14[_reg4]_pretrain.pth` and HF `facebook/dinov2-*`): LayerScale
+ *   `blocks.i.ls{1,2}.gamma` and `register_tokens` are kept under those names (core/io/dinov2_weights.ts).
  * The number of heads is not stored anywhere: it defaults to dim/64 (DINO's head dim is 64 in every
  * variant), can come from a sibling HF `config.json` or safetensors metadata `heads`, or from `opts.heads`.
  * @module
@@ -17,6 +19,17 @@ import { InputError } from "../errors.ts";
 import { readSafetensorsSync } from "./safetensors.ts";
 import { PthFile, type PyValue, TensorRef } from "./pth.ts";
 import { shapeNumel } from "./tensor_data.ts";
+import type { PosResize } from "../vit/pos_embed.ts";
+import {
+  detectDinov2Parts,
+  DINOV2_HEAD_PREFIXES,
+  DINOV2_HF_BLOCK,
+  DINOV2_HF_TOP,
+  dinov2Size,
+  IGNORED_KEYS,
+  refuseNonBackbone,
+  unchunkBlockKey,
+} from "./dinov2_weights.ts";
 
 /** Architecture of a DINO ViT (dino-backbone.md §1.1). */
 export interface VitConfig {
@@ -32,6 +45,12 @@ export interface VitConfig {
   posGrid: number;
   /** MLP hidden width (4·C for DINO). */
   mlpDim: number;
+  /** Register tokens inserted after CLS (DINOv2 `_reg4_` files: 4; default 0). */
+  registers?: number;
+  /** LayerScale γ on both residual branches, `blocks.i.ls{1,2}.gamma` (DINOv2; default false). */
+  layerScale?: boolean;
+  /** pos_embed resize rule for other grids (core/vit/pos_embed.ts; default "offset", DINO's +0.1 rule). */
+  posResize?: PosResize;
 }
 
 /** Weights in DINO naming, float32, plus where they came from. */
@@ -68,12 +87,22 @@ export const BLOCK_PARAMS = [
   "mlp.fc2.bias",
 ] as const;
 
-/** DINO state-dict names and shapes, in state-dict order (the order §5.1's formula enumerates). */
+/** Parameter names of one block for `c`: {@link BLOCK_PARAMS}, plus ls1/ls2 γ with LayerScale (DINOv2 order). */
+export function blockParams(c: Pick<VitConfig, "layerScale">): string[] {
+  if (!c.layerScale) return [...BLOCK_PARAMS];
+  return [...BLOCK_PARAMS.slice(0, 6), "ls1.gamma", ...BLOCK_PARAMS.slice(6), "ls2.gamma"];
+}
+
+/**
+ * State-dict names and shapes, in state-dict order (for DINO v1 the order §5.1's formula enumerates;
+ * DINOv2 adds `register_tokens` after pos_embed and `ls{1,2}.gamma` in each block, as its files do).
+ */
 export function dinoShapes(c: VitConfig): Array<[string, number[]]> {
-  const C = c.dim, H = c.mlpDim;
+  const C = c.dim, H = c.mlpDim, R = c.registers ?? 0;
   const out: Array<[string, number[]]> = [
     ["cls_token", [1, 1, C]],
     ["pos_embed", [1, c.posGrid * c.posGrid + 1, C]],
+    ...(R > 0 ? [["register_tokens", [1, R, C]] as [string, number[]]] : []),
     ["patch_embed.proj.weight", [C, 3, c.patch, c.patch]],
     ["patch_embed.proj.bias", [C]],
   ];
@@ -90,15 +119,30 @@ export function dinoShapes(c: VitConfig): Array<[string, number[]]> {
     "mlp.fc1.bias": [H],
     "mlp.fc2.weight": [C, H],
     "mlp.fc2.bias": [C],
+    "ls1.gamma": [C],
+    "ls2.gamma": [C],
   };
-  for (let i = 0; i < c.depth; i++) for (const p of BLOCK_PARAMS) out.push([`blocks.${i}.${p}`, block[p]]);
+  const params = blockParams(c);
+  for (let i = 0; i < c.depth; i++) for (const p of params) out.push([`blocks.${i}.${p}`, block[p]]);
   out.push(["norm.weight", [C]], ["norm.bias", [C]]);
   return out;
 }
 
-/** "ViT-S/8", "ViT-B/16", … or "custom ViT (C=64, depth 2, 4 heads, p8)". */
+/**
+ * "ViT-S/8", "ViT-B/16", "DINOv2 ViT-S/14", "DINOv2 ViT-L/14-reg4", … or "custom ViT (C=64, depth 2,
+ * 4 heads, p8)" ("custom DINOv2 ViT (…)" with LayerScale).
+ */
 export function variantName(c: VitConfig): string {
-  const std = c.depth === 12 && c.mlpDim === 4 * c.dim && c.heads * 64 === c.dim;
+  const R = c.registers ?? 0;
+  if (c.layerScale) {
+    const size = c.mlpDim === 4 * c.dim && c.heads * 64 === c.dim ? dinov2Size(c.dim, c.depth) : null;
+    const reg = R > 0 ? `-reg${R}` : "";
+    if (size) return `DINOv2 ViT-${size}/${c.patch}${reg}`;
+    return `custom DINOv2 ViT (C=${c.dim}, depth ${c.depth}, ${c.heads} heads, p${c.patch}${
+      R > 0 ? `, ${R} registers` : ""
+    })`;
+  }
+  const std = c.depth === 12 && c.mlpDim === 4 * c.dim && c.heads * 64 === c.dim && R === 0;
   if (std && c.dim === 384) return `ViT-S/${c.patch}`;
   if (std && c.dim === 768) return `ViT-B/${c.patch}`;
   return `custom ViT (C=${c.dim}, depth ${c.depth}, ${c.heads} heads, p${c.patch})`;
@@ -301,10 +345,13 @@ function normalise(
       }
     }
     if (
-      k === "_metadata" || k.startsWith("head.") || k.startsWith("pooler.") || k.startsWith("classifier.")
+      k === "_metadata" || k.startsWith("head.") || k.startsWith("pooler.") || k.startsWith("classifier.") ||
+      DINOV2_HEAD_PREFIXES.some((p) => k.startsWith(p))
     ) continue;
-    stripped.set(k, key);
+    stripped.set(unchunkBlockKey(k), key);
   }
+  const refusal = refuseNonBackbone([...stripped.keys()], (k) => src.shape(stripped.get(k)!), path);
+  if (refusal) fail(path, refusal);
   // 2. HF names → DINO names.
   const isHf = [...stripped.keys()].some((k) =>
     k.startsWith("embeddings.") || k.startsWith("encoder.layer.")
@@ -315,8 +362,9 @@ function normalise(
     format = "hf";
     const qkv = new Map<string, Record<string, string>>();
     for (const [k, orig] of stripped) {
-      if (HF_TOP[k]) {
-        mapped.set(HF_TOP[k], { from: [orig] });
+      const top = HF_TOP[k] ?? DINOV2_HF_TOP[k];
+      if (top) {
+        mapped.set(top, { from: [orig] });
         continue;
       }
       const m = /^encoder\.layer\.(\d+)\.(.+)$/.exec(k);
@@ -326,8 +374,8 @@ function normalise(
         const parts = qkv.get(name) ?? {};
         parts[qm[1]] = orig;
         qkv.set(name, parts);
-      } else if (m && HF_BLOCK[m[2]]) {
-        mapped.set(`blocks.${m[1]}.${HF_BLOCK[m[2]]}`, { from: [orig] });
+      } else if (m && (HF_BLOCK[m[2]] ?? DINOV2_HF_BLOCK[m[2]])) {
+        mapped.set(`blocks.${m[1]}.${HF_BLOCK[m[2]] ?? DINOV2_HF_BLOCK[m[2]]}`, { from: [orig] });
       } else unexpected.push(orig);
     }
     for (const [name, parts] of qkv) {
@@ -345,12 +393,14 @@ function normalise(
   } else {
     for (const [k, orig] of stripped) mapped.set(k, { from: [orig] });
   }
-  format ||= "dino";
   const shapeOf = (m: Mapped): number[] => {
     const shapes = m.from.map((k) => src.shape(k));
     if (shapes.length === 1) return shapes[0];
     return [shapes.reduce((a, s) => a + s[0], 0), ...shapes[0].slice(1)];
   };
+  for (const k of IGNORED_KEYS) mapped.delete(k);
+  const dinov2 = detectDinov2Parts((k) => mapped.has(k), (k) => shapeOf(mapped.get(k)!));
+  format ||= dinov2.layerScale ? "dinov2" : "dino";
   // 3. Infer the config from shapes.
   const need = (k: string) => {
     const m = mapped.get(k);
@@ -360,7 +410,7 @@ function normalise(
         `no "${k}" tensor found (${mapped.size} backbone keys after normalisation, e.g. ${
           [...mapped.keys()].slice(0, 3).join(", ") || "none"
         })`,
-        "expected a DINO ViT state dict, a DINO full checkpoint, an HP ckpt.pth or a facebook/dino-* safetensors file",
+        "expected a DINO or DINOv2 ViT state dict, a DINO full checkpoint, an HP ckpt.pth or a facebook/dino-* / facebook/dinov2-* safetensors file",
       );
     }
     return shapeOf(m!);
@@ -392,6 +442,7 @@ function normalise(
     );
   }
   const config: VitConfig = { patch, dim, depth, heads, eps: opts.eps ?? 1e-6, posGrid, mlpDim: fc1[0] };
+  if (dinov2.layerScale || dinov2.registers) Object.assign(config, dinov2);
   // 4. Check every expected key and shape; collect all problems into one message.
   const problems: string[] = [];
   const tensors = new Map<string, Float32Array>();

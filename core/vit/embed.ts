@@ -106,27 +106,32 @@ export async function preparePatchify(gpu: Gpu, arena: BufferArena, s: PatchifyS
 }
 
 /**
- * Writes `clsPos` [C] into row 0 of each of `images` token blocks of X [images·N, C] (CLS + its position).
+ * Writes `clsPos` [rows, C] into the first `rows` rows (default 1) of each of `images` token blocks of
+ * X [images·N, C]: CLS + its position, then (DINOv2) the register tokens.
  */
 export async function prepareClsRows(
   gpu: Gpu,
   arena: BufferArena,
-  s: { images: number; tokens: number; dim: number },
+  s: { images: number; tokens: number; dim: number; rows?: number },
   t: { clsPos: GpuTensor; x: GpuTensor },
 ): Promise<Dispatch> {
-  if (t.clsPos.size < s.dim) {
-    throw new TypeError(`cls_rows: clsPos has ${t.clsPos.size} elements, needs ${s.dim}`);
+  const rows = s.rows ?? 1;
+  if (!Number.isInteger(rows) || rows < 1 || rows > s.tokens) {
+    throw new TypeError(`cls_rows: rows must be an integer in [1, ${s.tokens}], got ${rows}`);
+  }
+  if (t.clsPos.size < rows * s.dim) {
+    throw new TypeError(`cls_rows: clsPos has ${t.clsPos.size} elements, needs ${rows * s.dim}`);
   }
   if (t.x.size < s.images * s.tokens * s.dim) {
     throw new TypeError(
       `cls_rows: x "${t.x.label}" has ${t.x.size} elements, needs ${s.images * s.tokens * s.dim}`,
     );
   }
-  // X[b·N·C + c] = clsPos[c]: a copy whose source row stride is 0.
+  // X[b·N·C + c] = clsPos[c] for c < rows·C: a copy whose source row stride is 0.
   return await prepareElementwise(gpu, arena, {
     op: "copy",
     rows: s.images,
-    cols: s.dim,
+    cols: rows * s.dim,
     x: { ld: 0 },
     out: { ld: s.tokens * s.dim },
   }, { x: t.clsPos, out: t.x });

@@ -1,7 +1,9 @@
 /**
- * Frozen DINO ViT forward pass on WebGPU (dino-backbone.md §1.2, §2.1, §6.3; hp-method.md §2.1).
+ * Frozen DINO / DINOv2 ViT forward pass on WebGPU (dino-backbone.md §1.2, §2.1, §6.3; hp-method.md §2.1;
+ * issue 16).
  *
- * Shapes (per chunk of Bc images): N = P + 1 tokens, C channels, H heads of width d = C/H, M = mlp width.
+ * Shapes (per chunk of Bc images): N = 1 + R + P tokens (CLS, R registers, P patches), C channels, H heads
+ * of width d = C/H, M = mlp width.
  *   x [Bc·N, C] residual stream · y [Bc·N, C] LayerNorm output · qkv [Bc·N, 3C] · scores [Bc, H, N, N]
  *   o [Bc·N, C] attention output · hidden [Bc·N, M] · patches [Bc·P, 3p²]
  * Per block: LN1 → qkv GEMM (+bias) → per image QKᵀ·d^-½ GEMM (batched over heads) → row softmax → AV GEMM
@@ -9,6 +11,11 @@
  * into x. Then the final LayerNorm writes the patch rows (CLS dropped) to `features` [B, P, C], rows
  * b·P + r·gw + c. With `attn`, the last block also writes HP's head-mean pre-softmax patch logits
  * (scale/H)·Q_P·K_Pᵀ to `attn` [B, P, P] (dino-backbone.md §2.1 identity, one GEMM per chunk).
+ *
+ * DINOv2: register tokens (no position embedding) sit right after CLS and take part in every attention;
+ * CLS and register rows/columns are left out of `features` and `attn`. LayerScale x + γ⊙(W·y + b) is folded
+ * into the weights at upload (rows of W and b scaled by γ, in float64 then rounded), so the block runs the
+ * same kernels as DINO v1.
  *
  * The batch is processed in chunks so that no binding exceeds the adapter's limit (128 MiB on lavapipe):
  * the scratch buffers hold one chunk and are reused; everything is recorded into the caller's encoder.
@@ -55,7 +62,7 @@ interface ChunkPlan {
  * @throws RangeError when even one image does not fit.
  */
 export function chunkSize(c: VitConfig, gh: number, gw: number, batch: number, limit: number): number {
-  const P = gh * gw, N = P + 1;
+  const P = gh * gw, N = P + 1 + (c.registers ?? 0);
   const perImage = Math.max(c.heads * N * N, N * c.mlpDim, N * 3 * c.dim, P * 3 * c.patch * c.patch) * 4;
   if (perImage > limit) {
     throw new RangeError(
@@ -77,14 +84,17 @@ export class VitGpuWeights {
     this.#arena = new BufferArena(gpu, "vit-weights");
   }
 
-  /** Uploads every tensor except cls_token and pos_embed (folded into per-size tables). */
+  /**
+   * Uploads every tensor except cls_token, pos_embed and register_tokens (folded into per-size tables) and
+   * the LayerScale γ (folded into attn.proj and mlp.fc2: γ⊙(W·y + b) = (γ⊙W)·y + γ⊙b).
+   */
   static upload(gpu: Gpu, weights: VitWeights): VitGpuWeights {
     const g = new VitGpuWeights(gpu, weights.config, weights);
+    const HOST_ONLY = new Set(["cls_token", "pos_embed", "register_tokens"]);
     try {
       for (const [k, t] of weights.tensors) {
-        if (k !== "cls_token" && k !== "pos_embed") {
-          g.#tensors.set(k, g.#arena.upload(t, [t.length], "f32", k));
-        }
+        if (HOST_ONLY.has(k) || /\.ls[12]\.gamma$/.test(k)) continue;
+        g.#tensors.set(k, g.#arena.upload(layerScaled(weights, k, t), [t.length], "f32", k));
       }
     } catch (err) {
       g.destroy();
@@ -111,6 +121,20 @@ export class VitGpuWeights {
   destroy(): void {
     this.#arena.destroyAll();
   }
+}
+
+/**
+ * `t` (tensor `key`) with its block's LayerScale γ folded in when `key` is attn.proj or mlp.fc2 of a
+ * LayerScale model: row o of the weight and element o of the bias times γ[o]. Other tensors as they are.
+ */
+export function layerScaled(weights: VitWeights, key: string, t: Float32Array): Float32Array {
+  const m = /^blocks\.(\d+)\.(attn\.proj|mlp\.fc2)\.(weight|bias)$/.exec(key);
+  if (!weights.config.layerScale || !m) return t;
+  const gamma = weights.tensors.get(`blocks.${m[1]}.${m[2] === "attn.proj" ? "ls1" : "ls2"}.gamma`);
+  if (!gamma) throw new TypeError(`ViT: LayerScale weights lack the γ of "${key}"`);
+  const cols = t.length / gamma.length, out = new Float32Array(t.length);
+  for (let i = 0; i < t.length; i++) out[i] = gamma[Math.floor(i / cols)] * t[i];
+  return out;
 }
 
 /** A frozen DINO ViT for fixed batch and input size. Owns its buffers; call `destroy()` when done. */
@@ -168,7 +192,8 @@ export class VitBackbone {
       throw new TypeError(`ViT: input ${Hh}×${Ww} is not a positive multiple of the patch size ${c.patch}`);
     }
     if (c.dim % c.heads) throw new TypeError(`ViT: width ${c.dim} is not divisible by ${c.heads} heads`);
-    const gh = Hh / c.patch, gw = Ww / c.patch, P = gh * gw, N = P + 1, C = c.dim, H = c.heads;
+    const R = c.registers ?? 0, T = 1 + R; // prefix tokens: CLS, then the registers
+    const gh = Hh / c.patch, gw = Ww / c.patch, P = gh * gw, N = T + P, C = c.dim, H = c.heads;
     const hd = C / H, K = 3 * c.patch * c.patch, Mlp = c.mlpDim;
     // Scratch per chunk stays under the binding limit and under 1 GiB per buffer (a big GPU gains nothing
     // from multi-GB attention buffers; B/8 at 224 still gets 36 images per chunk).
@@ -179,20 +204,19 @@ export class VitBackbone {
     const gpuW = weights instanceof VitGpuWeights ? weights : ownWeights!;
     try {
       const up = (k: string) => gpuW.get(k);
-      // Position table for this size; CLS gets cls_token + pos[0] (added in float64, then rounded).
-      const pos = positionTable(gpuW.hostTensor("pos_embed"), c.posGrid, C, gh, gw);
+      // Position table for this size; CLS gets cls_token + pos[0] (added in float64, then rounded); the
+      // register tokens follow it with no position embedding.
+      const pos = positionTable(gpuW.hostTensor("pos_embed"), c.posGrid, C, gh, gw, c.posResize);
       const cls = gpuW.hostTensor("cls_token");
-      const clsPos = arena.upload(
-        Float32Array.from({ length: C }, (_, i) => cls[i] + pos[i]),
-        [C],
-        "f32",
-        "cls+pos",
-      );
+      const prefix = new Float32Array(T * C);
+      for (let i = 0; i < C; i++) prefix[i] = cls[i] + pos[i];
+      if (R > 0) prefix.set(gpuW.hostTensor("register_tokens"), C);
+      const clsPos = arena.upload(prefix, [T, C], "f32", "cls+pos+registers");
       const posPatch = arena.upload(Float32Array.from(pos.subarray(C)), [P, C], "f32", "pos-patch");
       const peW = up("patch_embed.proj.weight"), peB = up("patch_embed.proj.bias");
       const blocks = Array.from({ length: c.depth }, (_, i) => {
         const o: Record<string, GpuTensor> = {};
-        for (const k of BLOCK_PARAMS) o[k] = up(`blocks.${i}.${k}`);
+        for (const k of BLOCK_PARAMS) o[k] = up(`blocks.${i}.${k}`); // γ are folded in (layerScaled)
         return o;
       });
       const normW = up("norm.weight"), normB = up("norm.bias");
@@ -229,7 +253,7 @@ export class VitBackbone {
           width: Ww,
           patch: c.patch,
         });
-        // Patch embedding: rows b·N + 1 + t of x = patches·W_peᵀ + b_pe + pos[1 + t].
+        // Patch embedding: rows b·N + T + t of x = patches·W_peᵀ + b_pe + pos[1 + t].
         rest.push(
           await prepareGemm(gpu, arena, {
             M: P,
@@ -239,11 +263,11 @@ export class VitBackbone {
             transB: true,
             aBatchStride: P * K,
             bBatchStride: 0,
-            cOffset: C,
+            cOffset: T * C,
             cBatchStride: N * C,
             residual: { ld: C, offset: 0, batchStride: 0 },
           }, { a: patchBuf, b: peW, c: x, bias: peB, residual: posPatch }),
-          await prepareClsRows(gpu, arena, { images: n, tokens: N, dim: C }, { clsPos, x }),
+          await prepareClsRows(gpu, arena, { images: n, tokens: N, dim: C, rows: T }, { clsPos, x }),
         );
         const rows = n * N;
         for (let bi = 0; bi < c.depth; bi++) {
@@ -263,7 +287,8 @@ export class VitBackbone {
             }),
           );
           if (attn && bi === c.depth - 1) {
-            // HP logits: mean over heads of q_h·k_hᵀ·scale = (scale/H)·Q·Kᵀ over patch rows (CLS skipped).
+            // HP logits: mean over heads of q_h·k_hᵀ·scale = (scale/H)·Q·Kᵀ over patch rows (CLS and
+            // registers skipped).
             rest.push(
               await prepareGemm(gpu, arena, {
                 M: P,
@@ -273,8 +298,8 @@ export class VitBackbone {
                 transB: true,
                 lda: 3 * C,
                 ldb: 3 * C,
-                aOffset: 3 * C,
-                bOffset: 3 * C + C,
+                aOffset: T * 3 * C,
+                bOffset: T * 3 * C + C,
                 aBatchStride: N * 3 * C,
                 bBatchStride: N * 3 * C,
                 cOffset: first * P * P,
@@ -350,15 +375,15 @@ export class VitBackbone {
             }),
           );
         }
-        // Final LayerNorm of the patch rows, straight into features (one dispatch per image: CLS rows
-        // interleave the patch rows in x).
+        // Final LayerNorm of the patch rows, straight into features (one dispatch per image: CLS and
+        // register rows interleave the patch rows in x).
         for (let b = 0; b < n; b++) {
           rest.push(
             await prepareLayerNorm(gpu, arena, {
               rows: P,
               cols: C,
               eps: c.eps,
-              xOffset: (b * N + 1) * C,
+              xOffset: (b * N + T) * C,
               yOffset: (first + b) * P * C,
             }, { x, y: features, weight: normW, bias: normB }),
           );
