@@ -13,6 +13,7 @@ import { type EvalBatch, type EvalResult, evaluate } from "../eval/evaluate.ts";
 import { buildEvalModel, loadEvalModel, resolveCheckpoint } from "../eval/eval_model.ts";
 import { CrfPool } from "../eval/crf_pool.ts";
 import { type Scores, scoresToJson } from "../eval/metrics.ts";
+import { nearestMultiples } from "../vit/variants.ts";
 
 /** Eval resolution for checkpoints without a config (official ckpt.pth): HP's 320 (hp-method.md §8.1). */
 export const DEFAULT_RES = 320;
@@ -96,7 +97,8 @@ export const command: Command = {
     const res = numberOpt(args, "res", m.config?.eval.res ?? DEFAULT_RES);
     if (!Number.isInteger(res) || res <= 0 || res % m.vit.config.patch) {
       throw new UsageError(
-        `eval: --res must be a positive multiple of the patch size ${m.vit.config.patch}, got ${res}`,
+        `eval: --res must be a positive multiple of the patch size ${m.vit.config.patch}, got ${res}` +
+          nearestMultiples(res, m.vit.config.patch),
       );
     }
     const dsName = stringOpt(args, "dataset") ?? m.config?.dataset.name;

@@ -17,6 +17,7 @@ import { readF32 } from "../gpu/readback.ts";
 import { loadVitWeights, variantName, type VitWeights } from "../io/vit_weights.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { VitBackbone } from "../vit/vit.ts";
+import { nearestMultiples } from "../vit/variants.ts";
 import { decodeImage, readBytes, type RgbImage } from "../data/image.ts";
 import { decodeJpegExact, JpegUnsupported } from "../vit/jpeg.ts";
 import { InputError } from "../errors.ts";
@@ -77,7 +78,9 @@ export async function extractFeatures(opts: {
   const weights = await loadVitWeights(opts.weights, { heads: opts.heads, eps: opts.eps });
   const p = weights.config.patch, s = opts.size;
   if (!Number.isInteger(s) || s <= 0 || s % p !== 0) {
-    throw new UsageError(`--size must be a positive multiple of the patch size ${p}, got ${s}`);
+    throw new UsageError(
+      `--size must be a positive multiple of the patch size ${p}, got ${s}${nearestMultiples(s, p)}`,
+    );
   }
   const n = opts.images.length;
   const B = Math.max(1, Math.min(opts.batch ?? 8, n));

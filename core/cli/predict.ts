@@ -15,6 +15,7 @@ import { Predictor } from "../eval/evaluate.ts";
 import { buildEvalModel, loadEvalModel, resolveCheckpoint } from "../eval/eval_model.ts";
 import { CrfPool } from "../eval/crf_pool.ts";
 import { DEFAULT_RES } from "./eval.ts";
+import { nearestMultiples } from "../vit/variants.ts";
 
 const HELP = `Usage: hpseg predict --checkpoint RUN_OR_FILE --out DIR [--crf] INPUT...
 
@@ -103,7 +104,8 @@ export const command: Command = {
     const res = numberOpt(args, "res", m.config?.eval.res ?? DEFAULT_RES);
     if (!Number.isInteger(res) || res <= 0 || res % m.vit.config.patch) {
       throw new UsageError(
-        `predict: --res must be a positive multiple of the patch size ${m.vit.config.patch}, got ${res}`,
+        `predict: --res must be a positive multiple of the patch size ${m.vit.config.patch}, got ${res}` +
+          nearestMultiples(res, m.vit.config.patch),
       );
     }
     await Deno.mkdir(outDir, { recursive: true });

@@ -17,6 +17,7 @@ import type { HpConfig } from "../hp/config.ts";
 import { prepareHeadForward } from "../hp/heads.ts";
 import { embeddedVitWeights } from "../hp/embedded_backbone.ts";
 import { loadVitWeights, VitBackbone, type VitWeights } from "../vit/vit.ts";
+import { checkDinov2Backbone } from "../vit/variants.ts";
 import type { EvalModel, ProbeParams } from "./evaluate.ts";
 
 /** A checkpoint's evaluation parts, on the CPU. */
@@ -156,6 +157,7 @@ export async function loadEvalModel(path: string): Promise<LoadedModel> {
     const { n, probes } = probesFromState(st.probes, D, path);
     const bb = st.config.backbone;
     const vit = bb.arch === "embedded" ? embeddedVitWeights() : await loadVitWeights(bb.weights);
+    checkDinov2Backbone(bb, vit);
     out = { path, vit, head: st.head, Df, D, n, probes, config: st.config };
   }
   if (out.vit.config.dim !== out.Df) {

@@ -19,10 +19,18 @@ import {
   type YAMLMap,
 } from "yaml";
 import { InputError } from "../errors.ts";
+import { nearestMultiples } from "../vit/variants.ts";
 import cocostuff27Yaml from "../../configs/cocostuff27.yaml" with { type: "text" };
 import cityscapesYaml from "../../configs/cityscapes.yaml" with { type: "text" };
 import potsdamYaml from "../../configs/potsdam.yaml" with { type: "text" };
 import syntheticYaml from "../../configs/synthetic.yaml" with { type: "text" };
+import {
+  DINOV2_ARCHS,
+  DINOV2_CONFIGS,
+  DINOV2_PATCH,
+  type Dinov2Arch,
+  dinov2ConfigRelations,
+} from "./config_dinov2.ts";
 
 /** The full, validated configuration of one run (keys as written in the YAML). */
 export interface HpConfig {
@@ -38,9 +46,12 @@ export interface HpConfig {
     n_classes: number;
   };
   backbone: {
-    /** vit_small / vit_base: DINO ViT-S / ViT-B; embedded: the built-in deterministic small ViT. */
-    arch: "vit_small" | "vit_base" | "embedded";
-    patch: 8 | 16;
+    /**
+     * vit_small / vit_base: DINO ViT-S / ViT-B; embedded: the built-in deterministic small ViT; dinov2_*:
+     * DINOv2 ViT-S/B/L/14 with or without 4 registers (core/vit/variants.ts).
+     */
+    arch: "vit_small" | "vit_base" | "embedded" | Dinov2Arch;
+    patch: 8 | 14 | 16;
     /** .pth or .safetensors path ("" for the embedded backbone). */
     weights: string;
   };
@@ -101,8 +112,8 @@ export const CONFIG_SCHEMA: Record<string, Field> = {
   "dataset.train_count": { type: "int", min: 1, max: INT_MAX },
   "dataset.val_count": { type: "int", min: 1, max: INT_MAX },
   "dataset.n_classes": { type: "int", min: 0, max: 1000 },
-  "backbone.arch": { type: "enum", values: ["vit_small", "vit_base", "embedded"] },
-  "backbone.patch": { type: "int", min: 8, values: [8, 16] },
+  "backbone.arch": { type: "enum", values: ["vit_small", "vit_base", "embedded", ...DINOV2_ARCHS] },
+  "backbone.patch": { type: "int", min: 8, values: [8, DINOV2_PATCH, 16] },
   "backbone.weights": { type: "string" },
   "head.dim": { type: "int", min: 1, max: 4096 },
   "head.dropout": { type: "number", min: 0, max: 1, maxOpen: true },
@@ -151,6 +162,7 @@ export const EMBEDDED_CONFIGS: Record<string, string> = {
   cityscapes: cityscapesYaml,
   potsdam: potsdamYaml,
   synthetic: syntheticYaml,
+  ...DINOV2_CONFIGS,
 };
 
 // ---------------------------------------------------------------------------------------------------
@@ -299,8 +311,13 @@ function checkRelations(cfg: HpConfig, where: string): void {
     throw new InputError(`Invalid config ${where}: ${msg}`);
   };
   const p = cfg.backbone.patch;
-  if (cfg.train.res % p !== 0) fail(`train.res ${cfg.train.res} is not a multiple of backbone.patch ${p}`);
-  if (cfg.eval.res % p !== 0) fail(`eval.res ${cfg.eval.res} is not a multiple of backbone.patch ${p}`);
+  dinov2ConfigRelations(cfg.backbone, fail);
+  for (const key of ["train", "eval"] as const) {
+    const r = cfg[key].res;
+    if (r % p !== 0) {
+      fail(`${key}.res ${r} is not a multiple of backbone.patch ${p}${nearestMultiples(r, p)}`);
+    }
+  }
   if (cfg.backbone.arch !== "embedded" && cfg.backbone.weights === "") {
     fail(`backbone.weights is empty; ${cfg.backbone.arch} needs a DINO checkpoint path`);
   }

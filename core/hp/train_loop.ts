@@ -21,6 +21,7 @@ import { describeFinal, type FinalScores, type TelemetryMessage } from "../telem
 import { openDataset } from "../../datasets/dataset.ts";
 import { defaultLoaderWorkers, Loader } from "../data/loader.ts";
 import { loadVitWeights, type VitWeights } from "../vit/vit.ts";
+import { checkDinov2Backbone } from "../vit/variants.ts";
 import type { HpConfig } from "./config.ts";
 import { embeddedVitWeights } from "./embedded_backbone.ts";
 import { HpGraph } from "./trainer.ts";
@@ -106,7 +107,9 @@ export async function backboneWeights(cfg: HpConfig): Promise<VitWeights> {
       hint: "pass --set backbone.weights=PATH (a DINO .pth or .safetensors file)",
     });
   }
-  return await loadVitWeights(cfg.backbone.weights);
+  const w = await loadVitWeights(cfg.backbone.weights);
+  checkDinov2Backbone(cfg.backbone, w);
+  return w;
 }
 
 /** Runs (or resumes) a training run; see the module comment. */
