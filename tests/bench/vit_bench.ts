@@ -1,7 +1,8 @@
 /**
- * `deno task bench vit [--json] [--quick] [S/16] [S/8] [B/8]`: frozen DINO ViT forward throughput at 224²
- * (issue 3 §4; dino-backbone.md §6): images/s for ViT-S/16, ViT-S/8 and ViT-B/8, with the HP attention
- * logits on. Naming models (`S/8` or `ViT-S/8`) times only those.
+ * `deno task bench vit [--json] [--quick] [S/16] [S/8] [B/8] [S/14] [B/14]`: frozen ViT forward throughput
+ * at 224² (issue 3 §4, issue 16; dino-backbone.md §6): images/s for DINO ViT-S/16, ViT-S/8, ViT-B/8 and
+ * DINOv2 ViT-S/14, ViT-B/14 (with 4 registers and LayerScale: 1 + 4 + 256 tokens at 224), with the HP
+ * attention logits on. Naming models (`S/8` or `ViT-S/8`) times only those.
  *
  * Batch 32 on a real GPU. On a software adapter (lavapipe, ~1–10 GFLOP/s) the batch is 1 and each model
  * runs once after a warm-up; `--quick` times only ViT-S/16. Weights are random (shape is all that matters
@@ -19,7 +20,7 @@ import { UsageError } from "../../core/cli/command.ts";
 import { describeGpu, openGpu } from "../../core/gpu/device.ts";
 import { BufferArena } from "../../core/gpu/buffers.ts";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
-import { dinoShapes, type VitConfig, type VitWeights } from "../../core/io/vit_weights.ts";
+import { dinoShapes, variantName, type VitConfig, type VitWeights } from "../../core/io/vit_weights.ts";
 import { VitBackbone } from "../../core/vit/vit.ts";
 import { torchReference } from "./_torch.ts";
 
@@ -28,16 +29,21 @@ interface ModelSpec {
   timm: string;
   patch: number;
   dim: number;
+  /** DINOv2 with this many registers (LayerScale on, 37×37 position grid resized to 16×16). */
+  dinov2Registers?: number;
 }
 
 const MODELS: ModelSpec[] = [
   { name: "ViT-S/16", timm: "vit_small_patch16_224", patch: 16, dim: 384 },
   { name: "ViT-S/8", timm: "vit_small_patch8_224", patch: 8, dim: 384 },
   { name: "ViT-B/8", timm: "vit_base_patch8_224", patch: 8, dim: 768 },
+  { name: "ViT-S/14", timm: "vit_small_patch14_reg4_dinov2", patch: 14, dim: 384, dinov2Registers: 4 },
+  { name: "ViT-B/14", timm: "vit_base_patch14_reg4_dinov2", patch: 14, dim: 768, dinov2Registers: 4 },
 ];
 
 interface Result {
   model: string;
+  variant: string;
   batch: number;
   reps: number;
   chunk: number;
@@ -52,27 +58,39 @@ interface Result {
 
 /** Forward FLOPs per image (dino-backbone.md §6.1: multiply-add = 2). */
 export function vitFlops(c: VitConfig, size: number): number {
-  const g = size / c.patch, n = g * g, N = n + 1, C = c.dim;
+  const g = Math.floor(size / c.patch), n = g * g, N = n + 1 + (c.registers ?? 0), C = c.dim;
   return c.depth * (24 * N * C * C + 4 * N * N * C) + 2 * n * 3 * c.patch * c.patch * C;
 }
 
-/** Random weights of the right shapes (LCG, scaled by 1/√fan_in) — much faster than the §5.1 formula. */
-function randomWeights(spec: ModelSpec): VitWeights {
+/** The architecture a bench model stands for. */
+function specConfig(spec: ModelSpec): VitConfig {
   const config: VitConfig = {
     patch: spec.patch,
     dim: spec.dim,
     depth: 12,
     heads: spec.dim / 64,
     eps: 1e-6,
-    posGrid: 224 / spec.patch,
+    posGrid: spec.dinov2Registers === undefined ? 224 / spec.patch : 37,
     mlpDim: 4 * spec.dim,
   };
-  let s = 12345;
+  if (spec.dinov2Registers !== undefined) {
+    const R = spec.dinov2Registers;
+    Object.assign(config, { registers: R, layerScale: true, posResize: R ? "antialias" : "offset" });
+  }
+  return config;
+}
+
+/**
+ * Random weights of the right shapes (LCG, scaled by 1/√fan_in; LayerNorm weights and LayerScale γ 1) —
+ * much faster than the §5.1 formula. Also used by tests that need full-size weights of any variant.
+ */
+export function randomVitWeights(config: VitConfig, seed = 12345): VitWeights {
+  let s = seed;
   const tensors = new Map<string, Float32Array>();
   for (const [name, shape] of dinoShapes(config)) {
     const n = shape.reduce((a, b) => a * b, 1);
     const a = new Float32Array(n);
-    if (/norm\d?\.weight$/.test(name)) a.fill(1);
+    if (/norm\d?\.weight$|\.gamma$/.test(name)) a.fill(1);
     else {
       const scale = 1 / Math.sqrt(n / shape[0]);
       for (let i = 0; i < n; i++) {
@@ -93,24 +111,27 @@ torch.backends.cudnn.allow_tf32 = False
 dev = torch.device("cuda")
 cfg = json.loads(sys.argv[1])
 class Block(nn.Module):
-    def __init__(s, C):
+    def __init__(s, C, ls):
         super().__init__(); s.n1 = nn.LayerNorm(C, eps=1e-6); s.qkv = nn.Linear(C, 3*C); s.proj = nn.Linear(C, C)
         s.n2 = nn.LayerNorm(C, eps=1e-6); s.fc1 = nn.Linear(C, 4*C); s.fc2 = nn.Linear(4*C, C); s.h = C // 64
+        s.g1 = nn.Parameter(torch.ones(C)) if ls else None; s.g2 = nn.Parameter(torch.ones(C)) if ls else None
     def forward(s, x):
         B, N, C = x.shape
         q, k, v = s.qkv(s.n1(x)).reshape(B, N, 3, s.h, 64).permute(2, 0, 3, 1, 4)
         if hasattr(F, "scaled_dot_product_attention"): o = F.scaled_dot_product_attention(q, k, v)
         else: o = ((q @ k.transpose(-2, -1)) * 0.125).softmax(-1) @ v
-        x = x + s.proj(o.transpose(1, 2).reshape(B, N, C))
-        return x + s.fc2(F.gelu(s.fc1(s.n2(x))))
+        a = s.proj(o.transpose(1, 2).reshape(B, N, C)); x = x + (a if s.g1 is None else s.g1 * a)
+        m = s.fc2(F.gelu(s.fc1(s.n2(x)))); return x + (m if s.g2 is None else s.g2 * m)
 class ViT(nn.Module):
-    def __init__(s, p, C):
+    def __init__(s, p, C, R):
         super().__init__(); s.pe = nn.Conv2d(3, C, p, p); s.cls = nn.Parameter(torch.zeros(1, 1, C))
-        s.pos = nn.Parameter(torch.zeros(1, (224 // p) ** 2 + 1, C)); s.blocks = nn.Sequential(*[Block(C) for _ in range(12)])
-        s.norm = nn.LayerNorm(C, eps=1e-6)
+        s.reg = nn.Parameter(torch.zeros(1, R, C)) if R is not None else None
+        s.pos = nn.Parameter(torch.zeros(1, (224 // p) ** 2 + 1, C))
+        s.blocks = nn.Sequential(*[Block(C, R is not None) for _ in range(12)]); s.norm = nn.LayerNorm(C, eps=1e-6)
     def forward(s, x):
         t = s.pe(x).flatten(2).transpose(1, 2)
         t = torch.cat([s.cls.expand(t.shape[0], -1, -1), t], 1) + s.pos
+        if s.reg is not None: t = torch.cat([t[:, :1], s.reg.expand(t.shape[0], -1, -1), t[:, 1:]], 1)
         return s.norm(s.blocks(t))
 out = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "results": []}
 try:
@@ -118,7 +139,9 @@ try:
 except Exception:
     timm = None; out["module"] = "clean-room ViT (same shapes)"
 for m in cfg["models"]:
-    model = (timm.create_model(m["timm"], pretrained=False, num_classes=0) if timm else ViT(m["patch"], m["dim"]))
+    R = m.get("dinov2Registers")
+    kw = {"img_size": 224} if R is not None else {}
+    model = (timm.create_model(m["timm"], pretrained=False, num_classes=0, **kw) if timm else ViT(m["patch"], m["dim"], R))
     model = model.to(dev).eval()
     x = torch.randn(cfg["batch"], 3, 224, 224, device=dev)
     with torch.no_grad():
@@ -157,7 +180,7 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
   const results: Result[] = [];
   try {
     for (const m of models) {
-      const w = randomWeights(m);
+      const w = randomVitWeights(specConfig(m));
       const arena = new BufferArena(gpu, `bench-${m.name}`);
       const vit = await VitBackbone.create(gpu, arena, w, { batch, height: 224, width: 224, attn: true });
       try {
@@ -183,6 +206,7 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
         const flops = vitFlops(w.config, 224);
         results.push({
           model: m.name,
+          variant: variantName(w.config),
           batch,
           reps,
           chunk: vit.chunk,
