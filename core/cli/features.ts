@@ -32,15 +32,17 @@ row b·P + y·S + x) and "attn" [B, P, P] (last block's pre-softmax logits avera
 tokens only). Images (JPEG or PNG) get the evaluation transform: shorter side resized to --size with
 nearest neighbour, centre crop --size×--size, ImageNet mean/std normalisation.
 
-Weights: an official DINO .pth (backbone or full checkpoint), an HP ckpt.pth, or a Hugging Face
-facebook/dino-* model.safetensors / pytorch_model.bin (see README "Backbone weights").
+Weights: an official DINO .pth (backbone or full checkpoint), an HP ckpt.pth, a Hugging Face
+facebook/dino-* model.safetensors / pytorch_model.bin, or a DINOv2 dinov2_vit{s,b,l}14[_reg4]_pretrain.pth
+or facebook/dinov2-* file (see README "Backbone weights", "DINOv2 backbones"). DINOv2 has patch 14:
+--size must be a multiple of 14 (224 → 16×16 patches, 322 → 23×23); other sizes are refused.
 
 Options:
   --weights FILE   ViT weights (.pth, .bin or .safetensors)               (required)
   --out FILE       Output .safetensors file                               (required)
   --size N         Crop size in pixels, a multiple of the patch size     (default 224)
   --batch N        Images per forward pass                                (default 8)
-  --heads N        Attention heads (default: width/64, as in every DINO model)
+  --heads N        Attention heads (default: width/64, as in every DINO and DINOv2 model)
   --eps E          LayerNorm epsilon                                      (default 1e-6)
   --no-attn        Do not compute or write "attn"
   -h, --help       Show this help`;

@@ -48,7 +48,8 @@ kmeans_miou is the baseline: k-means (n_clusters = n_classes) on the raw backbon
 validation images, scored with the same Hungarian protocol.
 
 Options:
-  --config NAME|PATH   synthetic (default), cocostuff27, cityscapes, potsdam, or a YAML file
+  --config NAME|PATH   synthetic (default), cocostuff27, cityscapes, potsdam, a DINOv2 config
+                       (cocostuff27_dinov2_s14, _s14_reg4, _b14, _b14_reg4), or a YAML file
   --set KEY=VALUE      override a config key, e.g. --set train.batch=32 (repeatable)
   --resume RUN_DIR     continue a run from its newest checkpoint (same schedule, bit-for-bit)
   --out DIR            parent folder of run directories (default runs)
