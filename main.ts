@@ -6,6 +6,7 @@
  */
 import { type Command, UsageError } from "./core/cli/command.ts";
 import { commands } from "./core/cli/registry.ts";
+import { BACKEND_LIST } from "./core/gpu/device.ts";
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -47,7 +48,7 @@ export function takeBackendFlag(argv: string[]): string[] {
       out.push(a);
       continue;
     }
-    if (!/^(vulkan|gl|metal|dx12)(,(vulkan|gl|metal|dx12))*$/.test(value)) {
+    if (!BACKEND_LIST.test(value)) {
       throw new Error(`--backend must be a comma list of vulkan, gl, metal, dx12; got "${value}"`);
     }
     Deno.env.set("HPSEG_BACKEND", value);
@@ -82,7 +83,10 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`Run \`hpseg ${name} --help\` for usage.`);
       return 2;
     }
-    if (err instanceof Error && (err as { userFacing?: boolean }).userFacing) {
+    // User-caused problems print as one line: our own errors, and the OS's (Deno names the path and the
+    // operation, e.g. "Permission denied (os error 13): open 'x'").
+    const os = Object.values(Deno.errors).some((c) => err instanceof c);
+    if (err instanceof Error && ((err as { userFacing?: boolean }).userFacing || os)) {
       console.error(`error: ${err.message}`);
       return 1;
     }

@@ -17,3 +17,13 @@ export class InputError extends Error {
     this.hint = options?.hint;
   }
 }
+
+/**
+ * A size the user asked for (a flag, a config value, an image) is more than a kernel or the adapter
+ * supports, e.g. a buffer over `maxStorageBufferBindingSize`. A RangeError (callers that test for one keep
+ * working) that main.ts and the trainer Worker print as one line, like an {@link InputError}.
+ */
+export class LimitError extends RangeError {
+  override name = "LimitError";
+  readonly userFacing = true;
+}

@@ -28,7 +28,8 @@ import { drawStepSeeds, lambdaAt } from "./schedule.ts";
 import { decodeMetrics, type StepMetrics } from "./train_metrics.ts";
 import { decodePhaseMs } from "./step_timer.ts";
 import { shouldRenewPool } from "./pools.ts";
-import { saveRunCheckpoint, type TrainState } from "./checkpoint.ts";
+import type { TrainState } from "./checkpoint.ts";
+import { NonFiniteStateError, saveRunCheckpoint } from "./run_checkpoints.ts";
 import { kmeans, normalizeRows } from "./kmeans.ts";
 import { EvalContext } from "./train_eval.ts";
 import { drawTrainingPictures, patchContext, PredictionPictures } from "./train_pictures.ts";
@@ -54,6 +55,8 @@ export interface TrainRunOptions {
   runId: string;
   /** Resume from this state (config must match). */
   resume?: TrainState | null;
+  /** The file `resume` was read from (named as the last good checkpoint until a new one is written). */
+  resumePath?: string;
   /** Total training steps (default: epochs × batches per epoch); more epochs are run as needed. */
   maxSteps?: number;
   /** Telemetry and ticks go here (postMessage in the Worker). */
@@ -158,6 +161,8 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
     state: "starting",
     runId: o.runId,
     config: cfg as unknown as Record<string, unknown>,
+    // The log keeps the killed run's messages after this step; readers drop them (core/telemetry.ts).
+    ...(o.resume ? { resumedFrom: o.resume.step } : {}),
   });
 
   try {
@@ -168,7 +173,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       epoch = s.epoch;
       bi = s.batchInEpoch;
       best = typeof s.extra.best === "number" ? s.extra.best : -Infinity;
-      lastGood = `${o.runDir}/checkpoints/last.safetensors`;
+      lastGood = o.resumePath ?? `${o.runDir}/checkpoints/last.safetensors`;
       if (!s.rng.main || !s.rng.pools) throw new InputError("checkpoint lacks the RNG states main/pools");
       mainRng = new Rng(s.rng.main);
       poolRng = new Rng(s.rng.pools);
@@ -216,14 +221,18 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
     const stepRate = { ips: 0, ms: 0, t0: performance.now(), s0: step };
     const checkpoint = async (isBest = false) => {
       await collect(true);
-      const paths = await saveRunCheckpoint(
-        o.runDir,
-        await captureState(graph, cfg, step, epoch, bi, mainRng, poolRng, best, T),
-        {
-          best: isBest,
-        },
-      );
-      lastGood = paths[1];
+      const state = await captureState(graph, cfg, step, epoch, bi, mainRng, poolRng, best, T);
+      try {
+        const paths = await saveRunCheckpoint(o.runDir, state, { best: isBest });
+        lastGood = paths[1]; // the step file: `last` moves on, this one names the step
+      } catch (err) {
+        // Finite losses can hide an overflowed optimiser moment (issue 11 finding 6): never save it as good.
+        if (!(err instanceof NonFiniteStateError)) throw err;
+        throw new DivergedError(
+          `Training stopped at step ${step}: ${err.message}; nothing was saved, ` +
+            (lastGood ? `the last good checkpoint is ${lastGood}` : "no checkpoint was written yet"),
+        );
+      }
     };
     post({ type: "status", state: "running", runId: o.runId });
     outer: while (step < T) {
@@ -312,7 +321,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
     } else {
       post({
         type: "status",
-        state: "done",
+        state: "stopped",
         runId: o.runId,
         message: `stopped at step ${step}; resume with --resume`,
       });
