@@ -7,6 +7,7 @@
 import { type Command, UsageError } from "./core/cli/command.ts";
 import { commands } from "./core/cli/registry.ts";
 import { BACKEND_LIST } from "./core/gpu/device.ts";
+import { isOsError } from "./core/errors.ts";
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -85,8 +86,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     // User-caused problems print as one line: our own errors, and the OS's (Deno names the path and the
     // operation, e.g. "Permission denied (os error 13): open 'x'").
-    const os = Object.values(Deno.errors).some((c) => err instanceof c);
-    if (err instanceof Error && ((err as { userFacing?: boolean }).userFacing || os)) {
+    if (err instanceof Error && ((err as { userFacing?: boolean }).userFacing || isOsError(err))) {
       console.error(`error: ${err.message}`);
       return 1;
     }

@@ -183,8 +183,14 @@ export class RunLog {
     Deno.mkdirSync(this.runDir, { recursive: true });
     let needsNewline = false;
     try {
-      const existing = Deno.readFileSync(this.path);
-      needsNewline = existing.length > 0 && existing[existing.length - 1] !== 0x0a;
+      // Only the last byte matters (a long run's log can be large; a device file never ends).
+      using f = Deno.openSync(this.path, { read: true });
+      const size = f.statSync().size;
+      if (size > 0) {
+        const last = new Uint8Array(1);
+        f.seekSync(size - 1, Deno.SeekMode.Start);
+        needsNewline = f.readSync(last) === 1 && last[0] !== 0x0a;
+      }
     } catch (err) {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     }

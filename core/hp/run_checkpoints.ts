@@ -42,7 +42,7 @@ export function listStepCheckpoints(runDir: string): { step: number; path: strin
 export class NonFiniteStateError extends Error {
   override name = "NonFiniteStateError";
   constructor(readonly step: number, readonly parts: string[]) {
-    super(`the training state at step ${step} holds NaN/Inf values (${parts.join("; ")})`);
+    super(`the training state holds NaN/Inf values (${parts.join("; ")})`);
   }
 }
 

@@ -14,6 +14,8 @@ import { canonicalPath } from "../io/paths.ts";
 import type { HpConfig } from "./config.ts";
 import type { TrainState } from "./checkpoint.ts";
 import { acquireRunLock, type RunLock } from "./run_lock.ts";
+import { checkpointDir } from "./run_checkpoints.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
 import {
   createRunDir,
   findResumePoint,
@@ -104,6 +106,9 @@ export async function openResumedRun(dir: string, fromStep?: number): Promise<Ru
       const aside = setAsideNewerCheckpoints(runDir, fromStep);
       if (aside) notes.push(`checkpoints after step ${fromStep} moved to ${aside}`);
     }
+    // `last` is the resume point from now on (it was older, torn, or set aside).
+    const last = `${checkpointDir(runDir)}/last.safetensors`;
+    if (point.checkpoint !== last) await writeFileAtomic(last, await Deno.readFile(point.checkpoint));
     notes.push(`resuming ${runDir} from ${point.checkpoint} (step ${point.state.step})`);
     const resume = { path: point.checkpoint, state: point.state };
     // A checkpoint moved aside above may have been the one found; the state is already in memory.

@@ -16,7 +16,7 @@ import { BufferArena } from "../gpu/buffers.ts";
 import { StepRecorder } from "../gpu/step_recorder.ts";
 import { readF32 } from "../gpu/readback.ts";
 import { hash32, Rng } from "../rng.ts";
-import { InputError } from "../errors.ts";
+import { InputError, LimitError } from "../errors.ts";
 import { describeFinal, type FinalScores, type TelemetryMessage } from "../telemetry.ts";
 import { openDataset } from "../../datasets/dataset.ts";
 import { defaultLoaderWorkers, Loader } from "../data/loader.ts";
@@ -112,6 +112,21 @@ export async function backboneWeights(cfg: HpConfig): Promise<VitWeights> {
   return await loadVitWeights(cfg.backbone.weights);
 }
 
+/** A buffer over the adapter's limits is the config's doing: the message names the sizes it asked for. */
+async function withSizes<T>(cfg: HpConfig, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (!(err instanceof LimitError)) throw err;
+    const { train: t, hp, head, eval: e } = cfg;
+    throw new LimitError(
+      `the config asks for more than this adapter supports (train.batch ${t.batch}, train.res ${t.res}, ` +
+        `hp.pool_size ${hp.pool_size}, head.dim ${head.dim}, eval.batch ${e.batch}, eval.res ${e.res}): ` +
+        err.message,
+    );
+  }
+}
+
 /** Runs (or resumes) a training run; see the module comment. */
 export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRunResult> {
   const cfg = o.config, tr = cfg.train, hp = cfg.hp;
@@ -147,12 +162,12 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
   const arena = new BufferArena(gpu, "train");
   const weights = await backboneWeights(cfg);
   let mainRng = new Rng(tr.seed);
-  const graph = await HpGraph.create(gpu, arena, cfg, weights, n, mainRng);
+  const graph = await withSizes(cfg, HpGraph.create(gpu, arena, cfg, weights, n, mainRng));
   let poolRng = new Rng(hash32(tr.seed, 0x504f4f4c));
   const result: TrainRunResult = { step: 0, totalSteps: T, stopped: false, losses: [], final: null };
   let step = 0, epoch = 0, bi = 0;
   let best = -Infinity;
-  let lastGood: string | null = null;
+  let lastGood: string | null = null; // path (step N) of the newest checkpoint known to be finite
   // Where each Pool_ag row came from (the GHP picture's nearest pool member); unknown after a resume.
   let poolCrops: RgbImage[] | null = null;
   const post = o.post;
@@ -173,7 +188,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       epoch = s.epoch;
       bi = s.batchInEpoch;
       best = typeof s.extra.best === "number" ? s.extra.best : -Infinity;
-      lastGood = o.resumePath ?? `${o.runDir}/checkpoints/last.safetensors`;
+      lastGood = `${o.resumePath ?? `${o.runDir}/checkpoints/last.safetensors`} (step ${s.step})`;
       if (!s.rng.main || !s.rng.pools) throw new InputError("checkpoint lacks the RNG states main/pools");
       mainRng = new Rng(s.rng.main);
       poolRng = new Rng(s.rng.pools);
@@ -181,7 +196,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       poolCrops = await buildPools(graph, poolLoader, poolRng, 0, true);
       await initClusterProbe(graph, poolLoader, tr.seed);
     }
-    const evalCtx = await EvalContext.create(gpu, arena, graph, valDs, cfg, n);
+    const evalCtx = await withSizes(cfg, EvalContext.create(gpu, arena, graph, valDs, cfg, n));
     const predPictures = o.noPictures ? null : new PredictionPictures(evalCtx);
     const drawPredictions = async () => {
       const m = await predPictures?.draw(step, o.runDir);
@@ -224,7 +239,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       const state = await captureState(graph, cfg, step, epoch, bi, mainRng, poolRng, best, T);
       try {
         const paths = await saveRunCheckpoint(o.runDir, state, { best: isBest });
-        lastGood = paths[1]; // the step file: `last` moves on, this one names the step
+        lastGood = `${paths[1]} (step ${step})`; // the step file: `last` moves on, this one stays
       } catch (err) {
         // Finite losses can hide an overflowed optimiser moment (issue 11 finding 6): never save it as good.
         if (!(err instanceof NonFiniteStateError)) throw err;

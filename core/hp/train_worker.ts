@@ -11,6 +11,7 @@ import { openGpu } from "../gpu/device.ts";
 import type { HpConfig } from "./config.ts";
 import { runTraining, type TrainRunResult } from "./train_loop.ts";
 import { loadCheckpoint } from "./checkpoint.ts";
+import { isOsError } from "../errors.ts";
 
 /** The start request. */
 export interface StartRequest {
@@ -65,7 +66,7 @@ scope.onmessage = async (ev: MessageEvent<WorkerRequest>) => {
     // The message alone (the main thread prints it as one line); the stack travels separately and is
     // printed only with HPSEG_DEBUG=1. OS errors (disk full, permissions) are the user's to fix: one line.
     const e: Error & { userFacing?: boolean } = err instanceof Error ? err : new Error(String(err));
-    const os = Object.values(Deno.errors).some((c) => e instanceof c);
+    const os = isOsError(e);
     scope.postMessage(
       {
         kind: "error",

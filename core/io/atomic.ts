@@ -5,7 +5,7 @@
  * `Cannot write runs/x/checkpoints/last.safetensors: No space left on device (os error 28)`.
  * @module
  */
-import { InputError } from "../errors.ts";
+import { InputError, isOsError } from "../errors.ts";
 
 function tempPath(path: string): string {
   return `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
@@ -33,7 +33,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
 
 /** The error to report for a failed write of `path`: OS errors gain the path (they do not name it). */
 export function writeError(path: string, err: unknown): unknown {
-  if (Object.values(Deno.errors).some((c) => err instanceof c)) {
+  if (isOsError(err)) {
     return new InputError(`Cannot write ${path}: ${(err as Error).message}`, { cause: err });
   }
   return err;
