@@ -12,7 +12,6 @@
 import { InputError } from "../errors.ts";
 import { canonicalPath } from "../io/paths.ts";
 import type { HpConfig } from "./config.ts";
-import type { TrainState } from "./checkpoint.ts";
 import { acquireRunLock, type RunLock } from "./run_lock.ts";
 import { checkpointDir } from "./run_checkpoints.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
@@ -33,8 +32,8 @@ export interface RunSession extends Disposable {
   config: HpConfig;
   runDir: string;
   runId: string;
-  /** The checkpoint a resumed run continues from, and its state. */
-  resume: { path: string; state: TrainState } | null;
+  /** The checkpoint a resumed run continues from (the Worker reads it), and its step. */
+  resume: { path: string; step: number } | null;
   /** Lines for stderr (what was resumed, skipped, cleaned up, set aside). */
   notes: string[];
 }
@@ -89,11 +88,11 @@ export async function openNewRun(outDir: string, config: HpConfig): Promise<RunS
 export async function openResumedRun(dir: string, fromStep?: number): Promise<RunSession> {
   const runDir = dir.replace(/\/+$/, "");
   // The folder must exist before it can be locked; findResumePoint names the problem when it does not.
+  let isDir = false;
   try {
-    await Deno.stat(runDir);
-  } catch {
-    await findResumePoint(runDir); // throws "Cannot resume DIR: no such directory"
-  }
+    isDir = (await Deno.stat(runDir)).isDirectory;
+  } catch { /* reported below */ }
+  if (!isDir) await findResumePoint(runDir); // throws "Cannot resume DIR: no such directory" (or not one)
   const lock = acquireRunLock(runDir);
   try {
     const notes: string[] = [];
@@ -110,8 +109,7 @@ export async function openResumedRun(dir: string, fromStep?: number): Promise<Ru
     const last = `${checkpointDir(runDir)}/last.safetensors`;
     if (point.checkpoint !== last) await writeFileAtomic(last, await Deno.readFile(point.checkpoint));
     notes.push(`resuming ${runDir} from ${point.checkpoint} (step ${point.state.step})`);
-    const resume = { path: point.checkpoint, state: point.state };
-    // A checkpoint moved aside above may have been the one found; the state is already in memory.
+    const resume = { path: point.checkpoint, step: point.state.step };
     return session(lock, { config: point.config, runDir, runId: point.runId, resume, notes }, false);
   } catch (err) {
     lock.release();

@@ -123,18 +123,25 @@ for (const [sig, code] of [["SIGTERM", 143], ["SIGHUP", 129]] as const) {
   gpuTest(`finding 7: ${sig} saves a checkpoint, records "stopped" and exits ${code}`, async () => {
     const run = await copyRun(sig);
     const child = hpsegCommand(["train", "--resume", run, "--steps", "100000", "--no-serve"]).spawn();
-    // Wait until the resumed run has trained a step (observable in its log), then signal.
-    const t0 = Date.now();
-    let started = false;
-    while (!started && Date.now() - t0 < 120_000) {
-      await new Promise((r) => setTimeout(r, 100));
-      const log = await readRunLog(run);
-      const resumed = log.findLastIndex((m) => m.type === "status" && m.resumedFrom === 6);
-      started = resumed >= 0 && log.slice(resumed).some((m) => m.type === "metrics");
+    const output = child.output();
+    try {
+      // Wait until the resumed run has trained a step (observable in its log), then signal.
+      const t0 = Date.now();
+      let started = false;
+      while (!started && Date.now() - t0 < 120_000) {
+        await new Promise((r) => setTimeout(r, 100));
+        started = (await readRunLog(run)).some((m) => m.type === "metrics" && m.step > 6);
+      }
+      assert.ok(started, "the resumed run did not start training");
+      child.kill(sig);
+    } catch (err) {
+      try {
+        child.kill("SIGKILL"); // never leave a 100000-step run behind
+      } catch { /* already ended */ }
+      await output;
+      throw err;
     }
-    assert.ok(started, "the resumed run did not start training");
-    child.kill(sig);
-    const out = await child.output();
+    const out = await output;
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, code, stderr);
     assert.match(stderr, /checkpoint saved; resume with/);
