@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../dashboard/server.ts";
 import { compactHistory, type TelemetryMessage } from "../../core/telemetry.ts";
+import { acquireRunLock } from "../../core/hp/run_lock.ts";
 import { withTempDir } from "./_hostile.ts";
 
 const get = (app: ReturnType<typeof createApp>, url: string) =>
@@ -59,5 +60,25 @@ Deno.test("finding 13: after a resume the history repeats no step", async () => 
     const res = await get(createApp({ runsDir: `${dir}/runs` }), "/api/history?run=r");
     const got = (await res.json()).messages.filter((m: TelemetryMessage) => m.type === "metrics");
     assert.deepEqual(got.map((m: { step: number }) => m.step), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+});
+
+Deno.test("finding 7: a run logged as running whose trainer is gone is listed as interrupted, a live one as running", async () => {
+  await withTempDir("dash-runs", async (dir) => {
+    const running = JSON.stringify({ type: "status", state: "running", runId: "x" }) + "\n";
+    for (const id of ["dead", "live"]) {
+      Deno.mkdirSync(`${dir}/runs/${id}`, { recursive: true });
+      Deno.writeTextFileSync(`${dir}/runs/${id}/metrics.jsonl`, running);
+    }
+    const lock = acquireRunLock(`${dir}/runs/live`); // this process plays the live trainer
+    try {
+      const res = await get(createApp({ runsDir: `${dir}/runs` }), "/api/runs");
+      const states = Object.fromEntries(
+        (await res.json()).runs.map((r: { id: string; state: string }) => [r.id, r.state]),
+      );
+      assert.deepEqual(states, { dead: "interrupted", live: "running" });
+    } finally {
+      lock.release();
+    }
   });
 });
