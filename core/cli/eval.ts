@@ -115,6 +115,7 @@ export const command: Command = {
       );
     }
     const total = Math.min(ds.length, limit);
+    if (total === 0) throw new InputError(`Cannot evaluate on ${ds.name}: the val split has no images`);
     const gpu = await openGpu({ announce: !args.values.json });
     const probsBytes = 2 * B * res * res * m.n * 4;
     if (args.values.crf && probsBytes > gpu.limits.maxStorageBufferBindingSize) {
