@@ -6,6 +6,8 @@
  */
 import { type Command, UsageError } from "./core/cli/command.ts";
 import { commands } from "./core/cli/registry.ts";
+import { BACKEND_LIST } from "./core/gpu/device.ts";
+import { isOsError } from "./core/errors.ts";
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -47,7 +49,7 @@ export function takeBackendFlag(argv: string[]): string[] {
       out.push(a);
       continue;
     }
-    if (!/^(vulkan|gl|metal|dx12)(,(vulkan|gl|metal|dx12))*$/.test(value)) {
+    if (!BACKEND_LIST.test(value)) {
       throw new Error(`--backend must be a comma list of vulkan, gl, metal, dx12; got "${value}"`);
     }
     Deno.env.set("HPSEG_BACKEND", value);
@@ -82,7 +84,9 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`Run \`hpseg ${name} --help\` for usage.`);
       return 2;
     }
-    if (err instanceof Error && (err as { userFacing?: boolean }).userFacing) {
+    // User-caused problems print as one line: our own errors, and the OS's (Deno names the path and the
+    // operation, e.g. "Permission denied (os error 13): open 'x'").
+    if (err instanceof Error && ((err as { userFacing?: boolean }).userFacing || isOsError(err))) {
       console.error(`error: ${err.message}`);
       return 1;
     }

@@ -17,3 +17,23 @@ export class InputError extends Error {
     this.hint = options?.hint;
   }
 }
+
+/**
+ * A size the user asked for (a flag, a config value, an image) is more than a kernel or the adapter
+ * supports, e.g. a buffer over `maxStorageBufferBindingSize`. A RangeError (callers that test for one keep
+ * working) that main.ts and the trainer Worker print as one line, like an {@link InputError}.
+ */
+export class LimitError extends RangeError {
+  override name = "LimitError";
+  readonly userFacing = true;
+}
+
+/**
+ * An error from the operating system (no such file, permission denied, disk full, …). Deno maps some errno
+ * values to `Deno.errors` classes and leaves others (ENOSPC: "No space left on device (os error 28)") as a
+ * plain Error; both are the user's environment, reported as one line.
+ */
+export function isOsError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return Object.values(Deno.errors).some((c) => err instanceof c) || /\(os error \d+\)/.test(err.message);
+}

@@ -11,9 +11,10 @@
  * skips it (and any other line that does not parse as a telemetry message).
  * @module
  */
+import { writeError } from "./io/atomic.ts";
 
-/** Lifecycle of a run. */
-export type RunState = "starting" | "running" | "evaluating" | "done" | "failed";
+/** Lifecycle of a run; "stopped" = interrupted (Ctrl-C, SIGTERM, SIGHUP) after saving a checkpoint. */
+export type RunState = "starting" | "running" | "evaluating" | "done" | "stopped" | "failed";
 
 /** Final scores of a finished run in percent (hp-method.md §8.4); NaN (null in JSON) when not computed. */
 export interface FinalScores {
@@ -35,6 +36,11 @@ export interface StatusMessage {
   config?: Record<string, unknown>;
   /** With state "done" after a complete run: the final scores (the same numbers as `message`). */
   final?: FinalScores;
+  /**
+   * With state "starting" of a resumed run: the step of the checkpoint it continues from. Messages logged
+   * earlier for later steps belong to the interrupted attempt and are superseded ({@link compactHistory}).
+   */
+  resumedFrom?: number;
   /** Wall-clock milliseconds since the epoch; filled in by {@link stamp} when absent. */
   time?: number;
 }
@@ -138,6 +144,23 @@ export function parseRunLog(text: string): TelemetryMessage[] {
 }
 
 /**
+ * The history as the run really went: a resumed run re-does the steps after its checkpoint, so at each
+ * status message with `resumedFrom` = s, the metrics, evaluations and pictures logged before it for steps
+ * after s are dropped (issue 11 finding 13: the history repeated steps after a resume).
+ */
+export function compactHistory(messages: TelemetryMessage[]): TelemetryMessage[] {
+  let out: TelemetryMessage[] = [];
+  for (const m of messages) {
+    if (m.type === "status" && typeof m.resumedFrom === "number") {
+      const from = m.resumedFrom;
+      out = out.filter((x) => x.type === "status" || x.step <= from);
+    }
+    out.push(m);
+  }
+  return out;
+}
+
+/**
  * Append-only JSONL log of one run (`<runDir>/metrics.jsonl`).
  *
  * Appends are synchronous, one `write` per message opened with `append: true`, so a message is either
@@ -160,8 +183,14 @@ export class RunLog {
     Deno.mkdirSync(this.runDir, { recursive: true });
     let needsNewline = false;
     try {
-      const existing = Deno.readFileSync(this.path);
-      needsNewline = existing.length > 0 && existing[existing.length - 1] !== 0x0a;
+      // Only the last byte matters (a long run's log can be large; a device file never ends).
+      using f = Deno.openSync(this.path, { read: true });
+      const size = f.statSync().size;
+      if (size > 0) {
+        const last = new Uint8Array(1);
+        f.seekSync(size - 1, Deno.SeekMode.Start);
+        needsNewline = f.readSync(last) === 1 && last[0] !== 0x0a;
+      }
     } catch (err) {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     }
@@ -180,9 +209,13 @@ export class RunLog {
     const stamped = stamp(msg);
     const json = JSON.stringify(stamped);
     const bytes = this.#enc.encode(json + "\n");
-    const f = this.#open();
-    let off = 0;
-    while (off < bytes.length) off += f.writeSync(bytes.subarray(off));
+    try {
+      const f = this.#open();
+      let off = 0;
+      while (off < bytes.length) off += f.writeSync(bytes.subarray(off));
+    } catch (err) {
+      throw writeError(this.path, err); // disk full: name the log, not just "os error 28"
+    }
     return { message: stamped, json };
   }
 
@@ -198,7 +231,10 @@ export class RunLog {
   }
 }
 
-/** Reads `<runDir>/metrics.jsonl`; an absent log is an empty history. */
+/**
+ * Reads `<runDir>/metrics.jsonl` as logged (every message, including the steps a resumed run re-did; see
+ * {@link compactHistory}); an absent log is an empty history.
+ */
 export async function readRunLog(runDir: string): Promise<TelemetryMessage[]> {
   try {
     return parseRunLog(await Deno.readTextFile(`${runDir.replace(/\/+$/, "")}/${RUN_LOG_FILE}`));

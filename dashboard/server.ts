@@ -15,7 +15,9 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { InputError } from "../core/errors.ts";
+import { lockHolder } from "../core/hp/run_lock.ts";
 import {
+  compactHistory,
   type DashboardHandle,
   type DashboardOptions,
   parseRunLog,
@@ -273,7 +275,7 @@ async function summarise(runsDir: string, id: string, current: boolean): Promise
   } catch {
     return undefined;
   }
-  const msgs = parseRunLog(text);
+  const msgs = compactHistory(parseRunLog(text));
   const s: RunSummary = { id, current, messages: msgs.length, modified };
   for (const m of msgs) {
     if (m.type === "status") s.state = m.state;
@@ -281,6 +283,13 @@ async function summarise(runsDir: string, id: string, current: boolean): Promise
       s.step = m.step;
       s.totalSteps = m.totalSteps;
     } else if (m.type === "eval") s.lastEval = m.metrics;
+  }
+  // A trainer killed outright (SIGKILL, power loss) cannot log its end: no live lock means it is not running.
+  if (
+    !current && ["starting", "running", "evaluating"].includes(s.state ?? "") &&
+    !lockHolder(`${runsDir}/${id}`)
+  ) {
+    s.state = "interrupted";
   }
   return s;
 }
@@ -343,9 +352,17 @@ export function createApp(opts: AppOptions): Hono {
     if (run !== undefined) {
       if (!SAFE_SEGMENT.test(run)) return c.json({ error: "bad run id" }, 400);
       dir = `${runsDir}/${run}`;
+      // A run folder (or its log) may be a symlink: only read what really lies inside the runs folder.
+      try {
+        realRunsDir ??= await Deno.realPath(runsDir);
+        const real = await Deno.realPath(`${dir}/${RUN_LOG_FILE}`);
+        if (!real.startsWith(realRunsDir.replace(/\/?$/, "/"))) return c.json({ error: "forbidden" }, 403);
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      }
     }
     if (dir === undefined) return c.json({ runId: null, messages: [] });
-    return c.json({ runId: runIdOf(dir), messages: await readRunLog(dir) });
+    return c.json({ runId: runIdOf(dir), messages: compactHistory(await readRunLog(dir)) });
   });
 
   app.get("/api/runs", async (c) => {
@@ -374,7 +391,7 @@ export function createApp(opts: AppOptions): Hono {
       } catch (err) {
         if (!(err instanceof Deno.errors.NotFound)) throw err;
       }
-      for (const m of parseRunLog(text)) initial.push(hub.frame(m));
+      for (const m of compactHistory(parseRunLog(text))) initial.push(hub.frame(m));
     }
     initial.push(hub.frame({}, "live"));
     const body = hub.open(initial);

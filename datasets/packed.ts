@@ -25,6 +25,8 @@ export interface PackedHeader {
   size: number;
   count: number;
   labelled: boolean;
+  /** Fingerprint of the sources it was made from (datasets/pack_sources.ts); absent in older packs. */
+  sources?: string;
 }
 
 /** Path of the packed cache the options select. */

@@ -22,7 +22,7 @@ import {
   fiveCropBoxes,
 } from "../core/data/transforms.ts";
 import { InputError } from "../core/errors.ts";
-import { writeFileAtomic } from "../core/io/atomic.ts";
+import { writeError, writeFileAtomic } from "../core/io/atomic.ts";
 import {
   type DatasetName,
   type DatasetOptions,
@@ -34,6 +34,7 @@ import {
 import { croppedDir } from "./cropped.ts";
 import { PACKED_HEADER_BYTES, packedPath, packedPrefix } from "./packed.ts";
 import { rootLayoutHint } from "./layouts.ts";
+import { recordedFingerprint, sourceFingerprint } from "./pack_sources.ts";
 
 /** Options of {@link prepareDataset}. */
 export interface PrepareOptions {
@@ -64,6 +65,8 @@ export interface PrepareReport {
   skippedBad: number;
   packed: string[];
   stopped: boolean;
+  /** Things the user should know (e.g. a stale pack written again). */
+  notes: string[];
 }
 
 class Stop extends Error {}
@@ -85,8 +88,13 @@ async function exists(p: string): Promise<boolean> {
 /** Temp-then-rename write without fsync: crash-safe against interruption, cheap for many small files. */
 async function writeQuick(path: string, bytes: Uint8Array): Promise<void> {
   const tmp = `${path}.${Deno.pid}.tmp`;
-  await Deno.writeFile(tmp, bytes);
-  await Deno.rename(tmp, path);
+  try {
+    await Deno.writeFile(tmp, bytes);
+    await Deno.rename(tmp, path);
+  } catch (err) {
+    await Deno.remove(tmp).catch(() => {});
+    throw writeError(path, err); // disk full: name the file
+  }
 }
 
 async function removeStaleTemps(dir: string): Promise<void> {
@@ -97,7 +105,14 @@ async function removeStaleTemps(dir: string): Promise<void> {
 
 /** Runs the preparation; see the module comment. */
 export async function prepareDataset(o: PrepareOptions): Promise<PrepareReport> {
-  const report: PrepareReport = { written: 0, skippedExisting: 0, skippedBad: 0, packed: [], stopped: false };
+  const report: PrepareReport = {
+    written: 0,
+    skippedExisting: 0,
+    skippedBad: 0,
+    packed: [],
+    stopped: false,
+    notes: [],
+  };
   const splits = o.splits ?? ["train", "val"];
   if (o.dataset !== "synthetic") {
     await requireDir(o.root, `dataset root for ${o.dataset}`, rootLayoutHint(o.dataset));
@@ -322,14 +337,14 @@ export type PrepareRequest =
 /** Messages from datasets/prepare_worker.ts. */
 export type PrepareReply =
   | { kind: "ready" }
-  | { kind: "init-error"; error: { name: string; message: string } }
+  | { kind: "init-error"; error: { name: string; message: string; userFacing?: boolean } }
   | { kind: "done"; id: number; files: EncodedSource }
-  | { kind: "error"; id: number; error: { name: string; message: string } };
+  | { kind: "error"; id: number; error: { name: string; message: string; userFacing?: boolean } };
 
 /** Recreates an error sent by a worker, keeping the classes callers test for. */
-function rebuildError(e: { name: string; message: string }): Error {
+function rebuildError(e: { name: string; message: string; userFacing?: boolean }): Error {
   if (e.name === "DecodeError") return new DecodeError(e.message);
-  if (e.name === "InputError") return new InputError(e.message);
+  if (e.name === "InputError" || e.userFacing) return new InputError(e.message);
   const err = new Error(e.message);
   err.name = e.name;
   return err;
@@ -342,8 +357,16 @@ async function packSplit(o: PrepareOptions, split: "train" | "val", report: Prep
     throw new InputError("--pack reads five-crops from <root>/cropped; it cannot be combined with --out");
   }
   const path = packedPath(spec, size);
-  if (await exists(path)) return path; // written atomically, so an existing file is complete
+  // Written atomically, so an existing file is complete; it is reused only if its sources are unchanged.
+  const sources = await sourceFingerprint(o.root, { ...spec, size, skipBad: o.skipBad === true });
+  if (await exists(path)) {
+    if (recordedFingerprint(path) === sources) return path;
+    report.notes.push(
+      `${path}: its sources changed since it was written (or it predates the check); packed again`,
+    );
+  }
   const ds: SegDataset = await openDataset(spec);
+  const skipped: string[] = [];
   const P = size * size;
   await Deno.mkdir(`${o.root}/packed`, { recursive: true });
   const tmp = `${path}.${Deno.pid}.tmp`;
@@ -360,6 +383,7 @@ async function packSplit(o: PrepareOptions, split: "train" | "val", report: Prep
       } catch (err) {
         if (!(err instanceof DecodeError) || !o.skipBad) throw err;
         report.skippedBad++;
+        skipped.push(`${i}\t${err.message.split("\n")[0]}`);
         continue;
       }
       rec.set(evalTransform(s.image, size).data, 0);
@@ -382,18 +406,23 @@ async function packSplit(o: PrepareOptions, split: "train" | "val", report: Prep
       size,
       count,
       labelled,
+      sources,
     });
     await f.seek(0, Deno.SeekMode.Start);
     await writeAll(f, header);
     await f.sync();
     f.close();
+    // The skipped sources, as for five-crops (README: "listed in skipped_<split>.txt").
+    const skipFile = `${o.root}/packed/skipped_${split}.txt`;
+    if (skipped.length) await writeFileAtomic(skipFile, skipped.join("\n") + "\n");
+    else await Deno.remove(skipFile).catch(() => {});
     await Deno.rename(tmp, path);
   } catch (err) {
     try {
       f.close();
     } catch { /* already closed */ }
     await Deno.remove(tmp).catch(() => {});
-    throw err;
+    throw writeError(path, err);
   }
   o.progress?.(`pack ${split} ${size}`, ds.length, ds.length);
   return path;

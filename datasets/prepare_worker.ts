@@ -10,6 +10,7 @@ import { encodeSource, type PrepareReply, type PrepareRequest } from "./prepare.
 const errInfo = (e: unknown) => ({
   name: e instanceof Error ? e.name : "Error",
   message: e instanceof Error ? e.message : String(e),
+  userFacing: (e as { userFacing?: boolean })?.userFacing === true,
 });
 
 let ds: SegDataset | null = null;

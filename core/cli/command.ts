@@ -43,7 +43,7 @@ export function parseCommandArgs(
 ): ParsedArgs {
   try {
     const { values, positionals } = parseArgs({
-      args: argv,
+      args: joinNegativeValues(argv, options),
       options: { ...options, help: { type: "boolean", short: "h" } },
       allowPositionals,
       strict: true,
@@ -55,6 +55,61 @@ export function parseCommandArgs(
     const msg = err instanceof Error ? err.message.split("\n")[0] : String(err);
     throw new UsageError(`hpseg ${name}: ${msg}`);
   }
+}
+
+/**
+ * `--steps -5` → `--steps=-5` for string options: parseArgs refuses a value that starts with a dash as
+ * "ambiguous", which hides the real problem (a negative number) that the option's own check reports.
+ */
+function joinNegativeValues(argv: string[], options: OptionSpec): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const name = a.startsWith("--") ? a.slice(2) : null;
+    const next = argv[i + 1];
+    if (
+      name && options[name]?.type === "string" && next !== undefined && /^-(\d|\.\d|Infinity)/.test(next)
+    ) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+/**
+ * Reads an integer option within [min, max] (`fallback` when absent); anything else is a UsageError naming
+ * the flag, the range and the value.
+ */
+export function intOpt(
+  args: ParsedArgs,
+  key: string,
+  range: { min: number; max: number },
+  fallback: number,
+): number;
+export function intOpt(
+  args: ParsedArgs,
+  key: string,
+  range: { min: number; max: number },
+  fallback?: number,
+): number | undefined;
+export function intOpt(
+  args: ParsedArgs,
+  key: string,
+  range: { min: number; max: number },
+  fallback?: number,
+): number | undefined {
+  const raw = stringOpt(args, key);
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < range.min || v > range.max) {
+    throw new UsageError(`--${key} must be an integer in [${range.min}, ${range.max}], got "${raw}"`);
+  }
+  return v;
 }
 
 /** Reads a string option, or `fallback` when absent. */

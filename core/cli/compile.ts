@@ -103,6 +103,28 @@ async function denoDir(): Promise<string> {
   }
 }
 
+/** The executable format a target triple runs. */
+export function executableFormat(target: string): "ELF" | "Mach-O" | "PE" {
+  return target.includes("windows") ? "PE" : target.includes("apple") ? "Mach-O" : "ELF";
+}
+
+/** The executable format of `path` from its first bytes, or null when it is none of ELF, Mach-O, PE. */
+export function sniffExecutable(path: string): "ELF" | "Mach-O" | "PE" | null {
+  const head = new Uint8Array(4);
+  try {
+    using f = Deno.openSync(path, { read: true });
+    if ((f.readSync(head) ?? 0) < 4) return null;
+  } catch {
+    return null;
+  }
+  const [a, b, c, d] = head;
+  if (a === 0x7f && b === 0x45 && c === 0x4c && d === 0x46) return "ELF";
+  if (a === 0x4d && b === 0x5a) return "PE";
+  const magic = ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+  if ([0xfeedface, 0xfeedfacf, 0xcefaedfe, 0xcffaedfe, 0xcafebabe].includes(magic)) return "Mach-O";
+  return null;
+}
+
 function exists(path: string): boolean {
   try {
     return Deno.statSync(path).isFile;
@@ -136,6 +158,16 @@ export async function locateRuntime(
   const bin = opts.denort ?? (opts.env === false ? undefined : Deno.env.get("DENORT_BIN"));
   if (bin) {
     if (!exists(bin)) throw new InputError(`DENORT_BIN points at ${bin}, which is not a file`);
+    // deno compile prints a Rust backtrace for a runtime that is not an executable of the target's format.
+    const want = executableFormat(opts.target);
+    const got = sniffExecutable(bin);
+    if (got !== want) {
+      throw new InputError(
+        `DENORT_BIN points at ${bin}, which is ${got ? `a ${got} file` : "not an executable"}; ` +
+          `target ${opts.target} needs the ${want} denort binary`,
+        { hint: `unzip denort-${opts.target}.zip from ${denortUrl(opts.version, opts.target)}` },
+      );
+    }
     return { kind: "DENORT_BIN", path: bin };
   }
   const zip = denortZipPath(opts.denoDir ?? await denoDir(), opts.version, opts.target);

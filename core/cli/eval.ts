@@ -3,7 +3,7 @@
  * per-class IoU, optionally after the dense CRF.
  * @module
  */
-import { type Command, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
+import { type Command, intOpt, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
 import { InputError } from "../errors.ts";
 import { openGpu } from "../gpu/device.ts";
 import { BufferArena } from "../gpu/buffers.ts";
@@ -14,6 +14,7 @@ import { buildEvalModel, loadEvalModel, resolveCheckpoint } from "../eval/eval_m
 import { CrfPool } from "../eval/crf_pool.ts";
 import { type Scores, scoresToJson } from "../eval/metrics.ts";
 import { nearestMultiples } from "../vit/variants.ts";
+import { MAX_BATCH, MAX_RESOLUTION } from "../limits.ts";
 
 /** Eval resolution for checkpoints without a config (official ckpt.pth): HP's 320 (hp-method.md §8.1). */
 export const DEFAULT_RES = 320;
@@ -82,11 +83,9 @@ export const command: Command = {
     if (sel !== undefined && sel !== "val" && sel !== "last") {
       throw new UsageError(`eval: --selection must be "val" or "last", got "${sel}"`);
     }
-    const B = numberOpt(args, "batch", 4);
-    if (!Number.isInteger(B) || B < 1) {
-      throw new UsageError(`eval: --batch must be a positive integer, got ${B}`);
-    }
-    const limit = numberOpt(args, "limit", Infinity);
+    const B = intOpt(args, "batch", { min: 1, max: MAX_BATCH }, 4);
+    // --limit 0 would score nothing and print NaN scores: at least one image.
+    const limit = intOpt(args, "limit", { min: 1, max: Number.MAX_SAFE_INTEGER }, Number.MAX_SAFE_INTEGER);
     let path = await resolveCheckpoint(ckpt, (sel as "val" | "last" | undefined) ?? "last");
     let m = await loadEvalModel(path);
     if (sel === undefined && m.config?.eval.selection === "val") {
@@ -95,9 +94,9 @@ export const command: Command = {
       if (best !== path) m = await loadEvalModel(path = best);
     }
     const res = numberOpt(args, "res", m.config?.eval.res ?? DEFAULT_RES);
-    if (!Number.isInteger(res) || res <= 0 || res % m.vit.config.patch) {
+    if (!Number.isInteger(res) || res <= 0 || res > MAX_RESOLUTION || res % m.vit.config.patch) {
       throw new UsageError(
-        `eval: --res must be a positive multiple of the patch size ${m.vit.config.patch}, got ${res}` +
+        `eval: --res must be a multiple of the patch size ${m.vit.config.patch} in [1, ${MAX_RESOLUTION}], got ${res}` +
           nearestMultiples(res, m.vit.config.patch),
       );
     }
@@ -118,6 +117,7 @@ export const command: Command = {
       );
     }
     const total = Math.min(ds.length, limit);
+    if (total === 0) throw new InputError(`Cannot evaluate on ${ds.name}: the val split has no images`);
     const gpu = await openGpu({ announce: !args.values.json });
     const probsBytes = 2 * B * res * res * m.n * 4;
     if (args.values.crf && probsBytes > gpu.limits.maxStorageBufferBindingSize) {

@@ -9,7 +9,7 @@
  * averaged over heads, patch tokens only). Metadata records the weights, variant, size and image list.
  * @module
  */
-import { type Command, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
+import { type Command, intOpt, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
 import { openGpu } from "../gpu/device.ts";
 import { BufferArena } from "../gpu/buffers.ts";
 import { StepRecorder } from "../gpu/step_recorder.ts";
@@ -22,6 +22,8 @@ import { decodeImage, readBytes, type RgbImage } from "../data/image.ts";
 import { decodeJpegExact, JpegUnsupported } from "../vit/jpeg.ts";
 import { InputError } from "../errors.ts";
 import { evalTransform, normalizeImageNet } from "../data/transforms.ts";
+import { MAX_BATCH, MAX_RESOLUTION } from "../limits.ts";
+import { refuseOutputFileOverInputs } from "../io/paths.ts";
 
 const HELP = `Usage: hpseg features --weights FILE --out OUT.safetensors [options] IMAGE...
 
@@ -161,17 +163,18 @@ export const command: Command = {
     if (!weights) throw new UsageError("features: --weights FILE is required");
     if (!out) throw new UsageError("features: --out FILE.safetensors is required");
     if (args.positionals.length === 0) throw new UsageError("features: give at least one IMAGE");
-    const size = numberOpt(args, "size", 224);
-    const batch = numberOpt(args, "batch", 8);
-    if (!Number.isInteger(batch) || batch < 1) {
-      throw new UsageError(`--batch must be a positive integer, got ${batch}`);
-    }
+    const size = intOpt(args, "size", { min: 1, max: MAX_RESOLUTION }, 224);
+    const batch = intOpt(args, "batch", { min: 1, max: MAX_BATCH }, 8);
     const heads = numberOpt(args, "heads");
     if (heads !== undefined && (!Number.isInteger(heads) || heads < 1)) {
       throw new UsageError(`--heads must be a positive integer, got ${heads}`);
     }
     const eps = numberOpt(args, "eps");
     const attnWanted = args.values["no-attn"] !== true;
+    refuseOutputFileOverInputs("--out", out, [
+      { what: "--weights file", path: weights },
+      ...args.positionals.map((p) => ({ what: "input image", path: p })),
+    ]);
     const t0 = performance.now();
     const r = await extractFeatures({
       weights,

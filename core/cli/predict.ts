@@ -16,6 +16,8 @@ import { buildEvalModel, loadEvalModel, resolveCheckpoint } from "../eval/eval_m
 import { CrfPool } from "../eval/crf_pool.ts";
 import { DEFAULT_RES } from "./eval.ts";
 import { nearestMultiples } from "../vit/variants.ts";
+import { MAX_RESOLUTION } from "../limits.ts";
+import { refuseOutputDirOverInputs } from "../io/paths.ts";
 
 const HELP = `Usage: hpseg predict --checkpoint RUN_OR_FILE --out DIR [--crf] INPUT...
 
@@ -99,12 +101,18 @@ export const command: Command = {
     if (sel !== "val" && sel !== "last") {
       throw new UsageError(`predict: --selection must be "val" or "last", got "${sel}"`);
     }
+    const ckptPath = await resolveCheckpoint(ckpt, sel);
+    // Outputs must not overwrite an input, nor land where the next run would read them as inputs.
+    refuseOutputDirOverInputs("--out", outDir, [
+      { what: "checkpoint", path: ckptPath },
+      ...args.positionals.map((p) => ({ what: "input", path: p })),
+    ]);
     const files = await listInputs(args.positionals);
-    const m = await loadEvalModel(await resolveCheckpoint(ckpt, sel));
+    const m = await loadEvalModel(ckptPath);
     const res = numberOpt(args, "res", m.config?.eval.res ?? DEFAULT_RES);
-    if (!Number.isInteger(res) || res <= 0 || res % m.vit.config.patch) {
+    if (!Number.isInteger(res) || res <= 0 || res > MAX_RESOLUTION || res % m.vit.config.patch) {
       throw new UsageError(
-        `predict: --res must be a positive multiple of the patch size ${m.vit.config.patch}, got ${res}` +
+        `predict: --res must be a multiple of the patch size ${m.vit.config.patch} in [1, ${MAX_RESOLUTION}], got ${res}` +
           nearestMultiples(res, m.vit.config.patch),
       );
     }

@@ -5,6 +5,7 @@
  */
 import { type Command, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
 import { DATASET_NAMES, type DatasetName } from "../../datasets/dataset.ts";
+import { MAX_RESOLUTION, MAX_SYNTHETIC_COUNT, MAX_WORKERS } from "../limits.ts";
 
 const HELP = `Usage: hpseg prepare --dataset NAME --root DIR [options]
 
@@ -101,9 +102,19 @@ export const command: Command = {
     if (!["train", "val", "both"].includes(split)) {
       throw new UsageError(`prepare: --split must be train, val or both, got "${split}"`);
     }
+    // Upper bounds (core/limits.ts): `--count 1e12` must not write until the disk is full.
+    const maxOf: Record<string, number> = {
+      count: MAX_SYNTHETIC_COUNT,
+      "val-count": MAX_SYNTHETIC_COUNT,
+      size: MAX_RESOLUTION,
+      "val-size": MAX_RESOLUTION,
+      "image-size": MAX_RESOLUTION,
+    };
     const intOpt = (k: string, d: number) => {
       const v = numberOpt(args, k, d);
-      if (!Number.isInteger(v) || v < 1) throw new UsageError(`--${k} must be a positive integer, got ${v}`);
+      if (!Number.isInteger(v) || v < 1 || v > maxOf[k]) {
+        throw new UsageError(`--${k} must be an integer in [1, ${maxOf[k]}], got ${v}`);
+      }
       return v;
     };
     const enc = new TextEncoder();
@@ -120,7 +131,9 @@ export const command: Command = {
       skipBad: args.values["skip-bad"] === true,
       workers: (() => {
         const w = numberOpt(args, "workers", Math.min(8, navigator.hardwareConcurrency ?? 1));
-        if (!Number.isInteger(w) || w < 0) throw new UsageError(`--workers must be an integer ≥ 0, got ${w}`);
+        if (!Number.isInteger(w) || w < 0 || w > MAX_WORKERS) {
+          throw new UsageError(`--workers must be an integer in [0, ${MAX_WORKERS}], got ${w}`);
+        }
         return w;
       })(),
       synthetic: {
@@ -131,6 +144,7 @@ export const command: Command = {
       },
       progress,
     });
+    for (const note of report.notes) console.error(`prepare: ${note}`);
     if ((dataset === "potsdam" || dataset === "folder") && !args.values.pack) {
       console.log(
         `${dataset} has no five-crop step (the reference uses the images directly); nothing to do without --pack`,

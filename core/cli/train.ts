@@ -13,10 +13,13 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Command, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
 import { InputError } from "../errors.ts";
+import { MAX_STEPS, MAX_WORKERS } from "../limits.ts";
 import { type DashboardHandle, RunLog, startDashboard, type TelemetryMessage } from "../telemetry.ts";
 import { ProgressBar } from "../progress.ts";
 import type { HpConfig } from "../hp/config.ts";
-import { createRunDir, findResumePoint, newRunId, resolveConfig } from "../hp/run_dir.ts";
+import { resolveConfig } from "../hp/run_dir.ts";
+import { openNewRun, openResumedRun } from "../hp/run_session.ts";
+import { watchStopSignals } from "./stop_signals.ts";
 import type { StartRequest, WorkerResult } from "../hp/train_worker.ts";
 import type { FinalMetrics, TickMessage } from "../hp/train_loop.ts";
 
@@ -52,6 +55,8 @@ Options:
                        (cocostuff27_dinov2_s14, _s14_reg4, _b14, _b14_reg4), or a YAML file
   --set KEY=VALUE      override a config key, e.g. --set train.batch=32 (repeatable)
   --resume RUN_DIR     continue a run from its newest checkpoint (same schedule, bit-for-bit)
+  --from-step N        with --resume: continue from the checkpoint of step N instead (later checkpoints
+                       are moved to checkpoints/abandoned-<time>/)
   --out DIR            parent folder of run directories (default runs)
   --steps N            stop after N training steps in total (default: epochs × batches per epoch)
   --no-serve           do not start the dashboard server
@@ -63,12 +68,14 @@ Options:
   --json               print every telemetry message as a JSON line on stdout (final metrics last)
   -h, --help           show this help
 
-Ctrl-C saves a checkpoint and exits; resume with --resume runs/<run-id>.`;
+Ctrl-C, SIGTERM and SIGHUP save a checkpoint and exit (a second one aborts); resume with
+--resume runs/<run-id>. One trainer per run folder: a second one is refused while the first runs.`;
 
 const OPTIONS = {
   config: { type: "string" },
   set: { type: "string", multiple: true },
   resume: { type: "string" },
+  "from-step": { type: "string" },
   out: { type: "string" },
   steps: { type: "string" },
   "no-serve": { type: "boolean" },
@@ -79,11 +86,17 @@ const OPTIONS = {
   json: { type: "boolean" },
 } as const;
 
-function positiveInt(name: string, v: number | undefined, allowZero = false): number | undefined {
+function positiveInt(
+  name: string,
+  v: number | undefined,
+  allowZero = false,
+  max = MAX_STEPS,
+): number | undefined {
   if (v === undefined) return undefined;
   if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) {
     throw new UsageError(`--${name} must be a ${allowZero ? "non-negative" : "positive"} integer, got ${v}`);
   }
+  if (v > max) throw new UsageError(`--${name} must be at most ${max}, got ${v}`);
   return v;
 }
 
@@ -100,26 +113,24 @@ export const command: Command = {
     const sets = (args.values.set as string[] | undefined) ?? [];
     const resumeDir = stringOpt(args, "resume");
     const steps = positiveInt("steps", numberOpt(args, "steps"));
-    const port = positiveInt("port", numberOpt(args, "port"), true);
-    const workers = positiveInt("workers", numberOpt(args, "workers"), true);
-    if (port !== undefined && port > 65535) throw new UsageError(`--port must be ≤ 65535, got ${port}`);
+    const port = positiveInt("port", numberOpt(args, "port"), true, 65535);
+    const workers = positiveInt("workers", numberOpt(args, "workers"), true, MAX_WORKERS);
+    const fromStep = positiveInt("from-step", numberOpt(args, "from-step"), true);
+    if (fromStep !== undefined && !resumeDir) throw new UsageError("--from-step needs --resume RUN_DIR");
     if (resumeDir && (args.values.config !== undefined || sets.length)) {
       throw new UsageError("--resume continues a run with its own config; --config/--set cannot change it");
     }
     const serve = args.values["no-serve"] !== true;
     const json = args.values.json === true;
 
-    let config: HpConfig, runDir: string, runId: string;
-    if (resumeDir) {
-      const point = await findResumePoint(resumeDir);
-      for (const s of point.skipped) console.error(`warning: skipped unreadable checkpoint: ${s}`);
-      ({ config, runDir, runId } = point);
-      console.error(`resuming ${runDir} from ${point.checkpoint} (step ${point.state.step})`);
-    } else {
-      config = resolveConfig(stringOpt(args, "config") ?? "synthetic", sets);
-      runId = newRunId();
-      runDir = await createRunDir(stringOpt(args, "out") ?? "runs", runId, config);
-    }
+    // The run folder stays locked until this function returns (one trainer per folder); a new run that
+    // fails before its first checkpoint leaves no folder behind (core/hp/run_session.ts).
+    using run = resumeDir ? await openResumedRun(resumeDir, fromStep) : await openNewRun(
+      stringOpt(args, "out") ?? "runs",
+      resolveConfig(stringOpt(args, "config") ?? "synthetic", sets),
+    );
+    for (const line of run.notes) console.error(line);
+    const { config, runDir, runId } = run;
     const runsDir = runDir.split("/").slice(0, -1).join("/") || ".";
     console.error(`run directory: ${runDir}`);
 
@@ -151,18 +162,20 @@ export const command: Command = {
       type: "module",
       deno: { permissions: trainerPermissions(config, runDir) },
     });
-    let interrupts = 0;
-    const onSigint = () => {
-      interrupts++;
-      if (interrupts === 1) {
-        say("interrupt: saving a checkpoint, then stopping (Ctrl-C again to abort)");
+    // Ctrl-C, SIGTERM, SIGHUP: checkpoint and stop; a second signal aborts (the log records "stopped").
+    using signals = watchStopSignals({
+      stop: (sig) => {
+        say(`${sig}: saving a checkpoint, then stopping (a second signal aborts)`);
         worker.postMessage({ kind: "stop" });
-      } else {
+      },
+      abort: (sig, code) => {
         worker.terminate();
-        Deno.exit(130);
-      }
-    };
-    Deno.addSignalListener("SIGINT", onSigint);
+        publish({ type: "status", state: "stopped", runId, message: `aborted by a second ${sig}` });
+        log?.close();
+        run[Symbol.dispose]();
+        Deno.exit(code);
+      },
+    });
     try {
       const outcome = await new Promise<WorkerResult>((resolve) => {
         worker.onmessage = (ev: MessageEvent<TelemetryMessage | TickMessage | WorkerResult>) => {
@@ -200,7 +213,8 @@ export const command: Command = {
           config,
           runDir,
           runId,
-          resume: resumeDir !== undefined,
+          resume: run.resume !== null,
+          resumeCheckpoint: run.resume?.path,
           maxSteps: steps,
           workers,
         };
@@ -209,13 +223,14 @@ export const command: Command = {
       if (outcome.kind === "error") {
         (bar as ProgressBar | null)?.done("failed");
         if (outcome.userFacing) throw new InputError(outcome.message);
+        if (Deno.env.get("HPSEG_DEBUG") && outcome.stack) console.error(outcome.stack);
         throw new Error(outcome.message);
       }
       const r = outcome.result;
       if (r.stopped) {
         (bar as ProgressBar | null)?.done(`stopped at step ${r.step}`);
         console.error(`checkpoint saved; resume with: deno task train --resume ${runDir}`);
-        return 130;
+        return signals.exitCode;
       }
       (bar as ProgressBar | null)?.done(`${r.step} steps`);
       const f = r.final as FinalMetrics;
@@ -229,7 +244,6 @@ export const command: Command = {
       }));
       return 0;
     } finally {
-      Deno.removeSignalListener("SIGINT", onSigint);
       worker.terminate();
       await dashboard?.close();
       log?.close();

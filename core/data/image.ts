@@ -12,6 +12,7 @@ import jpegWasm from "imagescript/wasm/node/jpeg.js";
 import { InputError } from "../errors.ts";
 import { decodePng, encodePng, isPng, pngToLabelValues, pngToRgb } from "./png.ts";
 import { encodeJpegBaseline } from "./jpeg_encode.ts";
+import { checkImageSize, jpegSize } from "./image_limits.ts";
 
 /** A file that cannot be decoded (`prepare --skip-bad` skips and counts these). */
 export class DecodeError extends InputError {
@@ -44,14 +45,18 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<RgbI
       return { width: p.width, height: p.height, data: pngToRgb(p) };
     }
     if (isJpeg(bytes)) {
+      // The size from the header, before the WASM decoder allocates it (or traps with "unreachable").
+      const size = jpegSize(bytes);
+      if (size) checkImageSize(size.width, size.height);
       return await decodeJpeg(bytes);
     }
     throw new Error("not a JPEG or PNG file");
   } catch (err) {
     if (err instanceof InputError) throw err;
-    throw new DecodeError(`Cannot decode image ${name}: ${(err as Error).message ?? String(err)}`, {
-      cause: err,
-    });
+    const why = err instanceof WebAssembly.RuntimeError
+      ? `the JPEG decoder failed (${err.message}): corrupt data or a size it cannot hold`
+      : (err as Error).message ?? String(err);
+    throw new DecodeError(`Cannot decode image ${name}: ${why}`, { cause: err });
   }
 }
 

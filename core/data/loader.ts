@@ -231,8 +231,8 @@ export class Loader {
 }
 
 /** Rebuilds an error sent from a worker, keeping user-facing InputErrors user-facing. */
-function toError(e: { name: string; message: string }): Error {
-  if (e.name === "InputError") return new InputError(e.message);
+function toError(e: { name: string; message: string; userFacing?: boolean }): Error {
+  if (e.name === "InputError" || e.userFacing) return new InputError(e.message);
   const err = new Error(e.message);
   err.name = e.name;
   return err;

@@ -15,13 +15,15 @@ export type WorkerRequest =
 /** Messages from the worker. */
 export type WorkerReply =
   | { kind: "ready" }
-  | { kind: "init-error"; error: { name: string; message: string } }
+  | { kind: "init-error"; error: { name: string; message: string; userFacing?: boolean } }
   | { kind: "batch"; id: number; batch: Batch }
-  | { kind: "error"; id: number; error: { name: string; message: string } };
+  | { kind: "error"; id: number; error: { name: string; message: string; userFacing?: boolean } };
 
 const errInfo = (e: unknown) => ({
   name: e instanceof Error ? e.name : "Error",
   message: e instanceof Error ? e.message : String(e),
+  // InputError, DecodeError, LimitError: the main thread prints them as one line.
+  userFacing: (e as { userFacing?: boolean })?.userFacing === true,
 });
 
 // Only run as a worker (the module is also imported for its types).

@@ -8,6 +8,7 @@
  * @module
  */
 import { deflateSync, inflateSync } from "node:zlib";
+import { checkImageSize } from "./image_limits.ts";
 
 /** Raw decoded PNG samples. `samples` holds `channels` values per pixel, row-major, 8 or 16 bit. */
 export interface PngRaw {
@@ -24,6 +25,13 @@ export interface PngRaw {
 }
 
 const SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
+/** Adam7 passes: [x0, y0, dx, dy]. */
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [
+  0,
+  1,
+  1,
+  2,
+]];
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 
 /** True when `bytes` start with the PNG signature. */
@@ -56,6 +64,9 @@ export function decodePng(bytes: Uint8Array): PngRaw {
       bitDepth = bytes[start + 8];
       colorType = bytes[start + 9];
       interlace = bytes[start + 12];
+      // Before any image data is read: a small file may claim billions of pixels (a PNG bomb).
+      if (width === 0 || height === 0) throw new Error(`PNG has an empty size ${width}×${height}`);
+      checkImageSize(width, height);
     } else if (type === "PLTE") palette = body.slice();
     else if (type === "IDAT") idat.push(body);
     else if (type === "IEND") {
@@ -77,9 +88,16 @@ export function decodePng(bytes: Uint8Array): PngRaw {
     zdata.set(c, off);
     off += c.length;
   }
+  // The filtered rows take exactly this many bytes: inflating more can only be a bomb or garbage.
+  const passes = interlace === 0 ? [[0, 0, 1, 1]] : ADAM7;
+  let rawBytes = 0;
+  for (const [x0, y0, dx, dy] of passes) {
+    const pw = Math.ceil((width - x0) / dx), ph = Math.ceil((height - y0) / dy);
+    if (pw > 0 && ph > 0) rawBytes += ph * (1 + Math.ceil((pw * channels * bitDepth) / 8));
+  }
   let raw: Uint8Array;
   try {
-    raw = new Uint8Array(inflateSync(zdata));
+    raw = new Uint8Array(inflateSync(zdata, { maxOutputLength: rawBytes + 1024 }));
   } catch (err) {
     throw new Error(`PNG image data cannot be inflated (${(err as Error).message})`);
   }
@@ -92,14 +110,8 @@ export function decodePng(bytes: Uint8Array): PngRaw {
     }, bitDepth === 8 ? samples : undefined);
   } else {
     // Adam7: seven passes, each a reduced image with its own filter rows.
-    const passes = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [
-      0,
-      1,
-      1,
-      2,
-    ]];
     let rpos = 0;
-    for (const [x0, y0, dx, dy] of passes) {
+    for (const [x0, y0, dx, dy] of ADAM7) {
       const pw = Math.ceil((width - x0) / dx), ph = Math.ceil((height - y0) / dy);
       if (pw <= 0 || ph <= 0) continue;
       rpos = unfilterPass(raw, rpos, pw, ph, channels, bitDepth, (x, y, c, v) => {

@@ -18,6 +18,8 @@ import type { CrfPool } from "./crf_pool.ts";
 import { prepareLinearLogits } from "./probes.ts";
 import kernelSrc from "../../shaders/eval_pixels.wgsl" with { type: "text" };
 import bilinearSrc from "../../shaders/bilinear.wgsl" with { type: "text" };
+import { LimitError } from "../errors.ts";
+import { MAX_EVAL_CLASSES } from "../limits.ts";
 
 /** bilinear.wgsl (taps) + the kernel. */
 const source = bilinearSrc + kernelSrc;
@@ -88,7 +90,9 @@ export class Predictor {
   ): Promise<Predictor> {
     const { B, H, W, n } = shape, { D, Sh, Sw } = model;
     const N = B * Sh * Sw, pix = B * H * W;
-    if (n < 1 || n > 45) throw new RangeError(`evaluate: ${n} classes (1–45 supported)`);
+    if (n < 1 || n > MAX_EVAL_CLASSES) {
+      throw new LimitError(`evaluate: ${n} classes (1–${MAX_EVAL_CLASSES} supported)`);
+    }
     if (model.code.size < N * D) {
       throw new TypeError(
         `evaluate: code "${model.code.label}" has ${model.code.size} values, needs ${N}×${D}`,

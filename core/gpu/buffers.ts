@@ -7,6 +7,7 @@
  * @module
  */
 import type { Gpu } from "./device.ts";
+import { LimitError } from "../errors.ts";
 
 export type DType = "f32" | "u32" | "i32" | "f16";
 
@@ -119,7 +120,7 @@ export class BufferArena {
     const bytes = Math.max(4, Math.ceil((numel(shape) * BYTES[dtype]) / 4) * 4);
     const limit = this.gpu.limits.maxStorageBufferBindingSize;
     if (bytes > limit) {
-      throw new RangeError(
+      throw new LimitError(
         `tensor "${label}" [${shape.join(", ")}] ${dtype} needs ${bytes} bytes, over the adapter's ` +
           `${limit}-byte binding limit`,
       );

@@ -65,10 +65,30 @@ const LIMITS_WANTED = [
   "maxBindGroups",
 ] as const;
 
-function setBackend(backend: string | undefined): void {
+/** The backend names `--backend` and HPSEG_BACKEND accept (a comma list of them). */
+export const BACKEND_LIST = /^(vulkan|gl|metal|dx12)(,(vulkan|gl|metal|dx12))*$/;
+
+/** Sets DENO_WEBGPU_BACKEND from `backend` or HPSEG_BACKEND; returns the backend list in force, if any. */
+function setBackend(backend: string | undefined): string | undefined {
+  const fromEnv = backend === undefined;
   const chosen = backend ?? Deno.env.get("HPSEG_BACKEND");
+  if (chosen !== undefined && chosen !== "" && !BACKEND_LIST.test(chosen)) {
+    // Otherwise wgpu finds no adapter and the message would wrongly suggest installing drivers.
+    throw new BadBackendError(
+      `${
+        fromEnv ? "HPSEG_BACKEND" : "backend"
+      } must be a comma list of vulkan, gl, metal, dx12; got "${chosen}"`,
+    );
+  }
   if (chosen) Deno.env.set("DENO_WEBGPU_BACKEND", chosen);
   if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", Deno.env.get("TMPDIR") ?? "/tmp");
+  return Deno.env.get("DENO_WEBGPU_BACKEND") || undefined;
+}
+
+/** A backend list that names no backend, or only a software rasteriser behind OpenGL. One line. */
+export class BadBackendError extends Error {
+  override name = "BadBackendError";
+  readonly userFacing = true;
 }
 
 /**
@@ -76,14 +96,23 @@ function setBackend(backend: string | undefined): void {
  * @returns the device handle; call `destroy()` when done.
  */
 export async function openGpu(options: GpuOptions = {}): Promise<Gpu> {
-  setBackend(options.backend);
+  const backends = setBackend(options.backend);
   if (!("gpu" in navigator) || !navigator.gpu) throw new NoAdapterError("navigator.gpu is missing");
   let adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) adapter = await navigator.gpu.requestAdapter();
-  if (!adapter) throw new NoAdapterError();
+  if (!adapter) throw new NoAdapterError(backends ? `for backend ${backends}` : "");
   const info = adapter.info;
   const isSoftware = info.isFallbackAdapter === true ||
     /llvmpipe|lavapipe|swiftshader/i.test(info.description);
+  if (isSoftware && backends === "gl") {
+    // Measured (issue 11 finding 5): a features job of 0.5 s on lavapipe/Vulkan still ran after 120 s at
+    // 100 % CPU on llvmpipe/GL, whose compute shaders are far slower. Refuse instead of spinning.
+    throw new BadBackendError(
+      `backend gl found only the software rasteriser ${info.description}, whose OpenGL compute path is ` +
+        "impractically slow (a job of 0.5 s through Vulkan still ran after 2 minutes); use --backend vulkan " +
+        "(lavapipe: apt-get install -y mesa-vulkan-drivers libvulkan1)",
+    );
+  }
   if (options.requireHardware && isSoftware) {
     throw new NoAdapterError(`only a software adapter is available: ${info.description}`);
   }

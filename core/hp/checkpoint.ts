@@ -1,8 +1,8 @@
 /**
  * Training checkpoints (issue 5 item 6; hp-method.md §8.7): one safetensors file holding every tensor of the
  * training state plus JSON metadata (config, step, epoch, batch-in-epoch, RNG states, optimiser step
- * counts, free-form extras), written atomically. Run directories keep `checkpoints/last.safetensors`, the
- * last two `step-<n>.safetensors` and, with selection=val, `best.safetensors`. Also imports the released
+ * counts, free-form extras), written atomically. A run folder's checkpoint files (last, step, best) are
+ * managed by core/hp/run_checkpoints.ts. Also imports the released
  * official HP `ckpt.pth` heads and probes (the backbone part is read by core/io/vit_weights.ts).
  *
  * Tensor names: θ under the official keys (`cluster1.0.weight` [D, D_f] …, stored 2-D), ξ under
@@ -203,7 +203,7 @@ function tensor(path: string, st: SafetensorsFile, name: string, shape?: number[
   if (shape && (info.shape.length !== shape.length || info.shape.some((v, i) => v !== shape[i]))) {
     bad(path, `tensor "${name}" has shape [${info.shape.join(", ")}], expected [${shape.join(", ")}]`);
   }
-  return st.getF32(name);
+  return st.getWeight(name); // a NaN/Inf value makes the checkpoint unreadable, not a result
 }
 
 function readLayout(path: string, st: SafetensorsFile, L: ParamLayout, rename: (k: string) => string) {
@@ -263,77 +263,6 @@ export async function loadCheckpoint(path: string, expect?: Partial<StateDims>):
   } finally {
     st.close();
   }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Run directories
-
-/** `<runDir>/checkpoints`. */
-export function checkpointDir(runDir: string): string {
-  return `${runDir}/checkpoints`;
-}
-
-/** Step checkpoints of a run, oldest first ({ step, path }). */
-export function listStepCheckpoints(runDir: string): { step: number; path: string }[] {
-  const dir = checkpointDir(runDir);
-  const out: { step: number; path: string }[] = [];
-  try {
-    for (const e of Deno.readDirSync(dir)) {
-      const m = /^step-(\d+)\.safetensors$/.exec(e.name);
-      if (e.isFile && m) out.push({ step: Number(m[1]), path: `${dir}/${e.name}` });
-    }
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
-  return out.sort((a, b) => a.step - b.step);
-}
-
-/**
- * Saves `state` into `<runDir>/checkpoints/` as `step-<step>.safetensors` and `last.safetensors` (both
- * atomic), keeps the newest `keep` step files, and also writes `best.safetensors` when `best`.
- * @returns the paths written.
- */
-export async function saveRunCheckpoint(
-  runDir: string,
-  state: TrainState,
-  opts: { keep?: number; best?: boolean } = {},
-): Promise<string[]> {
-  const dir = checkpointDir(runDir);
-  await Deno.mkdir(dir, { recursive: true });
-  const bytes = encodeCheckpoint(state);
-  const written = [`${dir}/step-${state.step}.safetensors`, `${dir}/last.safetensors`];
-  if (opts.best) written.push(`${dir}/best.safetensors`);
-  for (const p of written) await writeFileAtomic(p, bytes);
-  const keep = opts.keep ?? 2;
-  const steps = listStepCheckpoints(runDir);
-  for (const s of steps.slice(0, Math.max(0, steps.length - keep))) await Deno.remove(s.path).catch(() => {});
-  return written;
-}
-
-/**
- * The checkpoint to resume a run from: `last.safetensors` if it reads back, else the newest step file that
- * does; null when the run has none. Unreadable files are skipped (their problems are returned too).
- */
-export async function findResumeCheckpoint(
-  runDir: string,
-): Promise<{ path: string; state: TrainState; skipped: string[] } | null> {
-  const dir = checkpointDir(runDir);
-  const candidates = [`${dir}/last.safetensors`, ...listStepCheckpoints(runDir).reverse().map((s) => s.path)];
-  const skipped: string[] = [];
-  for (const path of candidates) {
-    try {
-      Deno.statSync(path);
-    } catch {
-      continue;
-    }
-    try {
-      return { path, state: await loadCheckpoint(path), skipped };
-    } catch (err) {
-      if (!(err instanceof InputError)) throw err;
-      skipped.push(err.message);
-    }
-  }
-  return null;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -406,7 +335,7 @@ export function importOfficialHpCheckpoint(pthPath: string): OfficialHpHeads {
             }] for D_f ${Df}, D ${D}`,
           );
         }
-        return pth.readTensor(t, `tensor "${key}"`);
+        return pth.readWeight(t, `tensor "${key}"`);
       });
     const head = readHead((k) => k);
     const hasEma = net.has(emaKey(HEAD_KEYS.w1)) || net.has(`module.${emaKey(HEAD_KEYS.w1)}`);
@@ -433,8 +362,8 @@ export function importOfficialHpCheckpoint(pthPath: string): OfficialHpHeads {
       dims: { Df, D, nClasses: n },
       head,
       ema,
-      linear: { weight: pth.readTensor(lw, "linear weight"), bias: pth.readTensor(lb, "linear bias") },
-      clusters: pth.readTensor(cc, "clusters"),
+      linear: { weight: pth.readWeight(lw, "linear weight"), bias: pth.readWeight(lb, "linear bias") },
+      clusters: pth.readWeight(cc, "clusters"),
       info,
     };
   } finally {

@@ -20,6 +20,14 @@ import {
 } from "yaml";
 import { InputError } from "../errors.ts";
 import { nearestMultiples } from "../vit/variants.ts";
+import {
+  MAX_BATCH,
+  MAX_CODE_DIM,
+  MAX_EVAL_CLASSES,
+  MAX_RESOLUTION,
+  MAX_SYNTHETIC_COUNT,
+  MAX_TRAIN_PATCHES,
+} from "../limits.ts";
 import cocostuff27Yaml from "../../configs/cocostuff27.yaml" with { type: "text" };
 import cityscapesYaml from "../../configs/cityscapes.yaml" with { type: "text" };
 import potsdamYaml from "../../configs/potsdam.yaml" with { type: "text" };
@@ -95,7 +103,7 @@ export interface HpConfig {
 
 /** One key's type and allowed range. */
 type Field =
-  | { type: "int"; min: number; max?: number; values?: readonly number[] }
+  | { type: "int"; min: number; max?: number; values?: readonly number[]; multipleOf?: number }
   | { type: "number"; min: number; minOpen?: boolean; max?: number; maxOpen?: boolean }
   | { type: "string" }
   | { type: "bool" }
@@ -108,14 +116,14 @@ export const CONFIG_SCHEMA: Record<string, Field> = {
   "dataset.name": { type: "enum", values: ["cocostuff27", "cityscapes", "potsdam", "folder", "synthetic"] },
   "dataset.root": { type: "string" },
   "dataset.five_crop": { type: "bool" },
-  "dataset.image_size": { type: "int", min: 8, max: 4096 },
-  "dataset.train_count": { type: "int", min: 1, max: INT_MAX },
-  "dataset.val_count": { type: "int", min: 1, max: INT_MAX },
-  "dataset.n_classes": { type: "int", min: 0, max: 1000 },
+  "dataset.image_size": { type: "int", min: 8, max: MAX_RESOLUTION },
+  "dataset.train_count": { type: "int", min: 1, max: MAX_SYNTHETIC_COUNT },
+  "dataset.val_count": { type: "int", min: 1, max: MAX_SYNTHETIC_COUNT },
+  "dataset.n_classes": { type: "int", min: 0, max: MAX_EVAL_CLASSES },
   "backbone.arch": { type: "enum", values: ["vit_small", "vit_base", "embedded", ...DINOV2_ARCHS] },
   "backbone.patch": { type: "int", min: 8, values: [8, DINOV2_PATCH, 16] },
   "backbone.weights": { type: "string" },
-  "head.dim": { type: "int", min: 1, max: 4096 },
+  "head.dim": { type: "int", min: 4, max: MAX_CODE_DIM, multipleOf: 4 },
   "head.dropout": { type: "number", min: 0, max: 1, maxOpen: true },
   "hp.tau": { type: "number", min: 0, minOpen: true, max: 100 },
   "hp.tau_base": { type: "number", min: 0, minOpen: true, max: 100 },
@@ -128,8 +136,8 @@ export const CONFIG_SCHEMA: Record<string, Field> = {
   "hp.sigma": { type: "number", min: 0, minOpen: true, max: 1e6 },
   "hp.loss_impl": { type: "enum", values: ["auto", "sparse", "dense"] },
   "train.epochs": { type: "int", min: 1, max: 100000 },
-  "train.batch": { type: "int", min: 1, max: 4096 },
-  "train.res": { type: "int", min: 8, max: 4096 },
+  "train.batch": { type: "int", min: 1, max: MAX_BATCH },
+  "train.res": { type: "int", min: 8, max: MAX_RESOLUTION },
   "train.lr": { type: "number", min: 0, max: 10 },
   "train.weight_decay": { type: "number", min: 0, max: 10 },
   "train.clip": { type: "number", min: 0, minOpen: true, max: 1e12 },
@@ -140,8 +148,8 @@ export const CONFIG_SCHEMA: Record<string, Field> = {
   "train.aug_mode": { type: "enum", values: ["reference", "clean"] },
   "train.log_every": { type: "int", min: 1, max: INT_MAX },
   "train.checkpoint_every": { type: "int", min: 1, max: INT_MAX },
-  "eval.res": { type: "int", min: 8, max: 4096 },
-  "eval.batch": { type: "int", min: 1, max: 4096 },
+  "eval.res": { type: "int", min: 8, max: MAX_RESOLUTION },
+  "eval.batch": { type: "int", min: 1, max: MAX_BATCH },
   "eval.valid_freq": { type: "int", min: 1, max: INT_MAX },
   "eval.selection": { type: "enum", values: ["val", "last"] },
   "eval.crf": { type: "bool" },
@@ -184,6 +192,9 @@ function checkValue(key: string, f: Field, value: unknown): string | null {
       }
       if (value < f.min || (f.max !== undefined && value > f.max)) {
         return `${key} must be in [${f.min}, ${f.max}], got ${value}`;
+      }
+      if (f.multipleOf && value % f.multipleOf !== 0) {
+        return `${key} must be a multiple of ${f.multipleOf}, got ${value}`;
       }
       return null;
     }
@@ -317,6 +328,20 @@ function checkRelations(cfg: HpConfig, where: string): void {
     if (r % p !== 0) {
       fail(`${key}.res ${r} is not a multiple of backbone.patch ${p}${nearestMultiples(r, p)}`);
     }
+  }
+  // What the training kernels support (core/limits.ts): P patches per crop, u32 indices over B·P rows.
+  const P = (cfg.train.res / p) ** 2, B = cfg.train.batch;
+  if (P > MAX_TRAIN_PATCHES) {
+    fail(
+      `train.res ${cfg.train.res} gives ${P} patches per crop with backbone.patch ${p}, over the ${MAX_TRAIN_PATCHES} ` +
+        `the LHP kernel supports (train.res ≤ ${Math.floor(Math.sqrt(MAX_TRAIN_PATCHES)) * p})`,
+    );
+  }
+  if (B * P * P >= 2 ** 32 || 9 * B * P >= 2 ** 24) {
+    const maxB = Math.min(Math.ceil(2 ** 32 / (P * P)), Math.ceil(2 ** 24 / (9 * P))) - 1;
+    fail(
+      `train.batch ${B} at train.res ${cfg.train.res} is over the ${maxB} images the HP loss and LHP kernels index`,
+    );
   }
   if (cfg.backbone.arch !== "embedded" && cfg.backbone.weights === "") {
     fail(`backbone.weights is empty; ${cfg.backbone.arch} needs a DINO checkpoint path`);

@@ -20,9 +20,11 @@ import weightsSrc from "../../shaders/lhp_weights.wgsl" with { type: "text" };
 import wgReduceSrc from "../../shaders/wg_reduce.wgsl" with { type: "text" };
 import mixSrc from "../../shaders/lhp_mix.wgsl" with { type: "text" };
 import countSrc from "../../shaders/lhp_count.wgsl" with { type: "text" };
+import { LimitError } from "../errors.ts";
+import { MAX_TRAIN_PATCHES } from "../limits.ts";
 
 /** Largest P = S² the weights kernel sorts in workgroup memory. */
-export const LHP_MAX_P = 2048;
+export const LHP_MAX_P = MAX_TRAIN_PATCHES;
 
 /** LHP coefficients for a batch of B crops with an S×S patch grid. */
 export class LhpWeights {
@@ -48,7 +50,7 @@ export class LhpWeights {
       throw new TypeError(`LhpWeights: B and S must be positive integers, got B=${B} S=${S}`);
     }
     if (P > LHP_MAX_P) {
-      throw new RangeError(`LhpWeights: P = ${P} exceeds ${LHP_MAX_P} (sorted in workgroup memory)`);
+      throw new LimitError(`LhpWeights: P = ${P} exceeds ${LHP_MAX_P} (sorted in workgroup memory)`);
     }
     checkDtype("LhpWeights", "attn", inputs.attn, "f32");
     checkExtent("LhpWeights", "attn", inputs.attn, B * P * P);
@@ -194,7 +196,7 @@ export class LhpCount {
     t: { coef: GpuTensor; out?: GpuTensor },
   ): Promise<LhpCount> {
     if (!Number.isInteger(rows) || rows <= 0 || 9 * rows >= 2 ** 24) {
-      throw new RangeError(
+      throw new LimitError(
         `LhpCount: rows must be an integer in 1..${Math.floor((2 ** 24 - 1) / 9)}, got ${rows}`,
       );
     }

@@ -42,6 +42,8 @@ import fwdSrc from "../../shaders/hp_loss_fwd.wgsl" with { type: "text" };
 import reduceSrc from "../../shaders/hp_loss_reduce.wgsl" with { type: "text" };
 import bwdSrc from "../../shaders/hp_loss_bwd.wgsl" with { type: "text" };
 import { buildSparse, SPARSE_MAX_B } from "./loss_sparse.ts";
+import { LimitError } from "../errors.ts";
+import { MAX_CODE_DIM } from "../limits.ts";
 
 export type { HpDims, HpParams };
 
@@ -74,7 +76,7 @@ export const HP_STATS = {
   lambda: 8,
 } as const;
 /** Largest code width the backward kernel supports (16 vec4 accumulators per thread). */
-export const HP_MAX_D = 512;
+export const HP_MAX_D = MAX_CODE_DIM;
 const BWD_SHARED_BYTES = (512 + 1024 + 2048) * 4 + 512 * 16;
 
 /** GPU inputs of the loss; f32, row-major. Pools are L2-normalised rows, f̂/ŝ̄/z/z̃ unit rows. */
@@ -195,9 +197,9 @@ export class HpLoss {
       }
     }
     if (D % 4 !== 0 || D > HP_MAX_D) {
-      throw new RangeError(`${NAME}: D = ${D} must be a multiple of 4 and ≤ ${HP_MAX_D}`);
+      throw new LimitError(`${NAME}: D = ${D} must be a multiple of 4 and ≤ ${HP_MAX_D}`);
     }
-    if (P * N >= 2 ** 32) throw new RangeError(`${NAME}: P·N = ${P * N} overflows the u32 Bernoulli index`);
+    if (P * N >= 2 ** 32) throw new LimitError(`${NAME}: P·N = ${P * N} overflows the u32 Bernoulli index`);
     if (!(params.tau > 0) || !(params.rho >= 0 && params.rho <= 1)) {
       throw new RangeError(`${NAME}: need tau > 0 and 0 ≤ rho ≤ 1, got tau=${params.tau} rho=${params.rho}`);
     }

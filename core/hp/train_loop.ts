@@ -16,7 +16,7 @@ import { BufferArena } from "../gpu/buffers.ts";
 import { StepRecorder } from "../gpu/step_recorder.ts";
 import { readF32 } from "../gpu/readback.ts";
 import { hash32, Rng } from "../rng.ts";
-import { InputError } from "../errors.ts";
+import { InputError, LimitError } from "../errors.ts";
 import { describeFinal, type FinalScores, type TelemetryMessage } from "../telemetry.ts";
 import { openDataset } from "../../datasets/dataset.ts";
 import { defaultLoaderWorkers, Loader } from "../data/loader.ts";
@@ -29,7 +29,8 @@ import { drawStepSeeds, lambdaAt } from "./schedule.ts";
 import { decodeMetrics, type StepMetrics } from "./train_metrics.ts";
 import { decodePhaseMs } from "./step_timer.ts";
 import { shouldRenewPool } from "./pools.ts";
-import { saveRunCheckpoint, type TrainState } from "./checkpoint.ts";
+import type { TrainState } from "./checkpoint.ts";
+import { NonFiniteStateError, saveRunCheckpoint } from "./run_checkpoints.ts";
 import { kmeans, normalizeRows } from "./kmeans.ts";
 import { EvalContext } from "./train_eval.ts";
 import { drawTrainingPictures, patchContext, PredictionPictures } from "./train_pictures.ts";
@@ -55,6 +56,8 @@ export interface TrainRunOptions {
   runId: string;
   /** Resume from this state (config must match). */
   resume?: TrainState | null;
+  /** The file `resume` was read from (named as the last good checkpoint until a new one is written). */
+  resumePath?: string;
   /** Total training steps (default: epochs × batches per epoch); more epochs are run as needed. */
   maxSteps?: number;
   /** Telemetry and ticks go here (postMessage in the Worker). */
@@ -112,6 +115,21 @@ export async function backboneWeights(cfg: HpConfig): Promise<VitWeights> {
   return w;
 }
 
+/** A buffer over the adapter's limits is the config's doing: the message names the sizes it asked for. */
+async function withSizes<T>(cfg: HpConfig, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (!(err instanceof LimitError)) throw err;
+    const { train: t, hp, head, eval: e } = cfg;
+    throw new LimitError(
+      `the config asks for more than this adapter supports (train.batch ${t.batch}, train.res ${t.res}, ` +
+        `hp.pool_size ${hp.pool_size}, head.dim ${head.dim}, eval.batch ${e.batch}, eval.res ${e.res}): ` +
+        err.message,
+    );
+  }
+}
+
 /** Runs (or resumes) a training run; see the module comment. */
 export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRunResult> {
   const cfg = o.config, tr = cfg.train, hp = cfg.hp;
@@ -147,12 +165,12 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
   const arena = new BufferArena(gpu, "train");
   const weights = await backboneWeights(cfg);
   let mainRng = new Rng(tr.seed);
-  const graph = await HpGraph.create(gpu, arena, cfg, weights, n, mainRng);
+  const graph = await withSizes(cfg, HpGraph.create(gpu, arena, cfg, weights, n, mainRng));
   let poolRng = new Rng(hash32(tr.seed, 0x504f4f4c));
   const result: TrainRunResult = { step: 0, totalSteps: T, stopped: false, losses: [], final: null };
   let step = 0, epoch = 0, bi = 0;
   let best = -Infinity;
-  let lastGood: string | null = null;
+  let lastGood: string | null = null; // path (step N) of the newest checkpoint known to be finite
   // Where each Pool_ag row came from (the GHP picture's nearest pool member); unknown after a resume.
   let poolCrops: RgbImage[] | null = null;
   const post = o.post;
@@ -161,6 +179,8 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
     state: "starting",
     runId: o.runId,
     config: cfg as unknown as Record<string, unknown>,
+    // The log keeps the killed run's messages after this step; readers drop them (core/telemetry.ts).
+    ...(o.resume ? { resumedFrom: o.resume.step } : {}),
   });
 
   try {
@@ -171,7 +191,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       epoch = s.epoch;
       bi = s.batchInEpoch;
       best = typeof s.extra.best === "number" ? s.extra.best : -Infinity;
-      lastGood = `${o.runDir}/checkpoints/last.safetensors`;
+      lastGood = `${o.resumePath ?? `${o.runDir}/checkpoints/last.safetensors`} (step ${s.step})`;
       if (!s.rng.main || !s.rng.pools) throw new InputError("checkpoint lacks the RNG states main/pools");
       mainRng = new Rng(s.rng.main);
       poolRng = new Rng(s.rng.pools);
@@ -179,7 +199,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       poolCrops = await buildPools(graph, poolLoader, poolRng, 0, true);
       await initClusterProbe(graph, poolLoader, tr.seed);
     }
-    const evalCtx = await EvalContext.create(gpu, arena, graph, valDs, cfg, n);
+    const evalCtx = await withSizes(cfg, EvalContext.create(gpu, arena, graph, valDs, cfg, n));
     const predPictures = o.noPictures ? null : new PredictionPictures(evalCtx);
     const drawPredictions = async () => {
       const m = await predPictures?.draw(step, o.runDir);
@@ -219,14 +239,18 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
     const stepRate = { ips: 0, ms: 0, t0: performance.now(), s0: step };
     const checkpoint = async (isBest = false) => {
       await collect(true);
-      const paths = await saveRunCheckpoint(
-        o.runDir,
-        await captureState(graph, cfg, step, epoch, bi, mainRng, poolRng, best, T),
-        {
-          best: isBest,
-        },
-      );
-      lastGood = paths[1];
+      const state = await captureState(graph, cfg, step, epoch, bi, mainRng, poolRng, best, T);
+      try {
+        const paths = await saveRunCheckpoint(o.runDir, state, { best: isBest });
+        lastGood = `${paths[1]} (step ${step})`; // the step file: `last` moves on, this one stays
+      } catch (err) {
+        // Finite losses can hide an overflowed optimiser moment (issue 11 finding 6): never save it as good.
+        if (!(err instanceof NonFiniteStateError)) throw err;
+        throw new DivergedError(
+          `Training stopped at step ${step}: ${err.message}; nothing was saved, ` +
+            (lastGood ? `the last good checkpoint is ${lastGood}` : "no checkpoint was written yet"),
+        );
+      }
     };
     post({ type: "status", state: "running", runId: o.runId });
     outer: while (step < T) {
@@ -315,7 +339,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
     } else {
       post({
         type: "status",
-        state: "done",
+        state: "stopped",
         runId: o.runId,
         message: `stopped at step ${step}; resume with --resume`,
       });

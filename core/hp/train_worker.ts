@@ -10,7 +10,8 @@
 import { openGpu } from "../gpu/device.ts";
 import type { HpConfig } from "./config.ts";
 import { runTraining, type TrainRunResult } from "./train_loop.ts";
-import { findResumePoint } from "./run_dir.ts";
+import { loadCheckpoint } from "./checkpoint.ts";
+import { isOsError } from "../errors.ts";
 
 /** The start request. */
 export interface StartRequest {
@@ -20,6 +21,8 @@ export interface StartRequest {
   runId: string;
   /** Resume from the run's newest checkpoint. */
   resume: boolean;
+  /** The checkpoint to resume from (the main thread chose it: newest readable, or `--from-step`). */
+  resumeCheckpoint?: string;
   maxSteps?: number;
   workers?: number;
 }
@@ -30,7 +33,7 @@ export type WorkerRequest = StartRequest | { kind: "stop" };
 /** Final messages the worker sends. */
 export type WorkerResult =
   | { kind: "done"; result: TrainRunResult }
-  | { kind: "error"; message: string; userFacing: boolean };
+  | { kind: "error"; message: string; userFacing: boolean; stack?: string };
 
 // deno-lint-ignore no-explicit-any
 const scope = self as any;
@@ -45,12 +48,13 @@ scope.onmessage = async (ev: MessageEvent<WorkerRequest>) => {
   try {
     // The start-up line naming the adapter (stderr; the progress bar starts at the first step, after it).
     const gpu = await openGpu();
-    const resume = req.resume ? (await findResumePoint(req.runDir)).state : null;
+    const resume = req.resume ? await loadCheckpoint(req.resumeCheckpoint!) : null;
     const result = await runTraining(gpu, {
       config: req.config,
       runDir: req.runDir,
       runId: req.runId,
       resume,
+      resumePath: req.resumeCheckpoint,
       maxSteps: req.maxSteps,
       workers: req.workers,
       post: (m) => scope.postMessage(m),
@@ -59,12 +63,16 @@ scope.onmessage = async (ev: MessageEvent<WorkerRequest>) => {
     scope.postMessage({ kind: "done", result } satisfies WorkerResult);
     gpu.destroy();
   } catch (err) {
-    const e = err as Error & { userFacing?: boolean };
+    // The message alone (the main thread prints it as one line); the stack travels separately and is
+    // printed only with HPSEG_DEBUG=1. OS errors (disk full, permissions) are the user's to fix: one line.
+    const e: Error & { userFacing?: boolean } = err instanceof Error ? err : new Error(String(err));
+    const os = isOsError(e);
     scope.postMessage(
       {
         kind: "error",
-        message: e.userFacing ? e.message : `${e.name}: ${e.message}\n${e.stack ?? ""}`,
-        userFacing: e.userFacing === true,
+        message: e.userFacing || os ? e.message : `${e.name}: ${e.message}`,
+        userFacing: e.userFacing === true || os,
+        stack: e.stack,
       } satisfies WorkerResult,
     );
   }

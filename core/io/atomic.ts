@@ -1,8 +1,11 @@
 /**
  * Atomic file writes: write to a temporary file beside the target, then rename over it, so a crash
- * leaves either the old file or the new one — never a half-written one.
+ * leaves either the old file or the new one — never a half-written one. A failure (disk full, no
+ * permission, a missing folder) is an InputError naming the target, e.g.
+ * `Cannot write runs/x/checkpoints/last.safetensors: No space left on device (os error 28)`.
  * @module
  */
+import { InputError, isOsError } from "../errors.ts";
 
 function tempPath(path: string): string {
   return `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
@@ -24,8 +27,16 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await Deno.rename(tmp, path);
   } catch (err) {
     await Deno.remove(tmp).catch(() => {});
-    throw err;
+    throw writeError(path, err);
   }
+}
+
+/** The error to report for a failed write of `path`: OS errors gain the path (they do not name it). */
+export function writeError(path: string, err: unknown): unknown {
+  if (isOsError(err)) {
+    return new InputError(`Cannot write ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  return err;
 }
 
 /** Synchronous variant of {@link writeFileAtomic}. */
@@ -39,6 +50,6 @@ export function writeFileAtomicSync(path: string, data: Uint8Array | string): vo
     try {
       Deno.removeSync(tmp);
     } catch { /* already gone */ }
-    throw err;
+    throw writeError(path, err);
   }
 }

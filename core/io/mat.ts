@@ -13,6 +13,7 @@
  * @module
  */
 import { inflateSync } from "node:zlib";
+import { imageLimits } from "../data/image_limits.ts";
 import { InputError } from "../errors.ts";
 
 /** A numeric array from a MAT file, row-major (C order) with MATLAB's dimension list. */
@@ -201,7 +202,11 @@ export function readMat(bytes: Uint8Array, file: string): Map<string, MatArray> 
       if (tag.type === MI.COMPRESSED) {
         let inner: Uint8Array;
         try {
-          inner = new Uint8Array(inflateSync(new Uint8Array(v.buffer, v.byteOffset + tag.data, tag.nbytes)));
+          // An image variable holds at most 4 bytes per pixel (uint8 RGBA or int32 labels) under the caps.
+          const maxOutputLength = 4 * imageLimits().pixels + (1 << 20);
+          inner = new Uint8Array(
+            inflateSync(new Uint8Array(v.buffer, v.byteOffset + tag.data, tag.nbytes), { maxOutputLength }),
+          );
         } catch (err) {
           throw new Truncated(
             `compressed element at byte ${pos} cannot be inflated (${(err as Error).message})`,

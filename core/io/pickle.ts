@@ -355,7 +355,8 @@ export function unpickle(data: Uint8Array, source: string, persistentLoad: Persi
       case 0x65: { // APPENDS
         const items = popMark();
         const l = top();
-        if (Array.isArray(l)) l.push(...items);
+        // A loop, not push(...items): spreading a hostile 300k-item batch overflows the call stack.
+        if (Array.isArray(l)) { for (const v of items) l.push(v); }
         else if (!(l instanceof PyObject)) fail("APPENDS to a non-list");
         break;
       }
@@ -391,7 +392,7 @@ export function unpickle(data: Uint8Array, source: string, persistentLoad: Persi
         const items = popMark();
         const s = top();
         if (!Array.isArray(s)) fail("ADDITEMS on a non-set");
-        (s as PyValue[]).push(...items);
+        for (const v of items) (s as PyValue[]).push(v);
         break;
       }
       case 0x91: // FROZENSET

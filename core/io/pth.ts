@@ -11,7 +11,7 @@
 import { InputError } from "../errors.ts";
 import { RandomAccessFile } from "./random_access.ts";
 import { type PyValue, storageDtype, StorageRef, TensorRef, unpickle } from "./pickle.ts";
-import { bytesToF32, ITEM_SIZE, shapeNumel, type TensorDtype } from "./tensor_data.ts";
+import { bytesToF32, isFloatDtype, ITEM_SIZE, nonFiniteProblem, type TensorDtype } from "./tensor_data.ts";
 
 export { PyGlobal, PyObject, PyTuple, type PyValue, StorageRef, TensorRef } from "./pickle.ts";
 
@@ -104,12 +104,17 @@ export class PthFile {
     return { dtype: t.storage.dtype, shape: [...t.shape] };
   }
 
-  /** Reads a tensor's elements in row-major order as float32 (converting f16/bf16/f64/ints). */
+  /**
+   * Reads a tensor's elements in row-major order as float32 (converting f16/bf16/f64/ints).
+   * @throws InputError when the view claims more elements than its storage holds (a stride-0 or
+   * overlapping view, e.g. `torch.zeros(1).expand(...)`: nothing is allocated for the claimed shape) or
+   * addresses elements outside it.
+   */
   readTensor(t: TensorRef, label = "tensor"): Float32Array {
     const { dtype, key } = t.storage;
     const s = ITEM_SIZE[dtype];
-    const n = shapeNumel(t.shape);
     const entry = this.#entry(`data/${key}`);
+    const n = this.#checkView(t, label, entry.size / s);
     if (n === 0) return new Float32Array(0);
     // Element range the view touches: [offset, offset + Σ (size-1)·stride] (strides are non-negative).
     let last = t.offset;
@@ -137,6 +142,56 @@ export class PthFile {
       }
     }
     return out;
+  }
+
+  /**
+   * Reads a weight: like {@link readTensor}, but the dtype must be floating point (an integer tensor is
+   * not silently cast) and every value finite (a NaN/Inf weight is an error, not a result).
+   */
+  readWeight(t: TensorRef, label = "tensor"): Float32Array {
+    if (!isFloatDtype(t.storage.dtype)) {
+      fail(
+        this.path,
+        `${label} is ${t.storage.dtype}, expected a floating-point tensor (F32, F16, BF16, F64)`,
+      );
+    }
+    const data = this.readTensor(t, label);
+    const bad = nonFiniteProblem(data, label);
+    if (bad) fail(this.path, bad);
+    return data;
+  }
+
+  /**
+   * Checks a view against its storage of `storageNumel` elements before anything is allocated: sizes,
+   * offset and strides are non-negative safe integers and the element count is at most the storage's (a
+   * saved tensor never has more elements than the storage it was saved with). Returns the element count.
+   */
+  #checkView(t: TensorRef, label: string, storageNumel: number): number {
+    const bad = (why: string): never => fail(this.path, `${label} (storage ${t.storage.key}): ${why}`);
+    if (t.shape.length !== t.stride.length) {
+      bad(`size [${t.shape.join(", ")}] and stride [${t.stride.join(", ")}] differ in length`);
+    }
+    const ok = (v: number) => Number.isSafeInteger(v) && v >= 0;
+    if (!t.shape.every(ok) || !t.stride.every(ok) || !ok(t.offset)) {
+      bad(
+        `size [${t.shape.join(", ")}], stride [${
+          t.stride.join(", ")
+        }] or offset ${t.offset} is negative or too large`,
+      );
+    }
+    let n = 1;
+    for (const d of t.shape) {
+      n *= d;
+      if (n > storageNumel) break; // stop before the product can overflow
+    }
+    if (t.shape.includes(0)) return 0;
+    if (n > storageNumel) {
+      bad(
+        `a view of shape [${t.shape.join(", ")}] claims more elements than its storage holds ` +
+          `(${storageNumel}); broadcast/expanded views (stride 0) are not supported`,
+      );
+    }
+    return n;
   }
 
   /** Releases the file handle. */

@@ -12,7 +12,15 @@
 import { InputError } from "../errors.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import { RandomAccessFile } from "./random_access.ts";
-import { bytesToF32, isTensorDtype, ITEM_SIZE, shapeNumel, type TensorDtype } from "./tensor_data.ts";
+import {
+  bytesToF32,
+  isFloatDtype,
+  isTensorDtype,
+  ITEM_SIZE,
+  nonFiniteProblem,
+  shapeNumel,
+  type TensorDtype,
+} from "./tensor_data.ts";
 
 export type { TensorDtype } from "./tensor_data.ts";
 
@@ -75,6 +83,24 @@ export class SafetensorsFile {
   /** `name` as float32 (F16, BF16, F64 and integer types are converted). */
   getF32(name: string): Float32Array {
     return bytesToF32(this.getRaw(name), this.#entry(name).dtype);
+  }
+
+  /**
+   * A weight: `name` as float32, refusing an integer dtype (no silent cast) and any NaN/Inf value.
+   * @throws InputError naming the file and the tensor
+   */
+  getWeight(name: string): Float32Array {
+    const e = this.#entry(name);
+    if (!isFloatDtype(e.dtype)) {
+      fail(
+        this.path,
+        `tensor "${name}" is ${e.dtype}, expected a floating-point tensor (F32, F16, BF16, F64)`,
+      );
+    }
+    const data = this.getF32(name);
+    const bad = nonFiniteProblem(data, `tensor "${name}"`);
+    if (bad) fail(this.path, bad);
+    return data;
   }
 
   /** Releases the file handle. */
@@ -154,7 +180,9 @@ function parse(file: RandomAccessFile): SafetensorsFile {
     entries.set(name, checkEntry(path, name, raw, dataStart, dataLen));
   }
   // Ranges must not overlap (the reference also demands no gaps; we tolerate gaps from other writers).
-  const sorted = [...entries.entries()].sort((a, b) => a[1].begin - b[1].begin);
+  // A zero-size tensor occupies no bytes, so it overlaps nothing, wherever its empty range points.
+  const sorted = [...entries.entries()].filter(([, e]) => e.end > e.begin)
+    .sort((a, b) => a[1].begin - b[1].begin);
   for (let i = 1; i < sorted.length; i++) {
     const [prevName, prev] = sorted[i - 1];
     const [curName, cur] = sorted[i];

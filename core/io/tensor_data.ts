@@ -43,6 +43,39 @@ export function isTensorDtype(s: unknown): s is TensorDtype {
   return typeof s === "string" && Object.hasOwn(ITEM_SIZE, s);
 }
 
+/** True for the floating-point dtypes (weights must be one of these; an integer tensor is not a weight). */
+export function isFloatDtype(d: TensorDtype): boolean {
+  return d === "F32" || d === "F16" || d === "BF16" || d === "F64";
+}
+
+/** Index of the first NaN or ±Inf value, or -1 when every value is finite. */
+export function firstNonFinite(data: Float32Array): number {
+  for (let i = 0; i < data.length; i++) {
+    // x - x is 0 for finite x and NaN for NaN and ±Inf: one comparison per element.
+    if (data[i] - data[i] !== 0) return i;
+  }
+  return -1;
+}
+
+/** Counts the NaN and ±Inf values (for error messages). */
+export function countNonFinite(data: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < data.length; i++) if (data[i] - data[i] !== 0) n++;
+  return n;
+}
+
+/**
+ * The one sentence the readers use for a weight with a non-finite value, e.g.
+ * `tensor "pos_embed" holds 3 NaN/Inf values (first: NaN at element 0)`; null when all are finite.
+ */
+export function nonFiniteProblem(data: Float32Array, label: string): string | null {
+  const i = firstNonFinite(data);
+  if (i < 0) return null;
+  return `${label} holds ${countNonFinite(data)} NaN/Inf value(s) of ${data.length} (first: ${
+    data[i]
+  } at element ${i})`;
+}
+
 /** Product of a shape's dimensions (1 for a scalar). */
 export function shapeNumel(shape: readonly number[]): number {
   let n = 1;

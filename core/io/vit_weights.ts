@@ -195,6 +195,8 @@ function fail(path: string, why: string, hint?: string): never {
 function sniff(path: string): "zip" | "safetensors" | "legacy" | "unknown" {
   let f: Deno.FsFile;
   try {
+    // A directory opens on Linux but fails the first read with a bare "Is a directory (os error 21)".
+    if (!Deno.statSync(path).isFile) throw new Error("not a regular file (a directory?)");
     f = Deno.openSync(path, { read: true });
   } catch (err) {
     const why = err instanceof Deno.errors.NotFound ? "no such file" : (err as Error).message;
@@ -245,7 +247,7 @@ export function loadVitWeightsSync(path: string, opts: LoadVitOptions = {}): Vit
       const src: TensorSource = {
         keys: st.keys(),
         shape: (k) => st.info(k).shape,
-        read: (k) => st.getF32(k),
+        read: (k) => st.getWeight(k), // floating point and finite, or an InputError
       };
       return normalise(path, src, "", { ...opts, heads: heads ?? hfConfigHeads(path) });
     } finally {
@@ -260,7 +262,7 @@ export function loadVitWeightsSync(path: string, opts: LoadVitOptions = {}): Vit
     const src: TensorSource = {
       keys: [...refs.keys()],
       shape: (k) => [...refs.get(k)!.shape],
-      read: (k) => pth.readTensor(refs.get(k)!, `tensor "${k}"`),
+      read: (k) => pth.readWeight(refs.get(k)!, `tensor "${k}"`),
     };
     return normalise(path, src, format, { ...opts, heads: heads ?? hfConfigHeads(path) }, prefix);
   } finally {

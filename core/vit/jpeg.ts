@@ -16,6 +16,7 @@
  */
 
 import { idctIslow, JpegUnsupported, upsample, yccToRgb } from "./jpeg_pixels.ts";
+import { checkImageSize } from "../data/image_limits.ts";
 
 export { JpegUnsupported };
 
@@ -184,6 +185,7 @@ export function decodeJpegExact(d: Uint8Array): JpegImage {
       height = u16(seg + 1);
       width = u16(seg + 3);
       if (height === 0) throw new JpegUnsupported("height given by a DNL marker");
+      checkImageSize(width, height); // before the coefficient planes are allocated
       const n = d[seg + 5];
       if (n !== 1 && n !== 3) throw new JpegUnsupported(`${n} colour components (CMYK/YCCK)`);
       comps = [];

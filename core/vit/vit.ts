@@ -32,6 +32,7 @@ import { prepareSoftmax } from "../kernels/softmax.ts";
 import { BLOCK_PARAMS, type VitConfig, type VitWeights } from "../io/vit_weights.ts";
 import { positionTable } from "./pos_embed.ts";
 import { type PatchifyPlan, prepareClsRows, preparePatchify } from "./embed.ts";
+import { LimitError } from "../errors.ts";
 
 export type { VitConfig, VitWeights } from "../io/vit_weights.ts";
 export { loadVitWeights } from "../io/vit_weights.ts";
@@ -65,7 +66,7 @@ export function chunkSize(c: VitConfig, gh: number, gw: number, batch: number, l
   const P = gh * gw, N = P + 1 + (c.registers ?? 0);
   const perImage = Math.max(c.heads * N * N, N * c.mlpDim, N * 3 * c.dim, P * 3 * c.patch * c.patch) * 4;
   if (perImage > limit) {
-    throw new RangeError(
+    throw new LimitError(
       `ViT: one ${gh * c.patch}×${gw * c.patch} image needs a ${perImage}-byte buffer, over the adapter's ` +
         `${limit}-byte binding limit`,
     );
@@ -225,7 +226,7 @@ export class VitBackbone {
           return arena.tensor(shape, "f32", label);
         } catch (err) {
           if (err instanceof RangeError) {
-            throw new RangeError(`ViT: ${err.message}; use a smaller batch (now ${B})`);
+            throw new LimitError(`ViT: ${err.message}; use a smaller batch (now ${B})`);
           }
           throw err;
         }

@@ -258,12 +258,21 @@ function onPicture(p) {
   fig.querySelector("img").src = src;
 }
 
+/** A resumed run re-does the steps after its checkpoint: drop what the interrupted attempt drew for them. */
+function dropAfter(step) {
+  for (const c of Object.values(charts)) {
+    for (const ds of c.data.datasets) ds.data = ds.hpPoints = ds.hpPoints.filter((p) => p.x <= step);
+    redrawSoon(c);
+  }
+}
+
 function onMessage(m) {
   stats.messages++;
   switch (m.type) {
     case "status":
+      if (typeof m.resumedFrom === "number") dropAfter(m.resumedFrom);
       setState(m.state);
-      if (m.state === "done" || m.state === "failed") loadRuns();
+      if (m.state === "done" || m.state === "failed" || m.state === "stopped") loadRuns();
       if (m.runId && m.runId !== runId) {
         runId = m.runId;
         document.getElementById("run-id").textContent = runId;

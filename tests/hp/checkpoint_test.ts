@@ -8,17 +8,19 @@ import { InputError } from "../../core/errors.ts";
 import { encodeSafetensors } from "../../core/io/safetensors.ts";
 import { loadConfig } from "../../core/hp/config.ts";
 import {
-  checkpointDir,
   emaKey,
   encodeCheckpoint,
-  findResumeCheckpoint,
   importOfficialHpCheckpoint,
-  listStepCheckpoints,
   loadCheckpoint,
   saveCheckpoint,
-  saveRunCheckpoint,
   type TrainState,
 } from "../../core/hp/checkpoint.ts";
+import {
+  checkpointDir,
+  findResumeCheckpoint,
+  listStepCheckpoints,
+  saveRunCheckpoint,
+} from "../../core/hp/run_checkpoints.ts";
 import { HEAD_KEYS, headLayout, projectionLayout } from "../../core/hp/params.ts";
 import { Rng } from "../../core/rng.ts";
 import { assertRejectsInputError, randnF32 } from "../_util.ts";

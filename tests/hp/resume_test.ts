@@ -7,7 +7,8 @@
  */
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { testGpu } from "../_util.ts";
-import { listStepCheckpoints, loadCheckpoint } from "../../core/hp/checkpoint.ts";
+import { loadCheckpoint } from "../../core/hp/checkpoint.ts";
+import { listStepCheckpoints } from "../../core/hp/run_checkpoints.ts";
 import { readRunLog } from "../../core/telemetry.ts";
 import { TINY_SCHEDULE } from "../_tiny.ts";
 
