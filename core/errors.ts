@@ -17,3 +17,11 @@ export class InputError extends Error {
     this.hint = options?.hint;
   }
 }
+
+/**
+ * The user asked to stop (Ctrl-C) and a long phase (validation, pool building) gave up between two pieces
+ * of GPU work; the caller saves what it can. Not an error to report.
+ */
+export class Interrupted extends Error {
+  override name = "Interrupted";
+}

@@ -13,8 +13,15 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Command, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
 import { InputError } from "../errors.ts";
-import { type DashboardHandle, RunLog, startDashboard, type TelemetryMessage } from "../telemetry.ts";
-import { ProgressBar } from "../progress.ts";
+import {
+  type DashboardHandle,
+  readRunLog,
+  RunLog,
+  startDashboard,
+  type TelemetryMessage,
+} from "../telemetry.ts";
+import { TrainView } from "./train_view.ts";
+import { sharedJpegDecoderDir } from "../data/image.ts";
 import type { HpConfig } from "../hp/config.ts";
 import { createRunDir, findResumePoint, newRunId, resolveConfig } from "../hp/run_dir.ts";
 import type { StartRequest, WorkerResult } from "../hp/train_worker.ts";
@@ -26,13 +33,15 @@ const APP_ROOT = new URL("../../", import.meta.url).protocol === "file:"
   : "";
 
 /**
- * What the trainer Worker may do: read the dataset root, the backbone weights, its run folder and hpseg's
- * own modules (to start its loader Workers); write only the run folder; read the environment (the WebGPU
- * backend variables); no network, subprocesses, FFI or system information. Needs deno.json's
+ * What the trainer Worker may do: read the dataset root, the backbone weights, its run folder, hpseg's
+ * own modules (to start its loader Workers) and the fallback JPEG decoder's `.wasm` folder (core/data/
+ * image.ts; the loader Workers inherit these permissions); write only the run folder; read the environment
+ * (the WebGPU backend variables); no network, subprocesses, FFI or system information. Needs deno.json's
  * `"unstable": ["worker-options"]` (Worker permissions are unstable).
  */
 export function trainerPermissions(config: HpConfig, runDir: string): Deno.PermissionOptionsObject {
-  const read = [runDir, config.dataset.root, config.backbone.weights, APP_ROOT].filter((p) => p)
+  const read = [runDir, config.dataset.root, config.backbone.weights, APP_ROOT, sharedJpegDecoderDir()]
+    .filter((p): p is string => !!p)
     .map((p) => resolve(p));
   return { read, write: [resolve(runDir)], env: true, net: false, run: false, ffi: false, sys: false };
 }
@@ -86,6 +95,27 @@ function positiveInt(name: string, v: number | undefined, allowZero = false): nu
   return v;
 }
 
+/** The final JSON line: the five scores in percent, rounded to 0.01 (null when not computed). */
+function finalLine(f: FinalMetrics): Record<string, number | null> {
+  const round = (v: number | null) => v !== null && Number.isFinite(v) ? Math.round(v * 100) / 100 : null;
+  return {
+    cluster_acc: round(f.cluster_acc),
+    cluster_miou: round(f.cluster_miou),
+    linear_acc: round(f.linear_acc),
+    linear_miou: round(f.linear_miou),
+    kmeans_miou: round(f.kmeans_miou),
+  };
+}
+
+/** Total system memory (what a software adapter's buffers live in), or undefined without permission. */
+function systemMemory(): number | undefined {
+  try {
+    return Deno.systemMemoryInfo().total;
+  } catch {
+    return undefined;
+  }
+}
+
 export const command: Command = {
   name: "train",
   summary: "Train HP heads (default: embedded synthetic scenes, no downloads)",
@@ -109,11 +139,23 @@ export const command: Command = {
     const json = args.values.json === true;
 
     let config: HpConfig, runDir: string, runId: string;
+    let resumeFrom: number | null = null;
     if (resumeDir) {
       const point = await findResumePoint(resumeDir);
       for (const s of point.skipped) console.error(`warning: skipped unreadable checkpoint: ${s}`);
       ({ config, runDir, runId } = point);
-      console.error(`resuming ${runDir} from ${point.checkpoint} (step ${point.state.step})`);
+      resumeFrom = point.state.step;
+      const total = steps ?? point.state.extra.totalSteps;
+      if (typeof total === "number" && point.state.step >= total) {
+        // A finished run is not trained again: report it, or say that only its final evaluation runs.
+        const done = (await readRunLog(runDir)).findLast((m) => m.type === "status" && m.state === "done");
+        if (done?.type === "status" && done.final) {
+          console.error(`${runDir} already finished at step ${point.state.step}: ${done.message}`);
+          console.log(JSON.stringify(finalLine(done.final)));
+          return 0;
+        }
+        console.error(`${runDir} reached its last step (${total}); running its final evaluation`);
+      } else console.error(`resuming ${runDir} from ${point.checkpoint} (step ${point.state.step})`);
     } else {
       config = resolveConfig(stringOpt(args, "config") ?? "synthetic", sets);
       runId = newRunId();
@@ -142,10 +184,8 @@ export const command: Command = {
       if (json) console.log(JSON.stringify(m));
     };
 
-    // The bar is made at the first tick: the total is known once the worker has opened the dataset.
-    let bar = null as ProgressBar | null;
-    const barFor = (total: number) => bar ??= new ProgressBar({ total, label: "train" });
-    const say = (line: string) => bar ? bar.log(line) : console.error(line);
+    const view = new TrainView(publish);
+    const say = (line: string) => view.say(line);
     const worker = new Worker(new URL("../hp/train_worker.ts", import.meta.url), {
       type: "module",
       deno: { permissions: trainerPermissions(config, runDir) },
@@ -153,13 +193,19 @@ export const command: Command = {
     let interrupts = 0;
     const onSigint = () => {
       interrupts++;
-      if (interrupts === 1) {
-        say("interrupt: saving a checkpoint, then stopping (Ctrl-C again to abort)");
+      const answer = view.interrupt(resumeFrom);
+      if (interrupts === 1 && !answer.now) {
+        say(answer.line);
         worker.postMessage({ kind: "stop" });
-      } else {
-        worker.terminate();
-        Deno.exit(130);
+        return;
       }
+      if (interrupts > 1) say("interrupt: quitting without a checkpoint");
+      else {
+        view.done();
+        say(answer.line);
+      }
+      worker.terminate();
+      Deno.exit(130);
     };
     Deno.addSignalListener("SIGINT", onSigint);
     try {
@@ -168,18 +214,9 @@ export const command: Command = {
           const m = ev.data;
           // Telemetry has a `type` (a picture message also has a `kind`); the final result has only `kind`.
           if (!("type" in m)) return resolve(m as WorkerResult);
-          if (m.type === "tick") {
-            barFor(m.totalSteps).update({ step: m.step, note: m.note });
-            return;
-          }
-          if (m.type === "metrics") {
-            barFor(m.totalSteps).update({
-              step: m.step,
-              losses: { total: m.losses.total, ghp: m.losses.ghp, lhp: m.losses.lhp },
-              imagesPerSec: m.imagesPerSec,
-              stepMs: m.stepMs,
-            });
-          } else if (m.type === "eval") {
+          if (m.type === "tick") return view.onTick(m);
+          if (m.type === "metrics") view.onMetrics(m);
+          else if (m.type === "eval") {
             const e = m.metrics;
             // Unlabeled folders have no scores (NaN here, null in the JSON line): say so instead of "NaN".
             const f = (v: number) => Number.isFinite(v) ? v.toFixed(1) : "n/a";
@@ -187,6 +224,8 @@ export const command: Command = {
               `step ${m.step}: cluster acc ${f(e.cluster_acc)} mIoU ${f(e.cluster_miou)} · ` +
                 `linear acc ${f(e.linear_acc)} mIoU ${f(e.linear_miou)}`,
             );
+          } else if (m.type === "status" && m.message && (m.state === "starting" || m.state === "running")) {
+            say(m.message);
           }
           publish(m);
         };
@@ -202,30 +241,28 @@ export const command: Command = {
           resume: resumeDir !== undefined,
           maxSteps: steps,
           workers,
+          memoryBytes: systemMemory(),
         };
         worker.postMessage(req);
       });
       if (outcome.kind === "error") {
-        (bar as ProgressBar | null)?.done("failed");
+        view.done("failed");
         if (outcome.userFacing) throw new InputError(outcome.message);
         throw new Error(outcome.message);
       }
       const r = outcome.result;
       if (r.stopped) {
-        (bar as ProgressBar | null)?.done(`stopped at step ${r.step}`);
-        console.error(`checkpoint saved; resume with: deno task train --resume ${runDir}`);
+        view.done(`stopped at step ${r.step}`);
+        const at = r.checkpointStep ?? resumeFrom;
+        console.error(
+          at !== null
+            ? `checkpoint of step ${at} saved; resume with: deno task train --resume ${runDir}`
+            : "stopped before the first checkpoint; nothing to resume",
+        );
         return 130;
       }
-      (bar as ProgressBar | null)?.done(`${r.step} steps`);
-      const f = r.final as FinalMetrics;
-      const round = (v: number) => Number.isFinite(v) ? Math.round(v * 100) / 100 : null;
-      console.log(JSON.stringify({
-        cluster_acc: round(f.cluster_acc),
-        cluster_miou: round(f.cluster_miou),
-        linear_acc: round(f.linear_acc),
-        linear_miou: round(f.linear_miou),
-        kmeans_miou: round(f.kmeans_miou),
-      }));
+      view.done(`${r.step} steps`);
+      console.log(JSON.stringify(finalLine(r.final as FinalMetrics)));
       return 0;
     } finally {
       Deno.removeSignalListener("SIGINT", onSigint);

@@ -38,8 +38,11 @@ export interface HpConfig {
     n_classes: number;
   };
   backbone: {
-    /** vit_small / vit_base: DINO ViT-S / ViT-B; embedded: the built-in deterministic small ViT. */
-    arch: "vit_small" | "vit_base" | "embedded";
+    /**
+     * vit_small / vit_base: DINO ViT-S / ViT-B; auto: whatever the weights hold (core/hp/backbone.ts; a run
+     * records the detected arch); embedded: the built-in deterministic small ViT.
+     */
+    arch: "vit_small" | "vit_base" | "auto" | "embedded";
     patch: 8 | 16;
     /** .pth or .safetensors path ("" for the embedded backbone). */
     weights: string;
@@ -101,7 +104,7 @@ export const CONFIG_SCHEMA: Record<string, Field> = {
   "dataset.train_count": { type: "int", min: 1, max: INT_MAX },
   "dataset.val_count": { type: "int", min: 1, max: INT_MAX },
   "dataset.n_classes": { type: "int", min: 0, max: 1000 },
-  "backbone.arch": { type: "enum", values: ["vit_small", "vit_base", "embedded"] },
+  "backbone.arch": { type: "enum", values: ["vit_small", "vit_base", "auto", "embedded"] },
   "backbone.patch": { type: "int", min: 8, values: [8, 16] },
   "backbone.weights": { type: "string" },
   "head.dim": { type: "int", min: 1, max: 4096 },

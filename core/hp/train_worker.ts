@@ -22,6 +22,8 @@ export interface StartRequest {
   resume: boolean;
   maxSteps?: number;
   workers?: number;
+  /** System memory in bytes (the main thread may read it; this Worker may not): a software adapter's limit. */
+  memoryBytes?: number;
 }
 
 /** Messages the worker accepts. */
@@ -53,6 +55,7 @@ scope.onmessage = async (ev: MessageEvent<WorkerRequest>) => {
       resume,
       maxSteps: req.maxSteps,
       workers: req.workers,
+      memoryBytes: gpu.isSoftware ? req.memoryBytes : undefined,
       post: (m) => scope.postMessage(m),
       shouldStop: () => stop,
     });

@@ -4,7 +4,7 @@
  * CPU only.
  */
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { forEachUpsampled, kmeans, kmeansBaseline } from "../../core/hp/kmeans.ts";
+import { forEachUpsampled, kmeans, kmeansBaselineCpu as kmeansBaseline } from "../../core/hp/kmeans.ts";
 import { Rng } from "../../core/rng.ts";
 
 function blobs(seed: number, perCluster: number, centres: number[][], spread: number) {
