@@ -7,8 +7,8 @@
  * per-patch scores are bilinearly upsampled straight to the original size (core/eval/evaluate.ts), any
  * aspect ratio. `--crop` keeps the evaluation protocol instead (shorter side to --res, centre crop,
  * res×res masks). With `--crf` the CRF runs at the forward size and its labels are resized (nearest) to the
- * original size. Output paths keep each input's path relative to the inputs' common folder, so
- * `val/000.png` and `train/000.png` do not collide.
+ * original size. Output paths keep each input's path relative to the inputs' common folder (a folder input
+ * counts as itself), so `val/000.png` and `train/000.png` do not collide.
  * @module
  */
 import { dirname, join, relative, resolve } from "node:path";
@@ -102,13 +102,23 @@ export async function listInputs(inputs: string[]): Promise<string[]> {
   return [...new Set(out)];
 }
 
-/** Each file's output stem: its path relative to the files' common folder, without the extension. */
-export function outputStems(files: string[]): string[] {
-  let common = dirname(files[0]);
-  for (const f of files) {
-    while (relative(common, f).startsWith("..")) common = dirname(common);
+/**
+ * Each file's output stem: its path relative to the inputs' common folder (a folder input counts as
+ * itself, a file input as its folder), without the extension.
+ */
+export function outputStems(files: string[], roots: string[]): string[] {
+  let common = roots[0];
+  for (const r of roots) {
+    while (relative(common, r).startsWith("..")) common = dirname(common);
   }
   return files.map((f) => relative(common, f).replace(IMAGE, ""));
+}
+
+/** The folder each input counts as for {@link outputStems}: itself for a folder, its parent for a file. */
+async function inputRoots(inputs: string[]): Promise<string[]> {
+  return await Promise.all(
+    inputs.map(async (p) => (await Deno.stat(p)).isDirectory ? resolve(p) : dirname(resolve(p))),
+  );
 }
 
 /** Forward size for a full-image prediction: shorter side `res`, longer side the nearest patch multiple. */
@@ -153,7 +163,7 @@ export const command: Command = {
     }
     const crop = args.values.crop === true;
     const files = await listInputs(args.positionals);
-    const stems = outputStems(files);
+    const stems = outputStems(files, await inputRoots(args.positionals));
     const m = await loadEvalModel(await resolveCheckpoint(ckpt, sel));
     const patch = m.vit.config.patch;
     const res = numberOpt(args, "res", m.config?.eval.res ?? DEFAULT_RES);

@@ -212,7 +212,13 @@ export class EvalContext {
       t0 = now;
     }
     normalizeRows(x, C);
-    return kmeansF32(x, sample.points, C, this.n, { seed }).centroids;
+    // Fewer patches than classes (tiny splits): as many clusters as patches, the rest copies of cluster 0,
+    // which never win a pixel (ties go to the lowest id).
+    const k = Math.min(this.n, sample.points);
+    const centroids = new Float32Array(this.n * C);
+    centroids.set(kmeansF32(x, sample.points, C, k, { seed }).centroids);
+    for (let j = k; j < this.n; j++) centroids.copyWithin(j * C, 0, C);
+    return centroids;
   }
 
   destroy(): void {

@@ -144,10 +144,6 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
     const n = trainDs.nClasses;
     const trainWhat = `the ${trainDs.name} training set` +
       (usesFiveCrop(datasetOptions(cfg, "train")) ? " (five-crops)" : "");
-    if (trainDs.length < B) {
-      throw new InputError(`${trainWhat} has ${trainDs.length} images, fewer than train.batch ${B}`);
-    }
-    checkPoolFitsDataset(cfg, trainDs.length, trainWhat);
     const weights = await backboneWeights(cfg);
     cfg = resolveBackbone(cfg, weights);
     if (!o.resume) {
@@ -163,6 +159,10 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       weightBytes,
       memoryBytes: o.memoryBytes,
     });
+    if (trainDs.length < B) {
+      throw new InputError(`${trainWhat} has ${trainDs.length} images, fewer than train.batch ${B}`);
+    }
+    checkPoolFitsDataset(cfg, trainDs.length, trainWhat);
     post({
       type: "status",
       state: "starting",

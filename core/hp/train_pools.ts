@@ -72,10 +72,12 @@ export async function buildPools(
  * Initialises the cluster probe's centroids by k-means on the normalised train-mode codes of one batch
  * (the pool loader's first batch, dropout seeds from their own Rng) instead of N(0,1) draws: with few
  * clusters and a short run, random centroids that no code is nearest to never receive a gradient and stay
- * dead (hp-method.md §8.2's probe only moves the winning centroid). Deterministic in the seed.
+ * dead (hp-method.md §8.2's probe only moves the winning centroid). Deterministic in the seed. A batch with
+ * fewer code rows than clusters keeps the probe's own random start.
  */
 export async function initClusterProbe(graph: HpGraph, loader: Loader, seed: number): Promise<void> {
   const { N, D, n } = graph.dims;
+  if (N < n) return;
   const it = loader.epoch(0)[Symbol.asyncIterator]();
   const first = await it.next();
   await it.return?.();
