@@ -15,6 +15,7 @@
 import { InputError } from "../errors.ts";
 import type { VitConfig } from "../io/vit_weights.ts";
 import type { HpConfig } from "./config.ts";
+import { headLayout, projectionLayout } from "./params.ts";
 
 /** One GPU buffer whose size is `perImage · batch + fixed` bytes. */
 export interface BufferNeed {
@@ -59,6 +60,9 @@ export function trainingBuffers(cfg: HpConfig, d: PlanDims): BufferNeed[] {
     per("codes [B·P, D]", P * D * F),
     per("probe scores [B·P, n]", P * n * F),
     per("metrics [B·P·12]", P * 12 * F, 64 * F),
+    per("head parameters θ (and ξ, gradients, moments)", 0, headLayout(Df, D).total * F),
+    per("projection head [D, D + 1]", 0, projectionLayout(D).total * F),
+    per("largest backbone weight", 0, Math.max(d.vit.mlpDim, 3 * Df) * Df * F),
   ];
 }
 

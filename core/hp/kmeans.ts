@@ -405,7 +405,12 @@ export interface BaselineScores {
  * the cosine of the upsampled f̂ with each centroid, argmax, Hungarian scoring. The reference the GPU path
  * of core/hp/train_eval.ts is tested against.
  */
-export function kmeansBaselineCpu(input: BaselineInput, opts: KmeansF32Options = {}): BaselineScores {
+export function kmeansBaselineCpu(
+  input: BaselineInput,
+  opts: KmeansF32Options = {},
+  /** Score these centroids [n, C] instead of fitting. */
+  given?: Float32Array,
+): BaselineScores {
   const { batch, grid, channels: c, height: h, width: w, nClasses } = input;
   const P = grid * grid;
   if (input.features.length !== batch * P * c) {
@@ -416,7 +421,7 @@ export function kmeansBaselineCpu(input: BaselineInput, opts: KmeansF32Options =
   }
   const f = Float64Array.from(input.features);
   normalizeRows(f, c);
-  const { centroids } = kmeansF32(Float32Array.from(f), batch * P, c, nClasses, opts);
+  const centroids = given ?? kmeansF32(Float32Array.from(f), batch * P, c, nClasses, opts).centroids;
   const half = Array.from({ length: nClasses }, (_, j) => {
     let s = 0;
     for (let t = 0; t < c; t++) s += centroids[j * c + t] ** 2;

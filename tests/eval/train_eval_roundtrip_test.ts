@@ -267,7 +267,7 @@ Deno.test({
       assertEquals(p.code, 0, p.stderr);
       for (const f of ["im0_cluster.png", "im0_linear.png", "im5_cluster.png", "im5_linear.png"]) {
         const lab = decodeLabelPng(await Deno.readFile(join(out, f)), f);
-        assertEquals([lab.width, lab.height], [RES, RES], f);
+        assertEquals([lab.width, lab.height], [W, H], `${f}: masks have the input's size`);
         assert(lab.values.every((v) => v >= 0 && v < n), `${f}: a label outside 0..${n - 1}`);
       }
       const legend = await decodeImage(await Deno.readFile(join(out, "legend.png")), "legend.png");
