@@ -48,6 +48,8 @@ export interface PredictorShape {
   n: number;
   /** Also produce probabilities for the CRF (2·B·H·W·n floats must fit one binding). */
   probs?: boolean;
+  /** Skip the cluster probe's scores (its maps and confusion are then meaningless; default false). */
+  linearOnly?: boolean;
 }
 
 /** One batch's per-pixel results. */
@@ -106,7 +108,7 @@ export class Predictor {
       file: "eval_pixels.wgsl",
       source,
       bindings: ["read", "read", "read", "read", "rw", "rw", "rw", "uniform"],
-      constants: { HAS_LABELS: 1, WRITE_PROBS: probs ? 1 : 0 },
+      constants: { HAS_LABELS: 1, WRITE_PROBS: probs ? 1 : 0, CLUSTER: shape.linearOnly ? 0 : 1 },
     });
     const u = arena.uniform(
       packUniform([[B, "u32"], [Sh, "u32"], [Sw, "u32"], [H, "u32"], [W, "u32"], [n, "u32"], [D, "u32"], [
@@ -117,7 +119,13 @@ export class Predictor {
     );
     const probsT = probs ?? arena.tensor([1], "f32", "eval-probs-dummy");
     const dispatches: Dispatch[] = [
-      await prepareGemm(gpu, arena, { M: N, N: n, K: D, transB: true }, { a: model.code, b: chat, c: cz }),
+      ...(shape.linearOnly ? [] : [
+        await prepareGemm(gpu, arena, { M: N, N: n, K: D, transB: true }, {
+          a: model.code,
+          b: chat,
+          c: cz,
+        }),
+      ]),
       await prepareLinearLogits(gpu, arena, { N, n, D }, { code: model.code, params: lin, z: lz }),
       {
         kernel,
@@ -221,17 +229,17 @@ export interface EvalResult {
   cluster: Scores;
   linear: Scores;
   crf?: { cluster: Scores; linear: Scores };
-  /**
-   * The {@link EvaluateOptions.extra} model: its cluster probe, and its linear-probe slot scored with the
-   * Hungarian matching (`nearest`: the slot's ids are clusters, e.g. the nearest k-means centroid).
-   */
-  extra?: { cluster: Scores; nearest: Scores };
+  /** The {@link EvaluateOptions.extra} model's linear slot, scored with the Hungarian matching. */
+  extra?: { nearest: Scores };
   images: number;
   /** Pixels counted (valid GT). */
   pixels: number;
 }
 
-/** A second model scored in the same pass (its forward recorded after the main model's). */
+/**
+ * A second model scored in the same pass (its forward recorded after the main model's) by its linear-probe
+ * slot only, with the Hungarian matching: the slot's ids are clusters (e.g. the nearest k-means centroid).
+ */
 export interface ExtraModel {
   model: EvalModel;
   probes: ProbeParams;
@@ -279,12 +287,18 @@ export async function evaluate(
     probs: opts.crf !== undefined,
   });
   const extra = opts.extra
-    ? await Predictor.create(gpu, arena, opts.extra.model, opts.extra.probes, { B, H, W, n })
+    ? await Predictor.create(gpu, arena, opts.extra.model, opts.extra.probes, {
+      B,
+      H,
+      W,
+      n,
+      linearOnly: true,
+    })
     : null;
   const images = arena.tensor(opts.imageShape, "f32", "eval-images");
   const conf = [new Confusion(n), new Confusion(n)];
   const crfConf = [new Confusion(n), new Confusion(n)];
-  const extraConf = [new Confusion(n), new Confusion(n)];
+  const extraConf = new Confusion(n);
   let count = 0;
   try {
     for await (const batch of batches) {
@@ -303,8 +317,7 @@ export async function evaluate(
       conf[1].addCounts(r.confusion!.subarray(n * n));
       if (extra) {
         const c = (await extra.read({ predictions: false, confusion: true })).confusion!;
-        extraConf[0].addCounts(c.subarray(0, n * n));
-        extraConf[1].addCounts(c.subarray(n * n));
+        extraConf.addCounts(c.subarray(n * n));
       }
       count += batch.count;
       if (opts.crf) {
@@ -334,10 +347,7 @@ export async function evaluate(
     pixels: conf[0].total,
   };
   if (extra) {
-    out.extra = {
-      cluster: scoreConfusion(extraConf[0].counts, n, "cluster"),
-      nearest: scoreConfusion(extraConf[1].counts, n, "cluster"),
-    };
+    out.extra = { nearest: scoreConfusion(extraConf.counts, n, "cluster") };
   }
   if (opts.crf) {
     out.crf = {
