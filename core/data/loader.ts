@@ -60,7 +60,7 @@ export interface LoaderOptions {
   /** Shuffle every epoch (default true). */
   shuffle?: boolean;
   /** Read only these dataset indices, in this order, every epoch (no shuffle). */
-  indices?: number[];
+  indices?: readonly number[];
   /** Batches in flight (default max(2, 2·workers)). */
   prefetch?: number;
 }
