@@ -62,7 +62,7 @@ export function trainingBuffers(cfg: HpConfig, d: PlanDims): BufferNeed[] {
     per("metrics [B·P·12]", P * 12 * F, 64 * F),
     per("head parameters θ (and ξ, gradients, moments)", 0, headLayout(Df, D).total * F),
     per("projection head [D, D + 1]", 0, projectionLayout(D).total * F),
-    per("largest backbone weight", 0, Math.max(d.vit.mlpDim, 3 * Df) * Df * F),
+    per("a backbone weight matrix", 0, Math.max(d.vit.mlpDim, 3 * Df) * Df * F),
   ];
 }
 
@@ -87,6 +87,18 @@ export function poolBuffers(cfg: HpConfig, d: PlanDims): BufferNeed[] {
     { label: "pool-ag [K, D_f]", perImage: 0, fixed: K * d.vit.dim * F },
     { label: "pool-sp [K, D]", perImage: 0, fixed: K * cfg.head.dim * F },
   ];
+}
+
+/** Multiply-adds × 2 of one ViT forward at `res` (patch embedding, qkv, attention, projection, MLP). */
+export function vitForwardFlops(vit: PlanDims["vit"] & { depth: number }, res: number): number {
+  const P = (res / vit.patch) ** 2, T = P + 1, C = vit.dim;
+  const block = T * (2 * C * 3 * C + 2 * C * C + 4 * C * vit.mlpDim) + 4 * T * T * C;
+  return 2 * P * C * 3 * vit.patch * vit.patch + vit.depth * block;
+}
+
+/** "84 TFLOP", "3.1 GFLOP". */
+export function formatFlops(f: number): string {
+  return f >= 1e12 ? `${(f / 1e12).toFixed(1)} TFLOP` : `${(f / 1e9).toFixed(1)} GFLOP`;
 }
 
 /** The most images per batch for which every buffer fits `limit` bytes (0 when even one does not). */
@@ -202,8 +214,8 @@ export function checkTrainingFits(
     );
   }
   return {
-    summary: `largest buffer ${top.label} ${formatBytes(top.bytes)} of the adapter's ${lim} binding limit; ` +
-      `about ${formatBytes(total)} of GPU buffers in all`,
+    summary: `largest GPU buffer: ${top.label}, ${formatBytes(top.bytes)} of the adapter's ${lim} binding ` +
+      `limit; about ${formatBytes(total)} of GPU buffers in all`,
     totalBytes: total,
   };
 }

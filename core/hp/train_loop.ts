@@ -38,7 +38,7 @@ import { EvalContext } from "./train_eval.ts";
 import { drawTrainingPictures, PredictionPictures } from "./train_pictures.ts";
 import type { RgbImage } from "../viz/pictures.ts";
 import { backboneWeights, resolveBackbone } from "./backbone.ts";
-import { checkPoolFitsDataset, checkTrainingFits } from "./feasibility.ts";
+import { checkPoolFitsDataset, checkTrainingFits, formatFlops, vitForwardFlops } from "./feasibility.ts";
 import { buildPools, initClusterProbe } from "./train_pools.ts";
 import { captureState, restoreState } from "./train_state.ts";
 import { RunProgress } from "./train_progress.ts";
@@ -146,11 +146,12 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       (usesFiveCrop(datasetOptions(cfg, "train")) ? " (five-crops)" : "");
     const weights = await backboneWeights(cfg);
     cfg = resolveBackbone(cfg, weights);
+    const variant = (cfg.backbone.arch === "embedded" ? "embedded " : "") + variantName(weights.config);
     if (!o.resume) {
       const from = cfg.backbone.arch === "embedded" ? "the embedded formula" : cfg.backbone.weights;
       await writeFileAtomic(
         `${o.runDir}/config.yaml`,
-        configToYaml(cfg, `hpseg run ${o.runId}; backbone ${variantName(weights.config)} from ${from}`),
+        configToYaml(cfg, `hpseg run ${o.runId}; backbone ${variant} from ${from}`),
       );
     }
     let weightBytes = 0;
@@ -163,12 +164,19 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       throw new InputError(`${trainWhat} has ${trainDs.length} images, fewer than train.batch ${B}`);
     }
     checkPoolFitsDataset(cfg, trainDs.length, trainWhat);
+    // Backbone forwards dominate a step: the clean view, and the augmented one when α > 0.
+    const stepFlops = B * (hp.alpha > 0 ? 2 : 1) * vitForwardFlops(weights.config, tr.res);
     post({
       type: "status",
       state: "starting",
       runId: o.runId,
       config: cfg as unknown as Record<string, unknown>,
-      message: `${variantName(weights.config)}, batch ${B} at ${tr.res} px: ${plan.summary}`,
+      message: `${variant}, batch ${B} at ${tr.res} px: ${plan.summary}; ` +
+        (o.resume ? "" : `the pools take ${cfg.hp.pool_size} backbone forwards ` +
+          `(${
+            formatFlops(cfg.hp.pool_size * vitForwardFlops(weights.config, tr.res))
+          }) before the first step, `) +
+        `a step about ${formatFlops(stepFlops)}`,
     });
 
     // ---- loaders (one set of Workers shared by the training, pool and validation loaders)
