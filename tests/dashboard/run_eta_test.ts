@@ -36,7 +36,8 @@ const SHAPE: RunShape = {
 Deno.test("RunEta counts the steps, the validations still to come, the final pass and the baseline", () => {
   const eta = new RunEta(SHAPE);
   assert.ok(Number.isNaN(eta.remaining(0)), "nothing measured yet");
-  eta.poolImage.add(8, 8); // 1 s per pool image → a validation image is guessed at 2 s
+  eta.poolImage.add(8, 8); // 1 s per pool image → a validation image is guessed at 2 s, a step at 8 · 1.5 s
+  assert.equal(eta.remaining(0, 5), 5 + 100 * 12 + (3 + 1) * 40 * 2 + 10 * 2, "while building the pools");
   eta.step.add(3, 1); // 3 s per step
   // After step 10: 90 steps, validations at 30, 60, 90 (3), final pass, baseline.
   assert.equal(eta.remaining(10), 90 * 3 + (3 + 1) * 40 * 2 + 10 * 2);
