@@ -74,7 +74,7 @@ Deno.test({
         /building pools 1\/32/,
       );
       await run.line;
-      assert(run.matched(), `no pool progress line: ${(await run.done()).stderr}`);
+      if (!run.matched()) assert.fail(`no pool progress line: ${(await run.done()).stderr}`);
       const t0 = performance.now();
       run.child.kill("SIGINT");
       const r = await run.done();
@@ -103,7 +103,7 @@ Deno.test({
         /train step [1-9]\d*\//,
       );
       await run.line;
-      assert(run.matched(), `no step line: ${(await run.done()).stderr}`);
+      if (!run.matched()) assert.fail(`no step line: ${(await run.done()).stderr}`);
       run.child.kill("SIGINT");
       const r = await run.done();
       assertEquals(r.code, 130, r.stderr);
