@@ -50,6 +50,11 @@ export interface PredictorShape {
   probs?: boolean;
   /** Skip the cluster probe's scores (its maps and confusion are then meaningless; default false). */
   linearOnly?: boolean;
+  /**
+   * Read the labels of this other predictor (same B, H, W), which writes them: a second model scored in the
+   * same pass then does not upload them again.
+   */
+  labelsFrom?: Predictor;
 }
 
 /** One batch's per-pixel results. */
@@ -100,7 +105,13 @@ export class Predictor {
     const chat = arena.tensor([n, D], "f32", "eval-chat");
     const lin = arena.tensor([n * D + n], "f32", "eval-linear");
     const cz = arena.tensor([N, n], "f32", "eval-cz"), lz = arena.tensor([N, n], "f32", "eval-lz");
-    const labels = arena.tensor([pix], "i32", "eval-labels");
+    if (
+      shape.labelsFrom &&
+      shape.labelsFrom.shape.B * shape.labelsFrom.shape.H * shape.labelsFrom.shape.W !== pix
+    ) {
+      throw new TypeError("evaluate: labelsFrom has another batch or label size");
+    }
+    const labels = shape.labelsFrom?.labels ?? arena.tensor([pix], "i32", "eval-labels");
     const preds = arena.tensor([2 * pix], "u32", "eval-preds");
     const conf = arena.tensor([2 * n * n], "u32", "eval-confusion");
     const probs = shape.probs ? arena.tensor([2 * pix * n], "f32", "eval-probs") : null;
@@ -138,6 +149,11 @@ export class Predictor {
     return p;
   }
 
+  /** The label tensor [B·H·W] {@link record} writes (or reads, with `labelsFrom`). */
+  get labels(): GpuTensor {
+    return this.t.labels;
+  }
+
   /** Replaces the probe parameters (e.g. the trainer's current ones). */
   setProbes(probes: ProbeParams): void {
     const { n } = this.shape, D = this.model.D;
@@ -169,7 +185,7 @@ export class Predictor {
     if (labels && labels.length !== pix) {
       throw new TypeError(`evaluate: ${labels.length} labels for ${B}×${H}×${W}`);
     }
-    this.t.labels.write(labels ?? new Int32Array(pix).fill(-1));
+    if (!this.shape.labelsFrom) this.t.labels.write(labels ?? new Int32Array(pix).fill(-1));
     rec.clear(this.t.conf);
     rec.dispatch(...this.dispatches);
   }
@@ -293,6 +309,7 @@ export async function evaluate(
       W,
       n,
       linearOnly: true,
+      labelsFrom: pred,
     })
     : null;
   const images = arena.tensor(opts.imageShape, "f32", "eval-images");
