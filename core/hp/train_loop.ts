@@ -146,7 +146,9 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       (usesFiveCrop(datasetOptions(cfg, "train")) ? " (five-crops)" : "");
     const weights = await backboneWeights(cfg);
     cfg = resolveBackbone(cfg, weights);
-    const variant = (cfg.backbone.arch === "embedded" ? "embedded " : "") + variantName(weights.config);
+    const variant = cfg.backbone.arch === "embedded"
+      ? variantName(weights.config).replace(/^custom /, "embedded ")
+      : variantName(weights.config);
     if (!o.resume) {
       const from = cfg.backbone.arch === "embedded" ? "the embedded formula" : cfg.backbone.weights;
       await writeFileAtomic(
