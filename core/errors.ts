@@ -37,3 +37,11 @@ export function isOsError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   return Object.values(Deno.errors).some((c) => err instanceof c) || /\(os error \d+\)/.test(err.message);
 }
+
+/**
+ * The user asked to stop (Ctrl-C) and a long phase (validation, pool building) gave up between two pieces
+ * of GPU work; the caller saves what it can. Not an error to report.
+ */
+export class Interrupted extends Error {
+  override name = "Interrupted";
+}

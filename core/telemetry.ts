@@ -83,6 +83,8 @@ export interface MetricsMessage {
   stepMs: number;
   /** GPU time per pass in ms, when timestamp queries exist. */
   gpuPassMs?: Record<string, number>;
+  /** The run's remaining wall time in seconds (the trainer's one estimate, core/progress.ts RunEta). */
+  etaSeconds?: number | null;
   time?: number;
 }
 
@@ -107,10 +109,31 @@ export interface PictureMessage {
   time?: number;
 }
 
-/** Everything the trainer posts and the dashboard shows. */
-export type TelemetryMessage = StatusMessage | MetricsMessage | EvalMessage | PictureMessage;
+/**
+ * Where a run is: its phase (setup, pool, train, validate, baseline, final), units done in that phase and
+ * the run's remaining time — the trainer's progress stream as `train` publishes it, at phase changes and
+ * at most every few seconds.
+ */
+export interface ProgressMessage {
+  type: "progress";
+  phase: string;
+  step: number;
+  totalSteps: number;
+  done: number;
+  total: number;
+  etaSeconds: number | null;
+  time?: number;
+}
 
-const TYPES = new Set(["status", "metrics", "eval", "picture"]);
+/** Everything the trainer posts and the dashboard shows. */
+export type TelemetryMessage =
+  | StatusMessage
+  | MetricsMessage
+  | EvalMessage
+  | PictureMessage
+  | ProgressMessage;
+
+const TYPES = new Set(["status", "metrics", "eval", "picture", "progress"]);
 
 /** True when `v` looks like a telemetry message (an object with a known `type`). */
 export function isTelemetryMessage(v: unknown): v is TelemetryMessage {

@@ -90,7 +90,7 @@ export async function openCityscapes(opts: DatasetOptions): Promise<SegDataset> 
       const lab = decodeLabelPng(await readBytes(lp, "label"), lp);
       checkSameSize(image, lab.width, lab.height, lp);
       const label = mapLabels(lab.values, CITYSCAPES_LABEL_MAP, lp, "expected labelIds 0..33 or 255");
-      return { name: base, image, label };
+      return { name: base, file: `${city}/${base}_leftImg8bit.png`, image, label };
     },
   };
 }

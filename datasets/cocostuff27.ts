@@ -108,6 +108,7 @@ export async function openCocoStuff27(opts: DatasetOptions): Promise<SegDataset>
       checkSameSize(image, lab.width, lab.height, lp);
       return {
         name: ids[i],
+        file: `${ids[i]}.jpg`,
         image,
         label: mapLabels(lab.values, COCO_FINE_TO_COARSE, lp, "expected 0..181 or 255"),
       };

@@ -14,6 +14,11 @@ import { rootLayoutHint } from "./layouts.ts";
 /** One sample: image (RGB interleaved u8) and labels (H×W, -1 = ignore) or null. */
 export interface Sample {
   name: string;
+  /**
+   * The image file relative to the split's image folder (e.g. `frankfurt/frankfurt_000000_000294_leftImg8bit.png`),
+   * what `predict` names its output after and `score --dataset` matches predictions by.
+   */
+  file?: string;
   image: RgbImage;
   label: Int16Array | Int32Array | null;
 }

@@ -90,7 +90,7 @@ export async function openFolder(opts: DatasetOptions): Promise<SegDataset> {
           label = mapLabels(lab.values, map, lp, `expected 0..${nClasses - 1} or 255`);
         }
       }
-      return { name: files[i].replace(EXT, ""), image, label };
+      return { name: files[i].replace(EXT, ""), file: files[i], image, label };
     },
   };
 }

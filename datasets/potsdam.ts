@@ -87,7 +87,7 @@ export async function openPotsdam(opts: DatasetOptions): Promise<SegDataset> {
           `Label map ${lp} is ${lab.width}x${lab.height} but its image is ${image.width}x${image.height}`,
         );
       }
-      return { name: ids[i], image, label: lab.data };
+      return { name: ids[i], file: `${ids[i]}.mat`, image, label: lab.data };
     },
   };
 }

@@ -262,7 +262,7 @@ export async function openSynthetic(opts: DatasetOptions): Promise<SegDataset> {
       const lab = decodeLabelPng(await readBytes(labPath, "label"), labPath);
       checkSameSize(image, lab.width, lab.height, labPath);
       const label = mapLabels(lab.values, map, labPath, `expected 0..${meta.classes.length - 1} or 255`);
-      return { name: ids[i], image, label };
+      return { name: ids[i], file: `${ids[i]}.png`, image, label };
     },
   };
 }

@@ -21,6 +21,9 @@
 
 override HAS_LABELS: bool = true;
 override WRITE_PROBS: bool = false;
+// false: the linear slot only (cz is not read; cluster ids are 0 and their counts meaningless), for models
+// scored by their linear slot alone (the k-means baseline's nearest centroid).
+override CLUSTER: bool = true;
 
 struct Params { B: u32, Sh: u32, Sw: u32, H: u32, W: u32, n: u32, D: u32, _pad: u32 }
 
@@ -64,11 +67,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var c = Corners(base + ty.i0 * p.Sw + tx.i0, base + ty.i0 * p.Sw + tx.i1, base + ty.i1 * p.Sw + tx.i0,
                     base + ty.i1 * p.Sw + tx.i1, (1.0 - ty.l) * (1.0 - tx.l), (1.0 - ty.l) * tx.l,
                     ty.l * (1.0 - tx.l), ty.l * tx.l);
-    var bc = 0u; var vc = up(&c, 0u, 0u);
+    var bc = 0u; var vc = 0.0;
+    if (CLUSTER) { vc = up(&c, 0u, 0u); }
     var bl = 0u; var vl = up(&c, 0u, 1u);
     for (var k = 1u; k < p.n; k = k + 1u) {
-      let a = up(&c, k, 0u);
-      if (a > vc) { vc = a; bc = k; }
+      if (CLUSTER) {
+        let a = up(&c, k, 0u);
+        if (a > vc) { vc = a; bc = k; }
+      }
       let l = up(&c, k, 1u);
       if (l > vl) { vl = l; bl = k; }
     }

@@ -76,3 +76,30 @@ Deno.test({
     assert.equal(new TextDecoder().decode(stdout), readmeTest.line);
   },
 });
+
+Deno.test("README: every `deno task` command names a real task and only flags its --help lists", async () => {
+  const { commands } = await import("../core/cli/registry.ts");
+  const { CONFIG_SCHEMA } = await import("../core/hp/config.ts");
+  const tasks = JSON.parse(read("deno.json")).tasks as Record<string, string>;
+  const readme = read("README.md");
+  let checked = 0;
+  for (const m of readme.matchAll(/deno task (\w+)([^`\n#]*)/g)) {
+    const [, name, rest] = m;
+    assert.ok(name in tasks, `README runs \`deno task ${name}\`, which deno.json does not define`);
+    const cmd = commands.find((c) => c.name === name);
+    if (!cmd) continue; // test, fmt, lint: Deno's own commands
+    for (const f of rest.matchAll(/(?<![\w-])--([a-z][a-z-]*)(?:[ =]([\w.]+))?/g)) {
+      if (f[1] === "help" || f[1] === "backend") continue;
+      assert.ok(
+        cmd.help.includes(`--${f[1]}`),
+        `README: \`deno task ${name} … --${f[1]}\` is not a flag of ${name}`,
+      );
+      if (f[1] === "set" && f[2]) {
+        const key = f[2].split("=")[0];
+        assert.ok(key in CONFIG_SCHEMA || key === "section.key", `README: --set ${key} is not a config key`);
+      }
+      checked++;
+    }
+  }
+  assert.ok(checked > 20, `only ${checked} flags found`);
+});

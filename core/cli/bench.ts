@@ -62,6 +62,11 @@ suite(
   () => import("../../tests/bench/crf_bench.ts"),
 );
 suite(
+  "kmeans",
+  "k-means baseline at COCO val size: fit (CPU) + scoring (GPU), seconds",
+  () => import("../../tests/bench/kmeans_bench.ts"),
+);
+suite(
   "train",
   "HP training step time + GPU memory (synthetic; COCO S/8 b64 on a GPU)",
   () => import("../../tests/bench/train_bench.ts"),

@@ -19,7 +19,6 @@ import { writeSafetensors } from "../io/safetensors.ts";
 import { VitBackbone } from "../vit/vit.ts";
 import { nearestMultiples } from "../vit/variants.ts";
 import { decodeImage, readBytes, type RgbImage } from "../data/image.ts";
-import { decodeJpegExact, JpegUnsupported } from "../vit/jpeg.ts";
 import { InputError } from "../errors.ts";
 import { evalTransform, normalizeImageNet } from "../data/transforms.ts";
 import { MAX_BATCH, MAX_RESOLUTION } from "../limits.ts";
@@ -123,21 +122,12 @@ export async function extractFeatures(opts: {
 }
 
 /**
- * Decodes an image file. JPEGs go through the libjpeg-exact decoder (core/vit/jpeg.ts) so features match
- * a PIL/PyTorch pipeline; formats it does not cover (CMYK, arithmetic, 12-bit) and PNGs use core/data.
+ * Decodes an image file. JPEGs go through the libjpeg-exact decoder (core/vit/jpeg.ts, via core/data's
+ * decodeImage) so features match a PIL/PyTorch pipeline; formats it does not cover (CMYK, arithmetic,
+ * 12-bit) fall back to the shared WASM decoder.
  */
 export async function loadImage(path: string): Promise<RgbImage> {
-  const bytes = await readBytes(path, "image");
-  if (bytes[0] === 0xff && bytes[1] === 0xd8) {
-    try {
-      return decodeJpegExact(bytes);
-    } catch (err) {
-      if (!(err instanceof JpegUnsupported)) {
-        return decodeImage(bytes, path); // let the shared decoder produce its (file-naming) error or image
-      }
-    }
-  }
-  return decodeImage(bytes, path);
+  return decodeImage(await readBytes(path, "image"), path);
 }
 
 export const command: Command = {

@@ -22,7 +22,7 @@ export interface StopSignals extends Disposable {
  * code. Signals the platform cannot watch (Windows has no SIGTERM/SIGHUP listeners) are skipped.
  */
 export function watchStopSignals(
-  handlers: { stop(sig: StopSignal): void; abort(sig: StopSignal, code: number): void },
+  handlers: { stop(sig: StopSignal, code: number): void; abort(sig: StopSignal, code: number): void },
 ): StopSignals {
   let count = 0, exitCode = 130;
   const listeners: Array<[StopSignal, () => void]> = [];
@@ -31,7 +31,7 @@ export function watchStopSignals(
       count++;
       if (count === 1) {
         exitCode = code;
-        handlers.stop(sig);
+        handlers.stop(sig, code);
       } else handlers.abort(sig, code);
     };
     try {

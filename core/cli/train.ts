@@ -14,8 +14,15 @@ import { fileURLToPath } from "node:url";
 import { type Command, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
 import { InputError } from "../errors.ts";
 import { MAX_STEPS, MAX_WORKERS } from "../limits.ts";
-import { type DashboardHandle, RunLog, startDashboard, type TelemetryMessage } from "../telemetry.ts";
-import { ProgressBar } from "../progress.ts";
+import {
+  type DashboardHandle,
+  readRunLog,
+  RunLog,
+  startDashboard,
+  type TelemetryMessage,
+} from "../telemetry.ts";
+import { TrainView } from "./train_view.ts";
+import { sharedJpegDecoderDir } from "../data/image.ts";
 import type { HpConfig } from "../hp/config.ts";
 import { resolveConfig } from "../hp/run_dir.ts";
 import { openNewRun, openResumedRun } from "../hp/run_session.ts";
@@ -29,13 +36,15 @@ const APP_ROOT = new URL("../../", import.meta.url).protocol === "file:"
   : "";
 
 /**
- * What the trainer Worker may do: read the dataset root, the backbone weights, its run folder and hpseg's
- * own modules (to start its loader Workers); write only the run folder; read the environment (the WebGPU
- * backend variables); no network, subprocesses, FFI or system information. Needs deno.json's
+ * What the trainer Worker may do: read the dataset root, the backbone weights, its run folder, hpseg's
+ * own modules (to start its loader Workers) and the fallback JPEG decoder's `.wasm` folder (core/data/
+ * image.ts; the loader Workers inherit these permissions); write only the run folder; read the environment
+ * (the WebGPU backend variables); no network, subprocesses, FFI or system information. Needs deno.json's
  * `"unstable": ["worker-options"]` (Worker permissions are unstable).
  */
 export function trainerPermissions(config: HpConfig, runDir: string): Deno.PermissionOptionsObject {
-  const read = [runDir, config.dataset.root, config.backbone.weights, APP_ROOT].filter((p) => p)
+  const read = [runDir, config.dataset.root, config.backbone.weights, APP_ROOT, sharedJpegDecoderDir()]
+    .filter((p): p is string => !!p)
     .map((p) => resolve(p));
   return { read, write: [resolve(runDir)], env: true, net: false, run: false, ffi: false, sys: false };
 }
@@ -100,6 +109,27 @@ function positiveInt(
   return v;
 }
 
+/** The final JSON line: the five scores in percent, rounded to 0.01 (null when not computed). */
+function finalLine(f: FinalMetrics): Record<string, number | null> {
+  const round = (v: number | null) => v !== null && Number.isFinite(v) ? Math.round(v * 100) / 100 : null;
+  return {
+    cluster_acc: round(f.cluster_acc),
+    cluster_miou: round(f.cluster_miou),
+    linear_acc: round(f.linear_acc),
+    linear_miou: round(f.linear_miou),
+    kmeans_miou: round(f.kmeans_miou),
+  };
+}
+
+/** Total system memory (what a software adapter's buffers live in), or undefined without permission. */
+function systemMemory(): number | undefined {
+  try {
+    return Deno.systemMemoryInfo().total;
+  } catch {
+    return undefined;
+  }
+}
+
 export const command: Command = {
   name: "train",
   summary: "Train HP heads (default: embedded synthetic scenes, no downloads)",
@@ -131,6 +161,20 @@ export const command: Command = {
     );
     for (const line of run.notes) console.error(line);
     const { config, runDir, runId } = run;
+    const resumeFrom = run.resume?.step ?? null;
+    if (run.resume) {
+      const total = steps ?? run.resume.totalSteps;
+      if (typeof total === "number" && run.resume.step >= total) {
+        // A finished run is not trained again: report it, or say that only its final evaluation runs.
+        const done = (await readRunLog(runDir)).findLast((m) => m.type === "status" && m.state === "done");
+        if (done?.type === "status" && done.final) {
+          console.error(`${runDir} already finished at step ${run.resume.step}: ${done.message}`);
+          console.log(JSON.stringify(finalLine(done.final)));
+          return 0;
+        }
+        console.error(`${runDir} reached its last step (${total}); running its final evaluation`);
+      }
+    }
     const runsDir = runDir.split("/").slice(0, -1).join("/") || ".";
     console.error(`run directory: ${runDir}`);
 
@@ -154,26 +198,36 @@ export const command: Command = {
       if (json) console.log(JSON.stringify(m));
     };
 
-    // The bar is made at the first tick: the total is known once the worker has opened the dataset.
-    let bar = null as ProgressBar | null;
-    const barFor = (total: number) => bar ??= new ProgressBar({ total, label: "train" });
-    const say = (line: string) => bar ? bar.log(line) : console.error(line);
+    const view = new TrainView(publish);
+    const say = (line: string) => view.say(line);
     const worker = new Worker(new URL("../hp/train_worker.ts", import.meta.url), {
       type: "module",
       deno: { permissions: trainerPermissions(config, runDir) },
     });
-    // Ctrl-C, SIGTERM, SIGHUP: checkpoint and stop; a second signal aborts (the log records "stopped").
+    // Ctrl-C, SIGTERM, SIGHUP: checkpoint and stop where there is new work to save, else stop at once; a
+    // second signal aborts. Either way the log records "stopped" and the run folder is unlocked.
+    const quit = (code: number, message: string): never => {
+      worker.terminate();
+      publish({ type: "status", state: "stopped", runId, message });
+      log?.close();
+      run[Symbol.dispose]();
+      Deno.exit(code);
+    };
     using signals = watchStopSignals({
-      stop: (sig) => {
-        say(`${sig}: saving a checkpoint, then stopping (a second signal aborts)`);
-        worker.postMessage({ kind: "stop" });
+      stop: (sig, code) => {
+        const answer = view.interrupt(resumeFrom);
+        if (!answer.now) {
+          say(answer.line);
+          worker.postMessage({ kind: "stop" });
+          return;
+        }
+        view.done();
+        say(answer.line);
+        quit(code, `${sig}: ${answer.line}`);
       },
       abort: (sig, code) => {
-        worker.terminate();
-        publish({ type: "status", state: "stopped", runId, message: `aborted by a second ${sig}` });
-        log?.close();
-        run[Symbol.dispose]();
-        Deno.exit(code);
+        say("interrupt: quitting without a checkpoint");
+        quit(code, `aborted by a second ${sig}`);
       },
     });
     try {
@@ -182,18 +236,9 @@ export const command: Command = {
           const m = ev.data;
           // Telemetry has a `type` (a picture message also has a `kind`); the final result has only `kind`.
           if (!("type" in m)) return resolve(m as WorkerResult);
-          if (m.type === "tick") {
-            barFor(m.totalSteps).update({ step: m.step, note: m.note });
-            return;
-          }
-          if (m.type === "metrics") {
-            barFor(m.totalSteps).update({
-              step: m.step,
-              losses: { total: m.losses.total, ghp: m.losses.ghp, lhp: m.losses.lhp },
-              imagesPerSec: m.imagesPerSec,
-              stepMs: m.stepMs,
-            });
-          } else if (m.type === "eval") {
+          if (m.type === "tick") return view.onTick(m);
+          if (m.type === "metrics") view.onMetrics(m);
+          else if (m.type === "eval") {
             const e = m.metrics;
             // Unlabeled folders have no scores (NaN here, null in the JSON line): say so instead of "NaN".
             const f = (v: number) => Number.isFinite(v) ? v.toFixed(1) : "n/a";
@@ -201,6 +246,8 @@ export const command: Command = {
               `step ${m.step}: cluster acc ${f(e.cluster_acc)} mIoU ${f(e.cluster_miou)} · ` +
                 `linear acc ${f(e.linear_acc)} mIoU ${f(e.linear_miou)}`,
             );
+          } else if (m.type === "status" && m.message && (m.state === "starting" || m.state === "running")) {
+            say(m.message);
           }
           publish(m);
         };
@@ -217,31 +264,29 @@ export const command: Command = {
           resumeCheckpoint: run.resume?.path,
           maxSteps: steps,
           workers,
+          memoryBytes: systemMemory(),
         };
         worker.postMessage(req);
       });
       if (outcome.kind === "error") {
-        (bar as ProgressBar | null)?.done("failed");
+        view.done("failed");
         if (outcome.userFacing) throw new InputError(outcome.message);
         if (Deno.env.get("HPSEG_DEBUG") && outcome.stack) console.error(outcome.stack);
         throw new Error(outcome.message);
       }
       const r = outcome.result;
       if (r.stopped) {
-        (bar as ProgressBar | null)?.done(`stopped at step ${r.step}`);
-        console.error(`checkpoint saved; resume with: deno task train --resume ${runDir}`);
+        view.done(`stopped at step ${r.step}`);
+        const at = r.checkpointStep ?? resumeFrom;
+        console.error(
+          at !== null
+            ? `checkpoint of step ${at} saved; resume with: deno task train --resume ${runDir}`
+            : "stopped before the first checkpoint; nothing to resume",
+        );
         return signals.exitCode;
       }
-      (bar as ProgressBar | null)?.done(`${r.step} steps`);
-      const f = r.final as FinalMetrics;
-      const round = (v: number) => Number.isFinite(v) ? Math.round(v * 100) / 100 : null;
-      console.log(JSON.stringify({
-        cluster_acc: round(f.cluster_acc),
-        cluster_miou: round(f.cluster_miou),
-        linear_acc: round(f.linear_acc),
-        linear_miou: round(f.linear_miou),
-        kmeans_miou: round(f.kmeans_miou),
-      }));
+      view.done(`${r.step} steps`);
+      console.log(JSON.stringify(finalLine(r.final as FinalMetrics)));
       return 0;
     } finally {
       worker.terminate();

@@ -1,9 +1,13 @@
 /**
  * Image and label-map decoding/encoding for the data pipeline (hp-method.md §3, §9).
  *
- * JPEG decoding goes through npm imagescript's WASM decoder, JPEG encoding through our own baseline encoder
- * (core/data/jpeg_encode.ts); PNG through our own codec (core/data/png.ts) so label maps
- * come back as raw values. Every error names the file.
+ * JPEGs are decoded by our own libjpeg-turbo-exact decoder (core/vit/jpeg.ts: the pixels PIL, and so the
+ * official PyTorch pipeline, sees) in every command and thread; npm imagescript's WASM decoder only takes
+ * what ours does not implement (CMYK/YCCK, arithmetic coding, 12-bit, lossless). That decoder reads its
+ * `.wasm` from Deno's npm cache at first use, so least-privilege Workers must be allowed to read
+ * {@link sharedJpegDecoderDir}. JPEG encoding goes through our own baseline encoder
+ * (core/data/jpeg_encode.ts); PNG through our own codec (core/data/png.ts) so label maps come back as raw
+ * values. Every error names the file.
  * @module
  */
 // The WASM JPEG decoder only: importing imagescript's main module loads its native (FFI) codec library at
@@ -13,6 +17,7 @@ import { InputError } from "../errors.ts";
 import { decodePng, encodePng, isPng, pngToLabelValues, pngToRgb } from "./png.ts";
 import { encodeJpegBaseline } from "./jpeg_encode.ts";
 import { checkImageSize, jpegSize } from "./image_limits.ts";
+import { decodeJpegExact, JpegUnsupported } from "../vit/jpeg.ts";
 
 /** A file that cannot be decoded (`prepare --skip-bad` skips and counts these). */
 export class DecodeError extends InputError {
@@ -60,6 +65,19 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<RgbI
   }
 }
 
+/**
+ * The folder holding the fallback WASM decoder's `.wasm` files (in Deno's npm cache, or in a compiled
+ * binary's embedded file system), for Worker read permissions; null when it cannot be located.
+ */
+export function sharedJpegDecoderDir(): string | null {
+  try {
+    const url = new URL("../any/", import.meta.resolve("imagescript/wasm/node/jpeg.js"));
+    return url.protocol === "file:" ? decodeURIComponent(url.pathname) : null;
+  } catch {
+    return null;
+  }
+}
+
 let jpegCodec: Promise<{ decode(b: Uint8Array): JpegFrame }> | null = null;
 
 interface JpegFrame {
@@ -70,7 +88,18 @@ interface JpegFrame {
   buffer: Uint8Array;
 }
 
-async function decodeJpeg(bytes: Uint8Array): Promise<RgbImage> {
+/** Our libjpeg-exact decoder; the shared WASM decoder for what it does not implement. */
+function decodeJpeg(bytes: Uint8Array): RgbImage | Promise<RgbImage> {
+  try {
+    return decodeJpegExact(bytes);
+  } catch (err) {
+    if (err instanceof JpegUnsupported) return decodeJpegShared(bytes);
+    throw err;
+  }
+}
+
+/** imagescript's WASM decoder (differs from libjpeg by up to 3 grey levels; see core/vit/jpeg.ts). */
+export async function decodeJpegShared(bytes: Uint8Array): Promise<RgbImage> {
   jpegCodec ??= (jpegWasm as { init(): Promise<{ decode(b: Uint8Array): JpegFrame }> }).init();
   const fr = (await jpegCodec).decode(bytes);
   const n = fr.width * fr.height, b = fr.buffer;

@@ -16,7 +16,7 @@ import { InputError } from "../errors.ts";
 import { hash32, Rng } from "../rng.ts";
 import type { AugMode } from "./augment.ts";
 import { type Batch, type BatchSpec, buildBatch } from "./batch.ts";
-import type { SegDataset } from "../../datasets/dataset.ts";
+import type { DatasetOptions, SegDataset } from "../../datasets/dataset.ts";
 import type { WorkerReply, WorkerRequest } from "./loader_worker.ts";
 
 export type { Batch } from "./batch.ts";
@@ -47,8 +47,10 @@ export interface LoaderOptions {
   /** Output side S (images are resized shorter side → S, nearest, then centre-cropped). */
   size: number;
   seed: number;
-  /** Web Workers (default 0 = in-process). */
+  /** Web Workers of this loader's own (default 0 = in-process); ignored when `pool` is given. */
   workers?: number;
+  /** Workers shared with other loaders (the run's training, pool and validation loaders); not closed here. */
+  pool?: LoaderWorkers;
   /** Build `augImages` (default false). */
   augment?: boolean;
   /** Default "reference" (hp-method.md §3.3 quirk). */
@@ -57,6 +59,8 @@ export interface LoaderOptions {
   dropLast?: boolean;
   /** Shuffle every epoch (default true). */
   shuffle?: boolean;
+  /** Read only these dataset indices, in this order, every epoch (no shuffle). */
+  indices?: readonly number[];
   /** Batches in flight (default max(2, 2·workers)). */
   prefetch?: number;
 }
@@ -66,17 +70,122 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
+/**
+ * Loader Web Workers (core/data/loader_worker.ts) that several loaders can share: each loader registers
+ * its dataset and batch recipe once ({@link register}) and sends batch requests tagged with the key it got.
+ * Workers start at the first registration and stop at {@link close}.
+ */
+export class LoaderWorkers {
+  #workers: Worker[] = [];
+  #load: number[] = [];
+  #pending = new Map<number, Pending>();
+  #inits = new Map<string, { resolve: () => void; reject: (e: Error) => void; left: number }>();
+  #keys = new Map<string, Promise<string>>();
+  #nextId = 0;
+  #closed = false;
+
+  constructor(readonly count: number) {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`LoaderWorkers: count ${count} < 1`);
+  }
+
+  #start(): void {
+    for (let k = 0; k < this.count; k++) {
+      const w = new Worker(new URL("./loader_worker.ts", import.meta.url), { type: "module" });
+      this.#workers.push(w);
+      this.#load.push(0);
+      w.onmessage = (ev: MessageEvent<WorkerReply>) => this.#onReply(ev.data);
+      w.onerror = (ev) => {
+        ev.preventDefault();
+        this.#failAll(new Error(`Loader worker failed: ${ev.message}`));
+      };
+    }
+  }
+
+  #failAll(err: Error): void {
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+    for (const i of this.#inits.values()) i.reject(err);
+    this.#inits.clear();
+  }
+
+  /** Opens `dataset` with batch recipe `spec` in every worker (once per pair); resolves to the request key. */
+  register(dataset: DatasetOptions, spec: BatchSpec): Promise<string> {
+    if (this.#closed) return Promise.reject(new Error("Loader is closed"));
+    const key = JSON.stringify([dataset, spec]);
+    let ready = this.#keys.get(key);
+    if (!ready) {
+      if (this.#workers.length === 0) this.#start();
+      ready = new Promise<string>((resolve, reject) => {
+        this.#inits.set(key, { resolve: () => resolve(key), reject, left: this.#workers.length });
+      });
+      ready.catch(() => {});
+      const init: WorkerRequest = { kind: "init", key, dataset, spec };
+      for (const w of this.#workers) w.postMessage(init);
+      this.#keys.set(key, ready);
+    }
+    return ready;
+  }
+
+  /** Builds one batch of the registered `key` on the least loaded worker. */
+  run(key: string, epoch: number, indices: number[]): Promise<Batch> {
+    if (this.#closed) return Promise.reject(new Error("Loader is closed"));
+    let w = 0;
+    for (let k = 1; k < this.#workers.length; k++) if (this.#load[k] < this.#load[w]) w = k;
+    const id = this.#nextId++;
+    this.#load[w]++;
+    const req: WorkerRequest = { kind: "batch", id, key, epoch, indices };
+    return new Promise<Batch>((resolve, reject) => {
+      this.#pending.set(id, {
+        resolve: (b) => {
+          this.#load[w]--;
+          resolve(b);
+        },
+        reject: (err) => {
+          this.#load[w]--;
+          reject(err);
+        },
+      });
+      this.#workers[w].postMessage(req);
+    });
+  }
+
+  #onReply(m: WorkerReply) {
+    if (m.kind === "ready" || m.kind === "init-error") {
+      const i = this.#inits.get(m.key);
+      if (!i) return;
+      if (m.kind === "init-error") {
+        this.#inits.delete(m.key);
+        i.reject(toError(m.error));
+      } else if (--i.left === 0) {
+        this.#inits.delete(m.key);
+        i.resolve();
+      }
+      return;
+    }
+    const p = this.#pending.get(m.id);
+    if (!p) return;
+    this.#pending.delete(m.id);
+    if (m.kind === "error") p.reject(toError(m.error));
+    else p.resolve(m.batch);
+  }
+
+  /** Stops the workers; pending batches are rejected. */
+  close(): void {
+    this.#closed = true;
+    for (const w of this.#workers) w.terminate();
+    this.#workers = [];
+    this.#failAll(new Error("Loader closed"));
+  }
+}
+
 /** Batches of a dataset; see the module comment. */
 export class Loader {
   readonly batchesPerEpoch: number;
   readonly #ds: SegDataset;
-  readonly #opts: Required<LoaderOptions>;
+  readonly #opts: Required<Omit<LoaderOptions, "pool" | "indices">> & { indices?: number[] };
   readonly #spec: BatchSpec;
-  #workers: Worker[] = [];
-  #load: number[] = [];
-  #pending = new Map<number, Pending>();
-  #nextId = 0;
-  #ready: Promise<void> | null = null;
+  readonly #pool: LoaderWorkers | null;
+  readonly #ownPool: boolean;
   #closed = false;
 
   constructor(ds: SegDataset, opts: LoaderOptions) {
@@ -86,7 +195,17 @@ export class Loader {
     if (opts.augMode !== undefined && opts.augMode !== "reference" && opts.augMode !== "clean") {
       throw new RangeError(`Loader: augMode must be "reference" or "clean", got "${opts.augMode}"`);
     }
-    const workers = ds.spec ? Math.max(0, Math.floor(opts.workers ?? 0)) : 0;
+    const own = ds.spec && !opts.pool ? Math.max(0, Math.floor(opts.workers ?? 0)) : 0;
+    this.#pool = ds.spec ? (opts.pool ?? (own > 0 ? new LoaderWorkers(own) : null)) : null;
+    this.#ownPool = this.#pool !== null && !opts.pool;
+    const workers = this.#pool?.count ?? 0;
+    if (opts.indices) {
+      for (const i of opts.indices) {
+        if (!Number.isInteger(i) || i < 0 || i >= ds.length) {
+          throw new RangeError(`Loader: index ${i} outside the dataset's ${ds.length} samples`);
+        }
+      }
+    }
     // `??` per field: callers often pass `undefined` for "default" (config values), which a spread would keep.
     this.#opts = {
       batch: opts.batch,
@@ -97,6 +216,7 @@ export class Loader {
       augMode: opts.augMode ?? "reference",
       dropLast: opts.dropLast ?? true,
       shuffle: opts.shuffle ?? true,
+      indices: opts.indices?.slice(),
       prefetch: Math.max(1, Math.floor(opts.prefetch ?? Math.max(2, 2 * workers))),
     };
     this.#ds = ds;
@@ -106,14 +226,15 @@ export class Loader {
       augment: this.#opts.augment,
       augMode: this.#opts.augMode,
     };
-    const n = ds.length, B = opts.batch;
+    const n = this.#opts.indices?.length ?? ds.length, B = opts.batch;
     this.batchesPerEpoch = this.#opts.dropLast ? Math.floor(n / B) : Math.ceil(n / B);
     // Workers start at the first batch, so a loader that is built but never read (a run that fails while
     // setting up) leaves no threads behind.
   }
 
-  /** The dataset order of epoch `e` (a permutation of 0..length-1). */
+  /** The dataset order of epoch `e` (a permutation of 0..length-1, or the given `indices`). */
   order(e: number): number[] {
+    if (this.#opts.indices) return this.#opts.indices.slice();
     const idx = Array.from({ length: this.#ds.length }, (_, i) => i);
     if (this.#opts.shuffle) new Rng(hash32(hash32(this.#opts.seed ^ 0x5348554, 0x9e37), e)).shuffle(idx);
     return idx;
@@ -151,78 +272,16 @@ export class Loader {
 
   /** Builds one batch now (in-process or on a worker). */
   async #run(e: number, indices: number[]): Promise<Batch> {
-    if (this.#workers.length === 0 && this.#opts.workers === 0) {
-      return await buildBatch(this.#ds, indices, e, this.#spec);
-    }
+    if (!this.#pool) return await buildBatch(this.#ds, indices, e, this.#spec);
     if (this.#closed) throw new Error("Loader is closed");
-    this.#ready ??= this.#startWorkers(this.#opts.workers);
-    await this.#ready;
-    let w = 0;
-    for (let k = 1; k < this.#workers.length; k++) if (this.#load[k] < this.#load[w]) w = k;
-    const id = this.#nextId++;
-    this.#load[w]++;
-    const req: WorkerRequest = { kind: "batch", id, epoch: e, indices };
-    return await new Promise<Batch>((resolve, reject) => {
-      this.#pending.set(id, {
-        resolve: (b) => {
-          this.#load[w]--;
-          resolve(b);
-        },
-        reject: (err) => {
-          this.#load[w]--;
-          reject(err);
-        },
-      });
-      this.#workers[w].postMessage(req);
-    });
+    const key = await this.#pool.register(this.#ds.spec!, this.#spec);
+    return await this.#pool.run(key, e, indices);
   }
 
-  async #startWorkers(n: number): Promise<void> {
-    const inits: Promise<void>[] = [];
-    for (let k = 0; k < n; k++) {
-      const w = new Worker(new URL("./loader_worker.ts", import.meta.url), { type: "module" });
-      this.#workers.push(w);
-      this.#load.push(0);
-      inits.push(
-        new Promise<void>((resolve, reject) => {
-          w.onmessage = (ev: MessageEvent<WorkerReply>) => {
-            const m = ev.data;
-            if (m.kind === "ready") resolve();
-            else if (m.kind === "init-error") reject(toError(m.error));
-            else this.#onReply(m);
-          };
-          w.onerror = (ev) => {
-            ev.preventDefault();
-            const err = new Error(`Loader worker failed: ${ev.message}`);
-            reject(err);
-            for (const p of this.#pending.values()) p.reject(err);
-            this.#pending.clear();
-          };
-        }),
-      );
-      const init: WorkerRequest = { kind: "init", dataset: this.#ds.spec!, spec: this.#spec };
-      w.postMessage(init);
-    }
-    await Promise.all(inits);
-  }
-
-  #onReply(m: WorkerReply) {
-    if (m.kind !== "batch" && m.kind !== "error") return;
-    const p = this.#pending.get(m.id);
-    if (!p) return;
-    this.#pending.delete(m.id);
-    if (m.kind === "error") p.reject(toError(m.error));
-    else p.resolve(m.batch);
-  }
-
-  /** Stops the workers; pending batches are rejected. */
+  /** Stops its own workers (a shared pool is left to its owner). */
   close(): void {
     this.#closed = true;
-    for (const w of this.#workers) w.terminate();
-    this.#workers = [];
-    const err = new Error("Loader closed");
-    for (const p of this.#pending.values()) p.reject(err);
-    this.#pending.clear();
+    if (this.#ownPool) this.#pool!.close();
   }
 
   [Symbol.dispose](): void {
@@ -232,7 +291,7 @@ export class Loader {
 
 /** Rebuilds an error sent from a worker, keeping user-facing InputErrors user-facing. */
 function toError(e: { name: string; message: string; userFacing?: boolean }): Error {
-  if (e.name === "InputError" || e.userFacing) return new InputError(e.message);
+  if (e.name === "InputError" || e.name === "DecodeError" || e.userFacing) return new InputError(e.message);
   const err = new Error(e.message);
   err.name = e.name;
   return err;

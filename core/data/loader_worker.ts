@@ -1,6 +1,7 @@
 /**
- * Web Worker body of the data loader (core/data/loader.ts): reopens the dataset from its spec, then builds
- * requested batches (core/data/batch.ts) and transfers the buffers back.
+ * Web Worker body of the data loader (core/data/loader.ts): reopens each registered dataset from its spec
+ * (once per dataset, shared by the recipes that use it), then builds requested batches (core/data/batch.ts)
+ * and transfers the buffers back.
  * @module
  */
 /// <reference lib="deno.worker" />
@@ -9,13 +10,13 @@ import { type DatasetOptions, openDataset, type SegDataset } from "../../dataset
 
 /** Messages to the worker. */
 export type WorkerRequest =
-  | { kind: "init"; dataset: DatasetOptions; spec: BatchSpec }
-  | { kind: "batch"; id: number; epoch: number; indices: number[] };
+  | { kind: "init"; key: string; dataset: DatasetOptions; spec: BatchSpec }
+  | { kind: "batch"; id: number; key: string; epoch: number; indices: number[] };
 
 /** Messages from the worker. */
 export type WorkerReply =
-  | { kind: "ready" }
-  | { kind: "init-error"; error: { name: string; message: string; userFacing?: boolean } }
+  | { kind: "ready"; key: string }
+  | { kind: "init-error"; key: string; error: { name: string; message: string; userFacing?: boolean } }
   | { kind: "batch"; id: number; batch: Batch }
   | { kind: "error"; id: number; error: { name: string; message: string; userFacing?: boolean } };
 
@@ -28,8 +29,8 @@ const errInfo = (e: unknown) => ({
 
 // Only run as a worker (the module is also imported for its types).
 if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== "undefined") {
-  let ds: SegDataset | null = null;
-  let spec: BatchSpec | null = null;
+  const datasets = new Map<string, Promise<SegDataset>>();
+  const recipes = new Map<string, { ds: SegDataset; spec: BatchSpec }>();
   // Requests are handled one at a time, in arrival order (the loader balances across workers).
   let chain: Promise<void> = Promise.resolve();
   self.onmessage = (ev: MessageEvent<WorkerRequest>) => {
@@ -37,16 +38,20 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
     chain = chain.then(async () => {
       if (m.kind === "init") {
         try {
-          ds = await openDataset(m.dataset);
-          spec = m.spec;
-          self.postMessage({ kind: "ready" } satisfies WorkerReply);
+          const dkey = JSON.stringify(m.dataset);
+          let ds = datasets.get(dkey);
+          if (!ds) datasets.set(dkey, ds = openDataset(m.dataset));
+          recipes.set(m.key, { ds: await ds, spec: m.spec });
+          self.postMessage({ kind: "ready", key: m.key } satisfies WorkerReply);
         } catch (e) {
-          self.postMessage({ kind: "init-error", error: errInfo(e) } satisfies WorkerReply);
+          self.postMessage({ kind: "init-error", key: m.key, error: errInfo(e) } satisfies WorkerReply);
         }
         return;
       }
       try {
-        const batch = await buildBatch(ds!, m.indices, m.epoch, spec!);
+        const r = recipes.get(m.key);
+        if (!r) throw new Error(`loader worker: batch for unregistered recipe`);
+        const batch = await buildBatch(r.ds, m.indices, m.epoch, r.spec);
         const transfer: Transferable[] = [
           batch.images.buffer as ArrayBuffer,
           batch.labels.buffer as ArrayBuffer,

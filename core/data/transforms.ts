@@ -57,6 +57,22 @@ function resizeNearest<T extends Uint8Array | Int32Array>(
   return out;
 }
 
+/** Resizes an RGB image to `ow`×`oh` (nearest neighbour, PIL indices). */
+export function resizeImageNearest(img: RgbImage, ow: number, oh: number): RgbImage {
+  if (ow === img.width && oh === img.height) return img;
+  return {
+    width: ow,
+    height: oh,
+    data: resizeNearest(img.data, img.width, img.height, 3, ow, oh, (n) => new Uint8Array(n)),
+  };
+}
+
+/** Resizes an 8-bit one-channel map (e.g. labels) from `w`×`h` to `ow`×`oh` (nearest neighbour, PIL indices). */
+export function resizeMapNearest(map: Uint8Array, w: number, h: number, ow: number, oh: number): Uint8Array {
+  if (ow === w && oh === h) return map;
+  return resizeNearest(map, w, h, 1, ow, oh, (n) => new Uint8Array(n));
+}
+
 /** Resizes an RGB image so its shorter side is `size` (nearest neighbour, PIL indices). */
 export function resizeShorterNearest(img: RgbImage, size: number): RgbImage {
   const [ow, oh] = shorterSideSize(img.width, img.height, size);

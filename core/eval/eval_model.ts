@@ -17,8 +17,9 @@ import type { HpConfig } from "../hp/config.ts";
 import { prepareHeadForward } from "../hp/heads.ts";
 import { embeddedVitWeights } from "../hp/embedded_backbone.ts";
 import { loadVitWeights, VitBackbone, type VitWeights } from "../vit/vit.ts";
-import { checkDinov2Backbone } from "../vit/variants.ts";
+import { resolveBackbone } from "../hp/backbone.ts";
 import type { EvalModel, ProbeParams } from "./evaluate.ts";
+import { classNamesOf } from "../../datasets/cropped.ts";
 
 /** A checkpoint's evaluation parts, on the CPU. */
 export interface LoadedModel {
@@ -32,6 +33,8 @@ export interface LoadedModel {
   probes: ProbeParams;
   /** Our checkpoints carry their run configuration; official ones do not. */
   config: HpConfig | null;
+  /** Class names of the probes' classes when the checkpoint knows them (its run's dataset), else null. */
+  classNames: string[] | null;
 }
 
 async function isDir(p: string): Promise<boolean> {
@@ -127,6 +130,25 @@ function listNames(probes: NamedTensors): string {
   return k.length ? k.join(", ") : "no probes";
 }
 
+/** The class names a training state knows: stored by the trainer, else those of its run's dataset. */
+async function namesOf(
+  st: { extra: Record<string, unknown>; config: HpConfig },
+  n: number,
+): Promise<string[] | null> {
+  const stored = st.extra.classNames;
+  if (Array.isArray(stored) && stored.length === n && stored.every((x) => typeof x === "string")) {
+    return stored as string[];
+  }
+  const d = st.config.dataset;
+  if (d.name === "folder") return null;
+  try {
+    const names = await classNamesOf({ dataset: d.name, root: d.root || undefined, split: "val" });
+    return names.length === n ? names : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Reads a checkpoint file (ours or official). Sizes are cross-checked: head D_f vs backbone width, probe
  * widths vs D, cluster count vs linear classes.
@@ -150,6 +172,7 @@ export async function loadEvalModel(path: string): Promise<LoadedModel> {
       n,
       probes: { clusters: heads.clusters, linear },
       config: null,
+      classNames: null,
     };
   } else {
     const st = await loadCheckpoint(path);
@@ -157,8 +180,9 @@ export async function loadEvalModel(path: string): Promise<LoadedModel> {
     const { n, probes } = probesFromState(st.probes, D, path);
     const bb = st.config.backbone;
     const vit = bb.arch === "embedded" ? embeddedVitWeights() : await loadVitWeights(bb.weights);
-    checkDinov2Backbone(bb, vit);
-    out = { path, vit, head: st.head, Df, D, n, probes, config: st.config };
+    // The weights file may have been replaced since training: the checkpoint's arch/patch must still hold.
+    resolveBackbone(st.config, vit);
+    out = { path, vit, head: st.head, Df, D, n, probes, config: st.config, classNames: await namesOf(st, n) };
   }
   if (out.vit.config.dim !== out.Df) {
     throw new InputError(
@@ -174,18 +198,19 @@ export interface GpuEvalModel extends EvalModel {
 }
 
 /**
- * Builds the GPU model for a fixed batch and square input `res` (320 in HP's protocol; position embeddings
- * interpolated by the backbone).
+ * Builds the GPU model for a fixed batch and input `height`×`width` (square 320 in HP's protocol; any
+ * multiple of the patch size; position embeddings interpolated by the backbone).
  */
 export async function buildEvalModel(
   gpu: Gpu,
   arena: BufferArena,
   m: LoadedModel,
   B: number,
-  res: number,
+  height: number,
+  width = height,
 ): Promise<GpuEvalModel> {
-  const vit = await VitBackbone.create(gpu, arena, m.vit, { batch: B, height: res, width: res });
-  const S = res / m.vit.config.patch, P = S * S;
+  const vit = await VitBackbone.create(gpu, arena, m.vit, { batch: B, height, width });
+  const Sh = height / m.vit.config.patch, Sw = width / m.vit.config.patch, P = Sh * Sw;
   const params = arena.upload(m.head, [m.head.length], "f32", "eval-head");
   const head = await prepareHeadForward(gpu, arena, { rows: B * P, Df: m.Df, D: m.D, P }, "eval", {
     params,
@@ -194,8 +219,8 @@ export async function buildEvalModel(
   return {
     code: head.code as GpuTensor,
     D: m.D,
-    Sh: S,
-    Sw: S,
+    Sh,
+    Sw,
     encode(rec: StepRecorder, images: GpuTensor) {
       vit.encode(rec, images);
       head.record(rec);

@@ -16,6 +16,7 @@ import { prepareGemm } from "../kernels/gemm.ts";
 import { Confusion, scoreConfusion, type Scores } from "./metrics.ts";
 import type { CrfPool } from "./crf_pool.ts";
 import { prepareLinearLogits } from "./probes.ts";
+import { Interrupted } from "../errors.ts";
 import kernelSrc from "../../shaders/eval_pixels.wgsl" with { type: "text" };
 import bilinearSrc from "../../shaders/bilinear.wgsl" with { type: "text" };
 import { LimitError } from "../errors.ts";
@@ -49,13 +50,20 @@ export interface PredictorShape {
   n: number;
   /** Also produce probabilities for the CRF (2·B·H·W·n floats must fit one binding). */
   probs?: boolean;
+  /** Skip the cluster probe's scores (its maps and confusion are then meaningless; default false). */
+  linearOnly?: boolean;
+  /**
+   * Read the labels of this other predictor (same B, H, W), which writes them: a second model scored in the
+   * same pass then does not upload them again.
+   */
+  labelsFrom?: Predictor;
 }
 
 /** One batch's per-pixel results. */
 export interface Prediction {
-  /** Cluster ids [B·H·W]. */
+  /** Cluster ids [B·H·W] (empty when read with `predictions: false`). */
   cluster: Uint8Array;
-  /** Linear-probe classes [B·H·W]. */
+  /** Linear-probe classes [B·H·W] (empty when read with `predictions: false`). */
   linear: Uint8Array;
   /** Confusion counts [2, n, n] (cluster, linear), H[pred, gt]; when labels were given. */
   confusion?: Uint32Array;
@@ -101,7 +109,13 @@ export class Predictor {
     const chat = arena.tensor([n, D], "f32", "eval-chat");
     const lin = arena.tensor([n * D + n], "f32", "eval-linear");
     const cz = arena.tensor([N, n], "f32", "eval-cz"), lz = arena.tensor([N, n], "f32", "eval-lz");
-    const labels = arena.tensor([pix], "i32", "eval-labels");
+    if (
+      shape.labelsFrom &&
+      shape.labelsFrom.shape.B * shape.labelsFrom.shape.H * shape.labelsFrom.shape.W !== pix
+    ) {
+      throw new TypeError("evaluate: labelsFrom has another batch or label size");
+    }
+    const labels = shape.labelsFrom?.labels ?? arena.tensor([pix], "i32", "eval-labels");
     const preds = arena.tensor([2 * pix], "u32", "eval-preds");
     const conf = arena.tensor([2 * n * n], "u32", "eval-confusion");
     const probs = shape.probs ? arena.tensor([2 * pix * n], "f32", "eval-probs") : null;
@@ -109,7 +123,7 @@ export class Predictor {
       file: "eval_pixels.wgsl",
       source,
       bindings: ["read", "read", "read", "read", "rw", "rw", "rw", "uniform"],
-      constants: { HAS_LABELS: 1, WRITE_PROBS: probs ? 1 : 0 },
+      constants: { HAS_LABELS: 1, WRITE_PROBS: probs ? 1 : 0, CLUSTER: shape.linearOnly ? 0 : 1 },
     });
     const u = arena.uniform(
       packUniform([[B, "u32"], [Sh, "u32"], [Sw, "u32"], [H, "u32"], [W, "u32"], [n, "u32"], [D, "u32"], [
@@ -120,7 +134,13 @@ export class Predictor {
     );
     const probsT = probs ?? arena.tensor([1], "f32", "eval-probs-dummy");
     const dispatches: Dispatch[] = [
-      await prepareGemm(gpu, arena, { M: N, N: n, K: D, transB: true }, { a: model.code, b: chat, c: cz }),
+      ...(shape.linearOnly ? [] : [
+        await prepareGemm(gpu, arena, { M: N, N: n, K: D, transB: true }, {
+          a: model.code,
+          b: chat,
+          c: cz,
+        }),
+      ]),
       await prepareLinearLogits(gpu, arena, { N, n, D }, { code: model.code, params: lin, z: lz }),
       {
         kernel,
@@ -131,6 +151,11 @@ export class Predictor {
     const p = new Predictor(gpu, shape, model, { chat, lin, labels, preds, conf, probs }, dispatches);
     p.setProbes(probes);
     return p;
+  }
+
+  /** The label tensor [B·H·W] {@link record} writes (or reads, with `labelsFrom`). */
+  get labels(): GpuTensor {
+    return this.t.labels;
   }
 
   /** Replaces the probe parameters (e.g. the trainer's current ones). */
@@ -155,30 +180,55 @@ export class Predictor {
   }
 
   /**
+   * Records, after the model's forward, the scores, upsampling and argmax of one batch (and its confusion
+   * when `labels` are given) into `rec`. Read the results with {@link read} after submitting.
+   * @param labels [B·H·W] (−1 = ignore), or undefined (prediction only)
+   */
+  record(rec: StepRecorder, labels?: Int32Array): void {
+    const { B, H, W } = this.shape, pix = B * H * W;
+    if (labels && labels.length !== pix) {
+      throw new TypeError(`evaluate: ${labels.length} labels for ${B}×${H}×${W}`);
+    }
+    if (!this.shape.labelsFrom) this.t.labels.write(labels ?? new Int32Array(pix).fill(-1));
+    rec.clear(this.t.conf);
+    rec.dispatch(...this.dispatches);
+  }
+
+  /**
+   * Reads back what the last submitted {@link record} produced: the label maps (unless `predictions` is
+   * false: evaluation needs only the confusion, so training-time validation skips the 2·B·H·W readback),
+   * the confusion when `confusion` is true, and the CRF probabilities when the predictor makes them.
+   */
+  async read(opts: { predictions?: boolean; confusion?: boolean } = {}): Promise<Prediction> {
+    const pix = this.shape.B * this.shape.H * this.shape.W;
+    const out: Prediction = { cluster: new Uint8Array(0), linear: new Uint8Array(0) };
+    if (opts.predictions !== false) {
+      const preds = await readTensor(this.gpu, this.t.preds) as Uint32Array;
+      out.cluster = Uint8Array.from(preds.subarray(0, pix));
+      out.linear = Uint8Array.from(preds.subarray(pix));
+    }
+    if (opts.confusion) {
+      out.confusion = Uint32Array.from(await readTensor(this.gpu, this.t.conf) as Uint32Array);
+    }
+    if (this.t.probs) out.probs = await readTensor(this.gpu, this.t.probs) as Float32Array;
+    return out;
+  }
+
+  /**
    * Runs one batch: the model's forward, scores, upsampling and argmax; confusion when `labels` are given.
    * @param images the model's input tensor
    * @param labels [B·H·W] (−1 = ignore), or undefined (prediction only)
    */
-  async run(images: GpuTensor, labels?: Int32Array): Promise<Prediction> {
-    const { B, H, W, n } = this.shape, pix = B * H * W;
-    if (labels && labels.length !== pix) {
-      throw new TypeError(`evaluate: ${labels.length} labels for ${B}×${H}×${W}`);
-    }
-    this.t.labels.write(labels ?? new Int32Array(pix).fill(-1));
+  async run(
+    images: GpuTensor,
+    labels?: Int32Array,
+    opts: { predictions?: boolean } = {},
+  ): Promise<Prediction> {
     const rec = new StepRecorder(this.gpu, "eval");
     this.model.encode(rec, images);
-    rec.clear(this.t.conf);
-    rec.dispatch(...this.dispatches);
+    this.record(rec, labels);
     rec.submit();
-    const preds = await readTensor(this.gpu, this.t.preds) as Uint32Array;
-    const out: Prediction = {
-      cluster: Uint8Array.from(preds.subarray(0, pix)),
-      linear: Uint8Array.from(preds.subarray(pix)),
-    };
-    if (labels) out.confusion = Uint32Array.from(await readTensor(this.gpu, this.t.conf) as Uint32Array);
-    if (this.t.probs) out.probs = await readTensor(this.gpu, this.t.probs) as Float32Array;
-    void n;
-    return out;
+    return await this.read({ predictions: opts.predictions, confusion: labels !== undefined });
   }
 }
 
@@ -199,16 +249,46 @@ export interface EvalResult {
   cluster: Scores;
   linear: Scores;
   crf?: { cluster: Scores; linear: Scores };
+  /** The {@link EvaluateOptions.extra} model's linear slot, scored with the Hungarian matching. */
+  extra?: { nearest: Scores };
   images: number;
   /** Pixels counted (valid GT). */
   pixels: number;
 }
 
 /**
+ * A second model scored in the same pass (its forward recorded after the main model's) by its linear-probe
+ * slot only, with the Hungarian matching: the slot's ids are clusters (e.g. the nearest k-means centroid).
+ */
+export interface ExtraModel {
+  model: EvalModel;
+  probes: ProbeParams;
+}
+
+/** Options of {@link evaluate}. */
+export interface EvaluateOptions {
+  B: number;
+  H: number;
+  W: number;
+  n: number;
+  /** Shape of the model input tensor, e.g. [B, 3, 320, 320]. */
+  imageShape: number[];
+  crf?: CrfPool;
+  /** Scored in the same pass with its own cluster probe, e.g. the k-means baseline on the raw features. */
+  extra?: ExtraModel;
+  /** Called after each batch with the images done so far. */
+  onBatch?: (images: number) => void;
+  /** Polled between batches: true stops the pass with {@link Interrupted}. */
+  shouldStop?: () => boolean;
+}
+
+/**
  * Evaluates `model` with `probes` on `batches` (hp-method.md §8): one global confusion matrix per probe,
  * Hungarian matching for the cluster probe, identity for the linear probe; with `crf`, the same again on
- * CRF-refined labels (probabilities softmax(2·cos) / softmax(logits), hp-method.md §8.5).
- * @param imageShape shape of the model input tensor, e.g. [B, 3, 320, 320]
+ * CRF-refined labels (probabilities softmax(2·cos) / softmax(logits), hp-method.md §8.5). Only confusion
+ * counts are read back (no label maps). With `extra`, that model's cluster probe is scored in the same
+ * pass and returned as `extra`.
+ * @throws Interrupted when `shouldStop` says so between batches
  */
 export async function evaluate(
   gpu: Gpu,
@@ -216,7 +296,7 @@ export async function evaluate(
   model: EvalModel,
   probes: ProbeParams,
   batches: AsyncIterable<EvalBatch> | Iterable<EvalBatch>,
-  opts: { B: number; H: number; W: number; n: number; imageShape: number[]; crf?: CrfPool },
+  opts: EvaluateOptions,
 ): Promise<EvalResult> {
   const { B, H, W, n } = opts;
   const pred = await Predictor.create(gpu, arena, model, probes, {
@@ -226,16 +306,40 @@ export async function evaluate(
     n,
     probs: opts.crf !== undefined,
   });
+  const extra = opts.extra
+    ? await Predictor.create(gpu, arena, opts.extra.model, opts.extra.probes, {
+      B,
+      H,
+      W,
+      n,
+      linearOnly: true,
+      labelsFrom: pred,
+    })
+    : null;
   const images = arena.tensor(opts.imageShape, "f32", "eval-images");
   const conf = [new Confusion(n), new Confusion(n)];
   const crfConf = [new Confusion(n), new Confusion(n)];
+  const extraConf = new Confusion(n);
   let count = 0;
   try {
     for await (const batch of batches) {
+      if (opts.shouldStop?.()) throw new Interrupted("evaluation interrupted");
       images.write(batch.images);
-      const r = await pred.run(images, batch.labels);
+      const rec = new StepRecorder(gpu, "eval");
+      model.encode(rec, images);
+      pred.record(rec, batch.labels);
+      if (extra) {
+        extra.model.encode(rec, images);
+        extra.record(rec, batch.labels);
+      }
+      rec.submit();
+      const r = await pred.read({ predictions: false, confusion: true });
       conf[0].addCounts(r.confusion!.subarray(0, n * n));
       conf[1].addCounts(r.confusion!.subarray(n * n));
+      if (extra) {
+        const c = (await extra.read({ predictions: false, confusion: true })).confusion!;
+        extraConf.addCounts(c.subarray(n * n));
+      }
       count += batch.count;
       if (opts.crf) {
         if (!batch.rgb) throw new TypeError("evaluate: CRF needs the batch's rgb");
@@ -252,6 +356,7 @@ export async function evaluate(
         }
         await Promise.all(jobs);
       }
+      opts.onBatch?.(count);
     }
   } finally {
     images.destroy();
@@ -262,6 +367,9 @@ export async function evaluate(
     images: count,
     pixels: conf[0].total,
   };
+  if (extra) {
+    out.extra = { nearest: scoreConfusion(extraConf.counts, n, "cluster") };
+  }
   if (opts.crf) {
     out.crf = {
       cluster: scoreConfusion(crfConf[0].counts, n, "cluster"),

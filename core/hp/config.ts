@@ -55,10 +55,11 @@ export interface HpConfig {
   };
   backbone: {
     /**
-     * vit_small / vit_base: DINO ViT-S / ViT-B; embedded: the built-in deterministic small ViT; dinov2_*:
-     * DINOv2 ViT-S/B/L/14 with or without 4 registers (core/vit/variants.ts).
+     * vit_small / vit_base: DINO ViT-S / ViT-B; auto: whatever the weights hold (core/hp/backbone.ts; a run
+     * records the detected arch); embedded: the built-in deterministic small ViT; dinov2_*: DINOv2
+     * ViT-S/B/L/14 with or without 4 registers (core/vit/variants.ts).
      */
-    arch: "vit_small" | "vit_base" | "embedded" | Dinov2Arch;
+    arch: "vit_small" | "vit_base" | "auto" | "embedded" | Dinov2Arch;
     patch: 8 | 14 | 16;
     /** .pth or .safetensors path ("" for the embedded backbone). */
     weights: string;
@@ -120,7 +121,7 @@ export const CONFIG_SCHEMA: Record<string, Field> = {
   "dataset.train_count": { type: "int", min: 1, max: MAX_SYNTHETIC_COUNT },
   "dataset.val_count": { type: "int", min: 1, max: MAX_SYNTHETIC_COUNT },
   "dataset.n_classes": { type: "int", min: 0, max: MAX_EVAL_CLASSES },
-  "backbone.arch": { type: "enum", values: ["vit_small", "vit_base", "embedded", ...DINOV2_ARCHS] },
+  "backbone.arch": { type: "enum", values: ["vit_small", "vit_base", "auto", "embedded", ...DINOV2_ARCHS] },
   "backbone.patch": { type: "int", min: 8, values: [8, DINOV2_PATCH, 16] },
   "backbone.weights": { type: "string" },
   "head.dim": { type: "int", min: 4, max: MAX_CODE_DIM, multipleOf: 4 },

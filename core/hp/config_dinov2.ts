@@ -37,7 +37,7 @@ export function dinov2ConfigRelations(
   if (isDinov2Arch(arch) && patch !== DINOV2_PATCH) {
     fail(`backbone.arch ${arch} has patch 14, but backbone.patch is ${patch}`);
   }
-  if (!isDinov2Arch(arch) && patch === DINOV2_PATCH) {
+  if (!isDinov2Arch(arch) && arch !== "auto" && patch === DINOV2_PATCH) {
     fail(
       `backbone.patch 14 is DINOv2's; backbone.arch ${arch} has patch 8 or 16 (DINOv2 archs: ${
         DINOV2_ARCHS.join(", ")

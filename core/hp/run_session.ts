@@ -32,8 +32,8 @@ export interface RunSession extends Disposable {
   config: HpConfig;
   runDir: string;
   runId: string;
-  /** The checkpoint a resumed run continues from (the Worker reads it), and its step. */
-  resume: { path: string; step: number } | null;
+  /** The checkpoint a resumed run continues from (the Worker reads it), its step and the run's total. */
+  resume: { path: string; step: number; totalSteps?: number } | null;
   /** Lines for stderr (what was resumed, skipped, cleaned up, set aside). */
   notes: string[];
 }
@@ -109,7 +109,12 @@ export async function openResumedRun(dir: string, fromStep?: number): Promise<Ru
     const last = `${checkpointDir(runDir)}/last.safetensors`;
     if (point.checkpoint !== last) await writeFileAtomic(last, await Deno.readFile(point.checkpoint));
     notes.push(`resuming ${runDir} from ${point.checkpoint} (step ${point.state.step})`);
-    const resume = { path: point.checkpoint, step: point.state.step };
+    const total = point.state.extra.totalSteps;
+    const resume = {
+      path: point.checkpoint,
+      step: point.state.step,
+      totalSteps: typeof total === "number" ? total : undefined,
+    };
     return session(lock, { config: point.config, runDir, runId: point.runId, resume, notes }, false);
   } catch (err) {
     lock.release();

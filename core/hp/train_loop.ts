@@ -5,6 +5,12 @@
  * steps, periodic validation with checkpoint selection (val | last), resume, and the final metrics
  * including the k-means baseline (core/hp/kmeans.ts).
  *
+ * Before the first forward the run is checked against the adapter and the data (core/hp/feasibility.ts,
+ * core/hp/backbone.ts): buffers within the binding limits, a pool the training set can fill, weights of
+ * the variant the config names. Every phase reports progress through one stream of `tick` messages with
+ * monotonic steps and one smoothed estimate of the time left (core/progress.ts RunEta), and gives up
+ * between two pieces of GPU work when asked to stop, saving a checkpoint where one is due.
+ *
  * Determinism: the main Rng (step seeds), the pool Rng (pool positions and dropout seeds) and the loader
  * order (a function of seed and epoch) are the whole randomness; all three are in the checkpoint, so a
  * resumed run draws exactly what the uninterrupted one would have.
@@ -13,17 +19,15 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import { BufferArena } from "../gpu/buffers.ts";
-import { StepRecorder } from "../gpu/step_recorder.ts";
-import { readF32 } from "../gpu/readback.ts";
 import { hash32, Rng } from "../rng.ts";
-import { InputError, LimitError } from "../errors.ts";
+import { InputError, Interrupted, LimitError } from "../errors.ts";
 import { describeFinal, type FinalScores, type TelemetryMessage } from "../telemetry.ts";
-import { openDataset } from "../../datasets/dataset.ts";
-import { defaultLoaderWorkers, Loader } from "../data/loader.ts";
-import { loadVitWeights, type VitWeights } from "../vit/vit.ts";
-import { checkDinov2Backbone } from "../vit/variants.ts";
-import type { HpConfig } from "./config.ts";
-import { embeddedVitWeights } from "./embedded_backbone.ts";
+import { openDataset, usesFiveCrop } from "../../datasets/dataset.ts";
+import { defaultLoaderWorkers, Loader, LoaderWorkers } from "../data/loader.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
+import { variantName } from "../io/vit_weights.ts";
+import type { RunPhase } from "../progress.ts";
+import { configToYaml, type HpConfig } from "./config.ts";
 import { HpGraph } from "./trainer.ts";
 import { drawStepSeeds, lambdaAt } from "./schedule.ts";
 import { decodeMetrics, type StepMetrics } from "./train_metrics.ts";
@@ -31,21 +35,36 @@ import { decodePhaseMs } from "./step_timer.ts";
 import { shouldRenewPool } from "./pools.ts";
 import type { TrainState } from "./checkpoint.ts";
 import { NonFiniteStateError, saveRunCheckpoint } from "./run_checkpoints.ts";
-import { kmeans, normalizeRows } from "./kmeans.ts";
 import { EvalContext } from "./train_eval.ts";
-import { drawTrainingPictures, patchContext, PredictionPictures } from "./train_pictures.ts";
+import { drawTrainingPictures, PredictionPictures } from "./train_pictures.ts";
 import type { RgbImage } from "../viz/pictures.ts";
+import { backboneWeights, resolveBackbone } from "./backbone.ts";
+import { checkPoolFitsDataset, checkTrainingFits, formatFlops, vitForwardFlops } from "./feasibility.ts";
+import { buildPools, initClusterProbe } from "./train_pools.ts";
+import { captureState, restoreState } from "./train_state.ts";
+import { RunProgress } from "./train_progress.ts";
+
+export { backboneWeights } from "./backbone.ts";
+export { restoreState } from "./train_state.ts";
 
 /** Final metrics in percent (the one JSON line of `deno task train`). */
 export type FinalMetrics = FinalScores;
 
-/** A progress tick (every step; not logged, drives the terminal bar). */
+/** The progress stream (every piece of work; not logged, drives the terminal bar and Ctrl-C). */
 export interface TickMessage {
   type: "tick";
+  phase: RunPhase;
+  /** Training steps done (never decreases). */
   step: number;
   totalSteps: number;
-  note?: string;
-  /** performance.now() in the trainer's thread when step `step` was done (its own clock; rates only). */
+  /** Units of this phase done and in all: pool batches, validation images or training steps. */
+  done: number;
+  total: number;
+  /** The run's remaining wall time in seconds (core/progress.ts RunEta); null until known. */
+  etaSeconds: number | null;
+  /** Step of the newest checkpoint on disk; null before the first. */
+  checkpointStep: number | null;
+  /** performance.now() in the trainer's thread when training step `step` was done (train ticks only). */
   at?: number;
 }
 
@@ -62,7 +81,7 @@ export interface TrainRunOptions {
   maxSteps?: number;
   /** Telemetry and ticks go here (postMessage in the Worker). */
   post: (msg: TelemetryMessage | TickMessage) => void;
-  /** Polled between steps: true → checkpoint and stop (Ctrl-C). */
+  /** Polled between pieces of work: true → checkpoint and stop (Ctrl-C). */
   shouldStop?: () => boolean;
   /** Skip the k-means baseline at the end (tests that do not need it). */
   skipBaseline?: boolean;
@@ -70,6 +89,8 @@ export interface TrainRunOptions {
   noPictures?: boolean;
   /** Loader Web Workers (default: {@link defaultLoaderWorkers} — 0 for synthetic, else min(cores − 1, 4)). */
   workers?: number;
+  /** Memory the GPU buffers live in when known (system memory for a software adapter), for the plan check. */
+  memoryBytes?: number;
 }
 
 /** What {@link runTraining} returns. */
@@ -77,6 +98,8 @@ export interface TrainRunResult {
   step: number;
   totalSteps: number;
   stopped: boolean;
+  /** Step of the newest checkpoint written (null: none, e.g. stopped while building the pools). */
+  checkpointStep: number | null;
   /** Losses read back, by step (every log_every steps and at checkpoints). */
   losses: Array<{ step: number; metrics: StepMetrics }>;
   final: FinalMetrics | null;
@@ -102,19 +125,6 @@ function datasetOptions(cfg: HpConfig, split: "train" | "val") {
   } as const;
 }
 
-/** The backbone weights a config names (embedded formula or a file). */
-export async function backboneWeights(cfg: HpConfig): Promise<VitWeights> {
-  if (cfg.backbone.arch === "embedded") return embeddedVitWeights();
-  if (!cfg.backbone.weights) {
-    throw new InputError(`backbone.weights is empty for backbone.arch ${cfg.backbone.arch}`, {
-      hint: "pass --set backbone.weights=PATH (a DINO .pth or .safetensors file)",
-    });
-  }
-  const w = await loadVitWeights(cfg.backbone.weights);
-  checkDinov2Backbone(cfg.backbone, w);
-  return w;
-}
-
 /** A buffer over the adapter's limits is the config's doing: the message names the sizes it asked for. */
 async function withSizes<T>(cfg: HpConfig, p: Promise<T>): Promise<T> {
   try {
@@ -132,58 +142,112 @@ async function withSizes<T>(cfg: HpConfig, p: Promise<T>): Promise<T> {
 
 /** Runs (or resumes) a training run; see the module comment. */
 export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRunResult> {
-  const cfg = o.config, tr = cfg.train, hp = cfg.hp;
-  const trainDs = await openDataset(datasetOptions(cfg, "train"));
-  const valDs = await openDataset(datasetOptions(cfg, "val"));
-  const n = trainDs.nClasses;
-  const B = tr.batch;
-  const loader = new Loader(trainDs, {
-    batch: B,
-    size: tr.res,
-    seed: tr.seed,
-    augment: hp.alpha > 0,
-    augMode: tr.aug_mode,
-    workers: o.workers ?? defaultLoaderWorkers(cfg.dataset.name),
-  });
-  if (loader.batchesPerEpoch < 1) {
-    throw new InputError(
-      `dataset ${cfg.dataset.name} has ${trainDs.length} training images, fewer than batch ${B}`,
-    );
-  }
-  // The pool loader (§4): a separately shuffled loader over the same clean crops; renewal r reads epoch
-  // id (step at which it happens) so every renewal draws a fresh shuffle.
-  const poolLoader = new Loader(trainDs, {
-    batch: B,
-    size: tr.res,
-    seed: hash32(tr.seed, 0x706f6f6c),
-    augment: false,
-  });
-  const bpe = loader.batchesPerEpoch;
-  // --steps is part of the schedule (λ ramp): a resumed run keeps the total it started with.
-  const savedTotal = o.resume?.extra.totalSteps;
-  const T = o.maxSteps ?? (typeof savedTotal === "number" ? savedTotal : bpe * tr.epochs);
-  const arena = new BufferArena(gpu, "train");
-  const weights = await backboneWeights(cfg);
-  let mainRng = new Rng(tr.seed);
-  const graph = await withSizes(cfg, HpGraph.create(gpu, arena, cfg, weights, n, mainRng));
-  let poolRng = new Rng(hash32(tr.seed, 0x504f4f4c));
-  const result: TrainRunResult = { step: 0, totalSteps: T, stopped: false, losses: [], final: null };
-  let step = 0, epoch = 0, bi = 0;
-  let best = -Infinity;
-  let lastGood: string | null = null; // path (step N) of the newest checkpoint known to be finite
-  // Where each Pool_ag row came from (the GHP picture's nearest pool member); unknown after a resume.
-  let poolCrops: RgbImage[] | null = null;
-  const post = o.post;
-  post({
-    type: "status",
-    state: "starting",
-    runId: o.runId,
-    config: cfg as unknown as Record<string, unknown>,
-    // The log keeps the killed run's messages after this step; readers drop them (core/telemetry.ts).
-    ...(o.resume ? { resumedFrom: o.resume.step } : {}),
-  });
-
+  let cfg = o.config;
+  const tr = cfg.train, hp = cfg.hp, post = o.post, B = tr.batch;
+  const prog = new RunProgress(post, o.shouldStop);
+  const result: TrainRunResult = {
+    step: 0,
+    totalSteps: 0,
+    stopped: false,
+    checkpointStep: null,
+    losses: [],
+    final: null,
+  };
+  const cleanup: Array<() => void> = [];
   try {
+    prog.tick("setup", 0, 0);
+    // ---- feasibility: data, weights, adapter (before anything is allocated or run)
+    const trainDs = await openDataset(datasetOptions(cfg, "train"));
+    const valDs = await openDataset(datasetOptions(cfg, "val"));
+    const n = trainDs.nClasses;
+    const trainWhat = `the ${trainDs.name} training set` +
+      (usesFiveCrop(datasetOptions(cfg, "train")) ? " (five-crops)" : "");
+    const weights = await backboneWeights(cfg);
+    cfg = resolveBackbone(cfg, weights);
+    const variant = cfg.backbone.arch === "embedded"
+      ? variantName(weights.config).replace(/^custom /, "embedded ")
+      : variantName(weights.config);
+    if (!o.resume) {
+      const from = cfg.backbone.arch === "embedded" ? "the embedded formula" : cfg.backbone.weights;
+      await writeFileAtomic(
+        `${o.runDir}/config.yaml`,
+        configToYaml(cfg, `hpseg run ${o.runId}; backbone ${variant} from ${from}`),
+      );
+    }
+    let weightBytes = 0;
+    for (const t of weights.tensors.values()) weightBytes += t.byteLength;
+    const plan = checkTrainingFits(cfg, { vit: weights.config, nClasses: n }, gpu.limits, {
+      weightBytes,
+      memoryBytes: o.memoryBytes,
+    });
+    if (trainDs.length < B) {
+      throw new InputError(`${trainWhat} has ${trainDs.length} images, fewer than train.batch ${B}`);
+    }
+    checkPoolFitsDataset(cfg, trainDs.length, trainWhat);
+    // Backbone forwards dominate a step: the clean view, and the augmented one when α > 0.
+    const stepFlops = B * (hp.alpha > 0 ? 2 : 1) * vitForwardFlops(weights.config, tr.res);
+    post({
+      type: "status",
+      state: "starting",
+      runId: o.runId,
+      config: cfg as unknown as Record<string, unknown>,
+      // The log keeps the killed run's messages after this step; readers drop them (core/telemetry.ts).
+      ...(o.resume ? { resumedFrom: o.resume.step } : {}),
+      message: `${variant}, batch ${B} at ${tr.res} px: ${plan.summary}; ` +
+        (o.resume ? "" : `the pools take ${cfg.hp.pool_size} backbone forwards ` +
+          `(${
+            formatFlops(cfg.hp.pool_size * vitForwardFlops(weights.config, tr.res))
+          }) before the first step, `) +
+        `a step about ${formatFlops(stepFlops)}`,
+    });
+
+    // ---- loaders (one set of Workers shared by the training, pool and validation loaders)
+    const workers = o.workers ?? defaultLoaderWorkers(cfg.dataset.name);
+    const pool = workers > 0 && trainDs.spec ? new LoaderWorkers(workers) : null;
+    if (pool) cleanup.push(() => pool.close());
+    const loader = new Loader(trainDs, {
+      batch: B,
+      size: tr.res,
+      seed: tr.seed,
+      augment: hp.alpha > 0,
+      augMode: tr.aug_mode,
+      pool: pool ?? undefined,
+    });
+    // The pool loader (§4): a separately shuffled loader over the same clean crops; renewal r reads epoch
+    // id (step at which it happens) so every renewal draws a fresh shuffle.
+    const poolLoader = new Loader(trainDs, {
+      batch: B,
+      size: tr.res,
+      seed: hash32(tr.seed, 0x706f6f6c),
+      augment: false,
+      pool: pool ?? undefined,
+    });
+    cleanup.push(() => loader.close(), () => poolLoader.close());
+    const bpe = loader.batchesPerEpoch;
+    // --steps is part of the schedule (λ ramp): a resumed run keeps the total it started with.
+    const savedTotal = o.resume?.extra.totalSteps;
+    const T = o.maxSteps ?? (typeof savedTotal === "number" ? savedTotal : bpe * tr.epochs);
+    result.totalSteps = T;
+    const arena = new BufferArena(gpu, "train");
+    cleanup.push(() => arena.destroyAll());
+    let mainRng = new Rng(tr.seed);
+    const graph = await withSizes(cfg, HpGraph.create(gpu, arena, cfg, weights, n, mainRng));
+    cleanup.unshift(() => graph.destroy());
+    let poolRng = new Rng(hash32(tr.seed, 0x504f4f4c));
+    let step = 0, epoch = 0, bi = 0, best = -Infinity;
+    let lastGood: string | null = null;
+    // Where each Pool_ag row came from (the GHP picture's nearest pool member); unknown after a resume.
+    let poolCrops: RgbImage[] | null = null;
+    const evalCtx = await withSizes(cfg, EvalContext.create(gpu, arena, graph, valDs, cfg, n, pool));
+    cleanup.unshift(() => evalCtx.destroy());
+    prog.start(cfg, {
+      totalSteps: T,
+      valImages: valDs.length,
+      patches: evalCtx.vit.patches,
+      skipBaseline: o.skipBaseline === true,
+      runId: o.runId,
+    });
+
     if (o.resume) {
       const s = o.resume;
       restoreState(graph, s);
@@ -195,11 +259,23 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       if (!s.rng.main || !s.rng.pools) throw new InputError("checkpoint lacks the RNG states main/pools");
       mainRng = new Rng(s.rng.main);
       poolRng = new Rng(s.rng.pools);
+      prog.resumedAt(step);
     } else {
-      poolCrops = await buildPools(graph, poolLoader, poolRng, 0, true);
+      try {
+        poolCrops = await buildPools(graph, poolLoader, poolRng, 0, true, prog.hooks("pool", B));
+      } catch (err) {
+        if (!(err instanceof Interrupted)) throw err;
+        result.stopped = true;
+        post({
+          type: "status",
+          state: "stopped",
+          runId: o.runId,
+          message: "stopped while building the pools",
+        });
+        return result;
+      }
       await initClusterProbe(graph, poolLoader, tr.seed);
     }
-    const evalCtx = await withSizes(cfg, EvalContext.create(gpu, arena, graph, valDs, cfg, n));
     const predPictures = o.noPictures ? null : new PredictionPictures(evalCtx);
     const drawPredictions = async () => {
       const m = await predPictures?.draw(step, o.runDir);
@@ -220,6 +296,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
               (lastGood ? `the last good checkpoint is ${lastGood}` : "no checkpoint was written yet"),
           );
         }
+        const stepMs = prog.msPerStep();
         post({
           type: "metrics",
           step: r.tag,
@@ -230,16 +307,17 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
           lr: tr.lr,
           positives: { ag: m.posAg, sp: m.posSp, lhp: m.posLhp },
           thresholds: m.thresholds,
-          imagesPerSec: stepRate.ips,
-          stepMs: stepRate.ms,
+          imagesPerSec: stepMs > 0 ? (1000 * B) / stepMs : 0,
+          stepMs,
+          etaSeconds: prog.etaSeconds(),
           ...(phaseMs ? { gpuPassMs: phaseMs } : {}),
         });
       }
     };
-    const stepRate = { ips: 0, ms: 0, t0: performance.now(), s0: step };
     const checkpoint = async (isBest = false) => {
       await collect(true);
       const state = await captureState(graph, cfg, step, epoch, bi, mainRng, poolRng, best, T);
+      state.extra.classNames = trainDs.classNames;
       try {
         const paths = await saveRunCheckpoint(o.runDir, state, { best: isBest });
         lastGood = `${paths[1]} (step ${step})`; // the step file: `last` moves on, this one stays
@@ -251,12 +329,28 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
             (lastGood ? `the last good checkpoint is ${lastGood}` : "no checkpoint was written yet"),
         );
       }
+      result.checkpointStep = step;
+      prog.checkpointed(step);
+    };
+    /** Saves what is due and marks the run stopped (Ctrl-C between two pieces of work). */
+    const stopHere = async () => {
+      if (result.checkpointStep !== step && (o.resume?.step ?? -1) !== step) await checkpoint();
+      result.stopped = true;
     };
     post({ type: "status", state: "running", runId: o.runId });
+    prog.tick("train", step, T);
     outer: while (step < T) {
       for await (const batch of loader.epoch(epoch, bi)) {
         if (shouldRenewPool(bi, hp.renew_interval)) {
-          await buildPools(graph, poolLoader, poolRng, step + 1, false);
+          const saved = poolRng.state;
+          try {
+            await buildPools(graph, poolLoader, poolRng, step + 1, false, prog.hooks("pool", B));
+          } catch (err) {
+            if (!(err instanceof Interrupted)) throw err;
+            poolRng = new Rng(saved); // the renewal did not happen: resume draws it again
+            await stopHere();
+            break outer;
+          }
         }
         const seeds = drawStepSeeds(mainRng);
         const lambda = lambdaAt(step, hp.lambda_warmup, T);
@@ -273,15 +367,10 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
           epoch++;
           bi = 0;
         }
-        if (capture !== null) {
-          const now = performance.now();
-          stepRate.ms = (now - stepRate.t0) / Math.max(1, step - stepRate.s0);
-          stepRate.ips = (1000 * B) / Math.max(1e-9, stepRate.ms);
-          stepRate.t0 = now;
-          stepRate.s0 = step;
-          await collect(false);
-        }
-        post({ type: "tick", step, totalSteps: T, at: performance.now() });
+        // The first steps wait for the GPU so the whole-run estimate comes early.
+        if (prog.wantsSync()) await gpu.device.queue.onSubmittedWorkDone();
+        if (capture !== null) await collect(false);
+        prog.stepDone(step);
         if (isCkpt) {
           await checkpoint();
           if (!o.noPictures) {
@@ -290,8 +379,14 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
           }
         }
         if (cfg.eval.valid_freq > 0 && step % cfg.eval.valid_freq === 0 && !last) {
-          post({ type: "tick", step, totalSteps: T, note: "evaluating" });
-          const ev = await evalCtx.run(graph);
+          let ev;
+          try {
+            ev = await prog.validation(() => evalCtx.run(graph, prog.hooks("validate", 1)));
+          } catch (err) {
+            if (!(err instanceof Interrupted)) throw err;
+            await stopHere();
+            break outer;
+          }
           post({ type: "eval", step, metrics: ev });
           await drawPredictions();
           const score = ev.cluster_acc + ev.cluster_miou + ev.linear_acc + ev.linear_miou;
@@ -299,10 +394,10 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
             best = score;
             await checkpoint(true);
           }
+          prog.tick("train", step, T);
         }
         if (o.shouldStop?.()) {
-          if (!isCkpt) await checkpoint();
-          result.stopped = true;
+          await stopHere();
           break outer;
         }
         if (step >= T) break outer;
@@ -310,11 +405,26 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
     }
     await collect(true);
     result.step = step;
-    if (!result.stopped) {
-      post({ type: "status", state: "evaluating", runId: o.runId });
-      const ev = await evalCtx.run(graph);
-      post({ type: "eval", step, metrics: ev });
-      let finalEv = ev;
+    if (result.stopped) {
+      post({
+        type: "status",
+        state: "stopped",
+        runId: o.runId,
+        message: `stopped at step ${step}; resume with --resume`,
+      });
+      return result;
+    }
+    // ---- the end: k-means baseline fit, final evaluation (with the baseline scored in the same pass)
+    post({ type: "status", state: "evaluating", runId: o.runId });
+    let final: FinalMetrics;
+    try {
+      const centroids = o.skipBaseline
+        ? undefined
+        : await prog.baseline(() => evalCtx.fitBaseline(prog.hooks("baseline", 1)));
+      const ev = await evalCtx.run(graph, prog.hooks("final", 1), centroids);
+      const { kmeans_miou, ...scores } = ev;
+      post({ type: "eval", step, metrics: scores });
+      let finalEv = scores;
       if (cfg.eval.selection === "val") {
         const score = ev.cluster_acc + ev.cluster_miou + ev.linear_acc + ev.linear_miou;
         if (score > best) {
@@ -323,156 +433,30 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
         } else {
           const { loadCheckpoint } = await import("./checkpoint.ts");
           restoreState(graph, await loadCheckpoint(`${o.runDir}/checkpoints/best.safetensors`));
-          finalEv = await evalCtx.run(graph);
+          const { kmeans_miou: _, ...again } = await evalCtx.run(graph, prog.hooks("final", 1));
+          finalEv = again;
         }
       }
-      await drawPredictions();
-      const km = o.skipBaseline ? NaN : await evalCtx.kmeans();
-      result.final = { ...finalEv, kmeans_miou: km };
-      post({
-        type: "status",
-        state: "done",
-        runId: o.runId,
-        message: describeFinal(step, result.final),
-        final: result.final,
-      });
-    } else {
+      final = { ...finalEv, kmeans_miou: kmeans_miou ?? NaN };
+    } catch (err) {
+      if (!(err instanceof Interrupted)) throw err;
+      result.stopped = true;
       post({
         type: "status",
         state: "stopped",
         runId: o.runId,
-        message: `stopped at step ${step}; resume with --resume`,
+        message: `stopped in the final evaluation after step ${step}; --resume evaluates again`,
       });
+      return result;
     }
-    evalCtx.destroy();
+    await drawPredictions();
+    result.final = final;
+    post({ type: "status", state: "done", runId: o.runId, message: describeFinal(step, final), final });
     return result;
   } catch (err) {
     post({ type: "status", state: "failed", runId: o.runId, message: (err as Error).message });
     throw err;
   } finally {
-    loader.close(); // its Workers would otherwise outlive the run
-    poolLoader.close();
-    graph.destroy();
-    arena.destroyAll();
-  }
-}
-
-/**
- * Builds Pool_ag (with `ag`) and Pool_sp from the first ⌈K/B⌉ batches of the pool loader's epoch `id`.
- * @returns with `ag`, a small crop around the patch behind each Pool_ag row (for the pictures)
- */
-async function buildPools(
-  graph: HpGraph,
-  loader: Loader,
-  rng: Rng,
-  id: number,
-  ag: boolean,
-): Promise<RgbImage[] | null> {
-  const draw = graph.pools.begin(rng, ag);
-  const { B, K, S, res } = graph.dims;
-  const crops: RgbImage[] | null = draw.posAg ? [] : null;
-  let b = 0;
-  const need = graph.pools.batches;
-  const it = loader.epoch(id % 0x7fffffff)[Symbol.asyncIterator]();
-  while (b < need) {
-    const r = await it.next();
-    if (r.done) break;
-    const rec = new StepRecorder(graph.gpu, "pool-batch");
-    graph.images.write(r.value.images);
-    graph.vit.encode(rec, graph.images);
-    graph.pools.addBatch(rec, b, graph.vit.features);
-    for (let i = 0; crops && i < B && b * B + i < K; i++) {
-      crops.push(patchContext(r.value.images, i, res, S, draw.posAg![b * B + i]));
-    }
-    b++;
-    if (b === need) graph.pools.finish(rec);
-    rec.submit();
-  }
-  await it.return?.();
-  if (b < need) throw new InputError(`pool of ${graph.dims.K} needs ${need} batches, the dataset gives ${b}`);
-  return crops;
-}
-
-/**
- * Initialises the cluster probe's centroids by k-means on the normalised train-mode codes of one batch
- * (the pool loader's first batch, dropout seeds from their own Rng) instead of N(0,1) draws: with few
- * clusters and a short run, random centroids that no code is nearest to never receive a gradient and stay
- * dead (hp-method.md §8.2's probe only moves the winning centroid). Deterministic in the seed.
- */
-async function initClusterProbe(graph: HpGraph, loader: Loader, seed: number): Promise<void> {
-  const { N, D, n } = graph.dims;
-  const it = loader.epoch(0)[Symbol.asyncIterator]();
-  const first = await it.next();
-  await it.return?.();
-  if (first.done) return;
-  const rng = new Rng(hash32(seed, 0x636c7573));
-  graph.images.write(first.value.images);
-  graph.head.setSeeds({ a: rng.nextU32(), b: rng.nextU32() });
-  const rec = new StepRecorder(graph.gpu, "cluster-probe-init");
-  graph.vit.encode(rec, graph.images);
-  graph.head.record(rec);
-  rec.submit();
-  const codes = await readF32(graph.gpu, graph.head.code);
-  normalizeRows(codes, D);
-  const { centroids } = kmeans(codes.subarray(0, N * D), N, D, n, { seed: rng.nextU32(), restarts: 3 });
-  graph.cluster.params.write(Float32Array.from(centroids));
-}
-
-async function captureState(
-  graph: HpGraph,
-  cfg: HpConfig,
-  step: number,
-  epoch: number,
-  bi: number,
-  main: Rng,
-  pools: Rng,
-  best: number,
-  totalSteps: number,
-): Promise<TrainState> {
-  const g = graph.gpu, { Df, D, K, n } = graph.dims;
-  return {
-    config: cfg,
-    step,
-    epoch,
-    batchInEpoch: bi,
-    rng: { main: main.state, pools: pools.state },
-    dims: { Df, D, K },
-    head: await readF32(g, graph.theta),
-    ema: await readF32(g, graph.xi),
-    projection: await readF32(g, graph.proj),
-    pools: await graph.pools.readState(),
-    probes: {
-      "cluster.clusters": { shape: [n, D], data: await readF32(g, graph.cluster.params) },
-      "linear.params": { shape: [n * D + n], data: await readF32(g, graph.linear.params) },
-    },
-    optim: {
-      head: await graph.optim.head.readState(),
-      projection: await graph.optim.projection.readState(),
-      linear: await graph.optim.linear.readState(),
-      cluster: await graph.optim.cluster.readState(),
-    },
-    extra: { best: Number.isFinite(best) ? best : null, totalSteps },
-  };
-}
-
-/** Writes a checkpoint's tensors into the graph's buffers. */
-export function restoreState(graph: HpGraph, s: TrainState): void {
-  const { Df, D, K } = graph.dims;
-  if (s.dims.Df !== Df || s.dims.D !== D || s.dims.K !== K) {
-    throw new InputError(
-      `checkpoint dims (D_f ${s.dims.Df}, D ${s.dims.D}, K ${s.dims.K}) do not match the run (${Df}, ${D}, ${K})`,
-    );
-  }
-  graph.theta.write(s.head);
-  graph.xi.write(s.ema);
-  graph.proj.write(s.projection);
-  graph.pools.loadState(s.pools);
-  const c = s.probes["cluster.clusters"], l = s.probes["linear.params"];
-  if (!c || !l) throw new InputError("checkpoint lacks the probe tensors cluster.clusters / linear.params");
-  graph.cluster.params.write(c.data);
-  graph.linear.params.write(l.data);
-  for (const k of ["head", "projection", "linear", "cluster"] as const) {
-    if (!s.optim[k]) throw new InputError(`checkpoint lacks the optimiser state "${k}"`);
-    graph.optim[k].loadState(s.optim[k]);
+    for (const f of cleanup) f(); // loader Workers would otherwise outlive the run
   }
 }

@@ -25,6 +25,8 @@ export interface StartRequest {
   resumeCheckpoint?: string;
   maxSteps?: number;
   workers?: number;
+  /** System memory in bytes (the main thread may read it; this Worker may not): a software adapter's limit. */
+  memoryBytes?: number;
 }
 
 /** Messages the worker accepts. */
@@ -57,6 +59,7 @@ scope.onmessage = async (ev: MessageEvent<WorkerRequest>) => {
       resumePath: req.resumeCheckpoint,
       maxSteps: req.maxSteps,
       workers: req.workers,
+      memoryBytes: gpu.isSoftware ? req.memoryBytes : undefined,
       post: (m) => scope.postMessage(m),
       shouldStop: () => stop,
     });

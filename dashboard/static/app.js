@@ -225,7 +225,12 @@ function onMetrics(m) {
   }
   const frac = m.totalSteps > 0 ? Math.min(1, m.step / m.totalSteps) : 0;
   document.getElementById("progress-bar").style.width = (100 * frac).toFixed(1) + "%";
-  const eta = m.stepMs > 0 ? ((m.totalSteps - m.step) * m.stepMs) / 1000 : NaN;
+  // The trainer's own estimate of the run's remaining time (the terminal shows the same number).
+  const eta = typeof m.etaSeconds === "number"
+    ? m.etaSeconds
+    : m.stepMs > 0
+    ? ((m.totalSteps - m.step) * m.stepMs) / 1000
+    : NaN;
   document.getElementById("progress-text").textContent = `step ${m.step}/${m.totalSteps} · epoch ${m.epoch}` +
     ` · loss ${fmt(m.losses?.total)} · ${fmt(m.imagesPerSec, 1)} img/s · ${fmt(m.stepMs, 1)} ms/step` +
     ` · ETA ${fmtDuration(eta)}`;

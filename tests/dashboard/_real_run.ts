@@ -75,7 +75,7 @@ export async function startRealRun(
         if (opts.route) opts.route(m, dash);
         else dash.publish(m);
       } else if ("type" in m && m.type === "tick") {
-        if (m.at !== undefined && !m.note) stepAt[m.step] = m.at;
+        if (m.at !== undefined && m.phase === "train") stepAt[m.step] = m.at;
       } else if ("kind" in m && m.kind === "done") resolve(m.result);
       else if ("kind" in m && m.kind === "error") reject(new Error(`trainer worker: ${m.message}`));
     };

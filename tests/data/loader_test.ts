@@ -4,7 +4,7 @@
  * transform + augmentation.
  */
 import assert, { deepStrictEqual } from "node:assert/strict";
-import { type Batch, defaultLoaderWorkers, Loader } from "../../core/data/loader.ts";
+import { type Batch, defaultLoaderWorkers, Loader, LoaderWorkers } from "../../core/data/loader.ts";
 import { openDataset, type SegDataset } from "../../datasets/dataset.ts";
 import { evalTransform, normalizeImageNet } from "../../core/data/transforms.ts";
 import { augRng } from "../../core/data/batch.ts";
@@ -167,4 +167,33 @@ Deno.test("defaultLoaderWorkers: 0 for synthetic, else min(cores − 1, 4) ≥ 1
     l.close();
   }
   await assert.rejects(collect(l, 3), /closed/);
+});
+
+Deno.test("LoaderWorkers: one set of Workers serves several loaders and datasets with in-process bytes", async () => {
+  const train = await openDataset({ dataset: "synthetic", split: "train", count: 12, imageSize: 20 });
+  const val = await openDataset({ dataset: "synthetic", split: "val", count: 6, imageSize: 20 });
+  const pool = new LoaderWorkers(2);
+  try {
+    const cases = [
+      [train, { ...opts }],
+      [train, { ...opts, seed: 99, augment: false }],
+      [val, { batch: 4, size: 12, seed: 0, shuffle: false, dropLast: false }],
+      [val, { batch: 2, size: 12, seed: 0, indices: [5, 1, 3] }],
+    ] as const;
+    for (const [ds, o] of cases) {
+      const want = await collect(new Loader(ds, { ...o, workers: 0 }), 2);
+      const shared = new Loader(ds, { ...o, pool });
+      deepStrictEqual(await collect(shared, 2), want, JSON.stringify(o));
+      shared.close(); // leaves the shared Workers running
+    }
+    const subset = new Loader(val, { batch: 2, size: 12, seed: 0, indices: [5, 1, 3], dropLast: false });
+    deepStrictEqual(
+      (await collect(subset, 0)).map((b) => b.indices),
+      [[5, 1], [3]],
+      "given order, no shuffle",
+    );
+    assert.throws(() => new Loader(val, { batch: 2, size: 12, seed: 0, indices: [6] }), /index 6 outside/);
+  } finally {
+    pool.close();
+  }
 });

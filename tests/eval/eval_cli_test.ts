@@ -85,13 +85,17 @@ Deno.test({
           encodeRgbPng({ width: 48, height: 40, data: Uint8Array.from(data) }),
         );
       }
-      r = await runCli(["predict", "--checkpoint", ckpt, "--res", "32", "--out", out, imgs]);
-      assertEquals(r.code, 0, r.err.join("\n"));
-      const lab = decodeLabelPng(await Deno.readFile(join(out, "a_cluster.png")), "a_cluster.png");
-      assertEquals([lab.width, lab.height], [32, 32]);
-      ok(lab.values.every((v) => v >= 0 && v < n));
-      for (const f of ["a_linear.png", "b_overlay.png", "legend.png", "legend.json"]) {
-        await Deno.stat(join(out, f));
+      // Default: masks at each image's own size (48×40); --crop: the evaluation protocol's 32×32 centre crop.
+      for (const [flags, size] of [[[], [48, 40]], [["--crop"], [32, 32]]] as const) {
+        const dir = join(out, flags.length ? "crop" : "full");
+        r = await runCli(["predict", "--checkpoint", ckpt, "--res", "32", ...flags, "--out", dir, imgs]);
+        assertEquals(r.code, 0, r.err.join("\n"));
+        const lab = decodeLabelPng(await Deno.readFile(join(dir, "a_cluster.png")), "a_cluster.png");
+        assertEquals([lab.width, lab.height], size);
+        ok(lab.values.every((v) => v >= 0 && v < n));
+        for (const f of ["a_linear.png", "b_overlay.png", "legend.png", "legend.json"]) {
+          await Deno.stat(join(dir, f));
+        }
       }
 
       // corrupt: truncated file

@@ -3,7 +3,8 @@
  * reference on a stand-in model whose "forward" copies its input into the code (hp-method.md §8.1–§8.4).
  * @module
  */
-import { deepEqual as assertEquals, ok } from "node:assert/strict";
+import { deepEqual as assertEquals, ok, rejects } from "node:assert/strict";
+import { Interrupted } from "../../core/errors.ts";
 import { type EvalModel, evaluate, Predictor } from "../../core/eval/evaluate.ts";
 import { upsampleRef } from "../../core/eval/probes.ts";
 import { Confusion, scoreConfusion } from "../../core/eval/metrics.ts";
@@ -134,5 +135,72 @@ gpuTest(
     } finally {
       pool.close();
     }
+  },
+);
+
+gpuTest(
+  "Predictor linearOnly gives the linear slot's maps and counts unchanged; read() can skip the maps",
+  async ({ gpu, arena }) => {
+    const code = randnF32(B * Sh * Sw * D, 31),
+      clusters = randnF32(n * D, 32),
+      linear = randnF32(n * D + n, 33);
+    const r = rng(34);
+    const labels = Int32Array.from({ length: B * H * W }, () => Math.floor(r() * (n + 1)) - 1);
+    const model = copyModel(arena, B, Sh, Sw, D);
+    const images = arena.upload(code, [B * Sh * Sw, D]);
+    const p = await Predictor.create(gpu, arena, model, { clusters, linear }, {
+      B,
+      H,
+      W,
+      n,
+      linearOnly: true,
+    });
+    const got = await p.run(images, labels);
+    const ref = reference(code, clusters, linear);
+    assertEquals(got.linear, ref.linear);
+    const cl = new Confusion(n);
+    cl.add(ref.linear, labels);
+    assertEquals([...got.confusion!.subarray(n * n)], [...cl.counts]);
+    const counts = await p.run(images, labels, { predictions: false });
+    assertEquals([counts.cluster.length, counts.linear.length], [0, 0]);
+    assertEquals([...counts.confusion!], [...got.confusion!]);
+  },
+);
+
+gpuTest(
+  "evaluate() scores an extra model's linear slot with the matching, reports progress and stops when asked",
+  async ({ gpu, arena }) => {
+    const clusters = randnF32(n * D, 41),
+      linear = randnF32(n * D + n, 42),
+      extraLin = randnF32(n * D + n, 43);
+    const r = rng(44);
+    const batches = [0, 1, 2].map((i) => ({
+      images: randnF32(B * Sh * Sw * D, 50 + i),
+      labels: Int32Array.from({ length: B * H * W }, () => Math.floor(r() * (n + 1)) - 1),
+      count: i < 2 ? B : 1,
+    }));
+    const model = copyModel(arena, B, Sh, Sw, D);
+    // The extra model reads the main model's code (its forward is recorded after the main one).
+    const extraModel: EvalModel = { code: model.code, D, Sh, Sw, encode: () => {} };
+    const seen: number[] = [];
+    const opts = { B, H, W, n, imageShape: [B * Sh * Sw, D] };
+    const res = await evaluate(gpu, arena, model, { clusters, linear }, batches, {
+      ...opts,
+      extra: { model: extraModel, probes: { clusters, linear: extraLin } },
+      onBatch: (images) => seen.push(images),
+    });
+    assertEquals(seen, [2, 4, 5]);
+    const ce = new Confusion(n);
+    for (const b of batches) ce.add(reference(b.images, clusters, extraLin).linear, b.labels);
+    const want = scoreConfusion(ce.counts, n, "cluster");
+    assertAllClose([res.extra!.nearest.acc, res.extra!.nearest.miou], [want.acc, want.miou], {
+      label: "extra",
+    });
+    let polls = 0;
+    await rejects(
+      evaluate(gpu, arena, model, { clusters, linear }, batches, { ...opts, shouldStop: () => ++polls > 1 }),
+      (e: Error) => e instanceof Interrupted,
+    );
+    assertEquals(polls, 2, "stopped before the second batch");
   },
 );

@@ -17,24 +17,7 @@ import { TINY_SCHEDULE } from "../_tiny.ts";
 import { decodeImage, decodeLabelPng, encodeRgbPng } from "../../core/data/image.ts";
 import { openDataset } from "../../datasets/dataset.ts";
 import { type EvalMessage, readRunLog, type StatusMessage } from "../../core/telemetry.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
-const TASKS: Record<string, string> = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json"))).tasks;
-
-/** Runs `deno task <task> ...args` as deno.json defines it (same permissions), from the repository root. */
-async function task(name: string, args: string[]) {
-  const words = TASKS[name].split(/\s+/);
-  assertEquals(words[0], "deno", `deno.json task ${name}: ${TASKS[name]}`);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [...words.slice(1), ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { DENO_WEBGPU_BACKEND: Deno.env.get("DENO_WEBGPU_BACKEND") ?? "vulkan", XDG_RUNTIME_DIR: "/tmp" },
-  }).output();
-  const dec = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: dec(out.stdout), stderr: dec(out.stderr) };
-}
+import { task } from "../_task.ts";
 
 const sets = (s: string[]) => s.flatMap((x) => ["--set", x]);
 const RES = 32, VAL = 4, STEPS = 6;
@@ -284,7 +267,7 @@ Deno.test({
       assertEquals(p.code, 0, p.stderr);
       for (const f of ["im0_cluster.png", "im0_linear.png", "im5_cluster.png", "im5_linear.png"]) {
         const lab = decodeLabelPng(await Deno.readFile(join(out, f)), f);
-        assertEquals([lab.width, lab.height], [RES, RES], f);
+        assertEquals([lab.width, lab.height], [W, H], `${f}: masks have the input's size`);
         assert(lab.values.every((v) => v >= 0 && v < n), `${f}: a label outside 0..${n - 1}`);
       }
       const legend = await decodeImage(await Deno.readFile(join(out, "legend.png")), "legend.png");

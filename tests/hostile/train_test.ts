@@ -144,7 +144,7 @@ for (const [sig, code] of [["SIGTERM", 143], ["SIGHUP", 129]] as const) {
     const out = await output;
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, code, stderr);
-    assert.match(stderr, /checkpoint saved; resume with/);
+    assert.match(stderr, /checkpoint of step \d+ saved; resume with/);
     const log = await readRunLog(run);
     const end = log.filter((m): m is StatusMessage => m.type === "status").pop()!;
     assert.equal(end.state, "stopped");

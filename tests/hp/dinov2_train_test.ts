@@ -4,17 +4,17 @@
  * full-size DINOv2 ViT-S/14 (random weights, official state-dict names, written as safetensors here so the
  * test needs no PyTorch) at 56 px (4×4 patch grid) for training and 70 px (5×5) for evaluation.
  *
- * Dataset: a Cityscapes-layout folder written here (PNG `leftImg8bit` images and `gtFine` labelIds, train
- * and val splits), because JPEG datasets (the COCO-Stuff fixture) do not yet decode inside the trainer's
- * least-privilege Worker (issue 10 item 1); the COCO-Stuff generator of issue 10 can replace it.
+ * Dataset: COCO-Stuff in its official layout (JPEG images, fine-id annotation PNGs, curated lists), written
+ * by the end-to-end tests' generator (tests/e2e/_official_layouts.ts).
  * Also: a config naming the reg4 variant with these weights is refused in one line.
  * @module
  */
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { rng, testGpu } from "../_util.ts";
-import { decodeLabelPng, encodeGrayPng, encodeRgbPng } from "../../core/data/image.ts";
+import { testGpu } from "../_util.ts";
+import { decodeLabelPng } from "../../core/data/image.ts";
+import { writeCocoStuff } from "../e2e/_official_layouts.ts";
 import { writeSafetensors } from "../../core/io/safetensors.ts";
 import { dinoShapes, type VitConfig } from "../../core/io/vit_weights.ts";
 import { randomVitWeights } from "../bench/vit_bench.ts";
@@ -45,45 +45,6 @@ async function runTask(name: string, args: string[]) {
   return { code: out.code, stdout: dec(out.stdout), stderr: dec(out.stderr) };
 }
 
-/** Cityscapes layout: blocky scenes of a few classes (labelIds 7, 8, 11, 21, 23; 255 = ignore), as PNGs. */
-async function writeCityscapes(root: string) {
-  const r = rng(16);
-  const ids = [7, 8, 11, 21, 23];
-  const colours = [[128, 64, 128], [244, 35, 232], [70, 70, 70], [107, 142, 35], [70, 130, 180]];
-  const splits = {
-    train: [["aachen", 0], ["aachen", 1], ["bonn", 0], ["bonn", 1]],
-    val: [["lindau", 0], ["lindau", 1]],
-  };
-  for (const [split, items] of Object.entries(splits)) {
-    for (const [city, k] of items as [string, number][]) {
-      const W = split === "train" ? 60 : 50, H = split === "train" ? 48 : 44;
-      const img = new Uint8Array(W * H * 3), lab = new Uint8Array(W * H);
-      const cx = 10 + r() * (W - 20), cy = 8 + r() * (H - 16);
-      for (let y = 0; y < H; y++) {
-        for (let x = 0; x < W; x++) {
-          const c = (x < cx ? 0 : 1) + (y < cy ? 0 : 2) + ((x + y) % 17 === 0 ? 1 : 0);
-          const cls = c % ids.length;
-          lab[y * W + x] = x === 0 && y === 0 ? 255 : ids[cls];
-          for (let ch = 0; ch < 3; ch++) {
-            img[(y * W + x) * 3 + ch] = Math.min(255, colours[cls][ch] + r() * 40);
-          }
-        }
-      }
-      const base = `${city}_00000${k}_000019`;
-      await Deno.mkdir(join(root, "leftImg8bit", split, city), { recursive: true });
-      await Deno.mkdir(join(root, "gtFine", split, city), { recursive: true });
-      await Deno.writeFile(
-        join(root, "leftImg8bit", split, city, `${base}_leftImg8bit.png`),
-        encodeRgbPng({ width: W, height: H, data: img }),
-      );
-      await Deno.writeFile(
-        join(root, "gtFine", split, city, `${base}_gtFine_labelIds.png`),
-        encodeGrayPng(W, H, lab),
-      );
-    }
-  }
-}
-
 const S14: VitConfig = {
   patch: 14,
   dim: 384,
@@ -108,8 +69,8 @@ Deno.test({
   async fn() {
     const tmp = await Deno.makeTempDir({ prefix: "hpseg-dinov2-train-" });
     try {
-      const data = join(tmp, "cityscapes"), weights = join(tmp, "dinov2_vits14_random.safetensors");
-      await writeCityscapes(data);
+      const data = join(tmp, "cocostuff"), weights = join(tmp, "dinov2_vits14_random.safetensors");
+      const truth = await writeCocoStuff(data, 4, 2, 60, 48);
       const w = randomVitWeights(S14, 1614);
       const shapes = new Map(dinoShapes(S14));
       await writeSafetensors(
@@ -117,7 +78,6 @@ Deno.test({
         Object.fromEntries([...w.tensors].map(([k, v]) => [k, { shape: shapes.get(k)!, data: v }])),
       );
       const overrides = [
-        "dataset.name=cityscapes",
         `dataset.root=${data}`,
         "dataset.five_crop=false",
         `backbone.weights=${weights}`,
@@ -165,7 +125,9 @@ Deno.test({
       const e = await task("eval", ["--checkpoint", run, "--json"]);
       assertEquals(e.code, 0, e.stderr);
       const ev = JSON.parse(e.stdout.trim().split("\n").pop()!);
-      assertEquals([ev.images, ev.pixels], [2, 2 * 70 * 70]);
+      // 70×70 crops of 60×48 images resized to 70 rows: the annotations' unlabeled bottom row (255) becomes
+      // the last of the 70 rows (nearest neighbour: ⌊69·48/70⌋ = 47), so 69 labelled rows per image.
+      assertEquals([ev.images, ev.pixels], [2, 2 * 70 * 69]);
       assert(
         Math.abs(ev.cluster.miou - done.final.cluster_miou) <= 1e-6,
         `${ev.cluster.miou} vs ${done.final.cluster_miou}`,
@@ -176,7 +138,7 @@ Deno.test({
       );
 
       // predict a validation image: label maps with classes of the 27.
-      const img = join(data, "leftImg8bit", "val", "lindau", "lindau_000000_000019_leftImg8bit.png");
+      const img = join(data, "images", "val2017", [...truth.keys()][0]);
       const pred = join(tmp, "pred");
       const p = await task("predict", ["--checkpoint", run, "--out", pred, img]);
       assertEquals(p.code, 0, p.stderr);
@@ -184,10 +146,8 @@ Deno.test({
         const f = [...Deno.readDirSync(pred)].find((x) => x.name.endsWith(`_${which}.png`));
         assert(f, `no *_${which}.png in ${pred}`);
         const lab = decodeLabelPng(await Deno.readFile(join(pred, f.name)), f.name);
-        assert(
-          [[70, 70], [50, 44]].some(([w, h]) => lab.width === w && lab.height === h),
-          `${lab.width}×${lab.height}`,
-        );
+        // Full-size masks by default: the input's own 60×48.
+        assertEquals([lab.width, lab.height], [60, 48]);
         assert(lab.values.every((v) => v >= 0 && v < 27), `${f.name}: a label outside 0..26`);
       }
 

@@ -1,10 +1,20 @@
 /**
- * Tests of the k-means baseline (core/hp/kmeans.ts): recovery of separated clusters, determinism, the
+ * Tests of k-means and the k-means baseline (core/hp/kmeans.ts): recovery of separated clusters,
+ * determinism, the float32 Lloyd against the float64 one, spherical mode, the fixed-seed subsample, the
  * bilinear upsampling rule (align_corners = false) and the Hungarian scoring of the whole protocol.
- * CPU only.
+ * CPU only (the GPU path is tests/hp/kmeans_baseline_test.ts).
  */
 import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { forEachUpsampled, kmeans, kmeansBaseline } from "../../core/hp/kmeans.ts";
+import {
+  BASELINE_MAX_IMAGES,
+  BASELINE_MAX_POINTS,
+  baselineSample,
+  forEachUpsampled,
+  kmeans,
+  kmeansBaselineCpu as kmeansBaseline,
+  kmeansF32,
+  normalizeRows,
+} from "../../core/hp/kmeans.ts";
 import { Rng } from "../../core/rng.ts";
 
 function blobs(seed: number, perCluster: number, centres: number[][], spread: number) {
@@ -109,4 +119,74 @@ Deno.test("kmeansBaseline() scores 100 on features that encode the class and les
     nClasses: n,
   });
   assert(bad.kmeans_miou < 90, `random features scored ${bad.kmeans_miou}`);
+});
+
+/** Unit-norm blobs around `k` random unit centres in d dimensions. */
+function unitBlobs(seed: number, k: number, per: number, d: number, spread: number) {
+  const b = blobs(
+    seed,
+    per,
+    Array.from({ length: k }, (_, c) => {
+      const r = new Rng(seed * 31 + c);
+      return Array.from({ length: d }, () => r.normal());
+    }),
+    spread,
+  );
+  normalizeRows(b.x, d);
+  return b;
+}
+
+Deno.test("kmeansF32() matches the float64 kmeans() on unit rows (same draws, same assignments)", () => {
+  const { x, n, d } = unitBlobs(3, 5, 60, 16, 0.6);
+  const ref = kmeans(x, n, d, 5, { seed: 11, restarts: 3, iters: 100 });
+  const got = kmeansF32(Float32Array.from(x), n, d, 5, { seed: 11, restarts: 3, iters: 100, tol: 0 });
+  assertEquals(Array.from(got.assignment), Array.from(ref.assignment));
+  for (let i = 0; i < ref.centroids.length; i++) {
+    assert(Math.abs(got.centroids[i] - ref.centroids[i]) < 1e-5, `centroid value ${i}`);
+  }
+  // objective = Σ x·c − ‖c‖²/2 = (Σ‖x‖² − inertia) / 2 with ‖x‖ = 1.
+  assert(
+    Math.abs(got.objective - (n - ref.inertia) / 2) < 1e-3 * n,
+    `${got.objective} vs ${(n - ref.inertia) / 2}`,
+  );
+});
+
+Deno.test("kmeansF32() spherical mode keeps unit centroids and maximises the summed cosine", () => {
+  const { x, n, d, truth } = unitBlobs(4, 3, 50, 8, 0.3);
+  const r = kmeansF32(Float32Array.from(x), n, d, 3, { seed: 2, spherical: true });
+  for (let j = 0; j < 3; j++) {
+    let s = 0;
+    for (let t = 0; t < d; t++) s += r.centroids[j * d + t] ** 2;
+    assert(Math.abs(Math.sqrt(s) - 1) < 1e-6, `centroid ${j} norm ${Math.sqrt(s)}`);
+  }
+  let cos = 0;
+  for (let i = 0; i < n; i++) {
+    for (let t = 0; t < d; t++) cos += x[i * d + t] * r.centroids[r.assignment[i] * d + t];
+  }
+  assert(Math.abs(cos - r.objective) < 1e-3, `${cos} vs ${r.objective}`);
+  const map = new Map<number, number>();
+  for (let i = 0; i < n; i++) map.set(r.assignment[i], map.get(r.assignment[i]) ?? truth[i]);
+  for (let i = 0; i < n; i++) assertEquals(map.get(r.assignment[i]), truth[i], `point ${i}`);
+});
+
+Deno.test("baselineSample(): every patch when few, else a fixed-seed subsample without repeats", () => {
+  const all = baselineSample(60, 64, 0);
+  assertEquals(all.points, 3840);
+  assertEquals(all.images, Array.from({ length: 60 }, (_, i) => i));
+  assert(all.patches.every((p) => p === null));
+  // COCO-Stuff validation at 320 px with patch 8: 2,175 images × 1,600 patches.
+  const coco = baselineSample(2175, 1600, 0);
+  assertEquals(coco.images.length, BASELINE_MAX_IMAGES);
+  assertEquals(coco.points, BASELINE_MAX_POINTS);
+  assertEquals(coco.images, [...new Set(coco.images)].sort((a, b) => a - b), "distinct, ascending");
+  assert(coco.images.every((i) => i >= 0 && i < 2175));
+  for (const p of coco.patches) {
+    assert(p !== null && p.length === BASELINE_MAX_POINTS / BASELINE_MAX_IMAGES);
+    assert(p.every((v, i) => v >= 0 && v < 1600 && (i === 0 || v > p[i - 1])), "distinct, ascending");
+  }
+  assertEquals(baselineSample(2175, 1600, 0), coco, "deterministic in the seed");
+  assert(JSON.stringify(baselineSample(2175, 1600, 1).images) !== JSON.stringify(coco.images));
+  // Few images of many patches: every image, ⌈max / images⌉ patches each.
+  const few = baselineSample(10, 10000, 0);
+  assertEquals([few.images.length, few.points], [10, 10 * Math.ceil(BASELINE_MAX_POINTS / 10)]);
 });

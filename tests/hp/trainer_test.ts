@@ -173,7 +173,7 @@ gpuTest(
         skipBaseline: true,
         noPictures: true,
       };
-      await runTraining(gpu, { ...base, maxSteps: 8, shouldStop: stopAfter(4) });
+      await runTraining(gpu, { ...base, maxSteps: 8, ...stopAfter(4) });
       const good = await loadCheckpoint(`${dir}/checkpoints/last.safetensors`);
       assertEquals(good.step, 4);
       // Resume from a state whose head holds a NaN: the first read-back loss is NaN.
@@ -197,8 +197,13 @@ gpuTest(
   },
 );
 
-/** A shouldStop callback that fires once `n` steps have run (counted through the tick messages). */
-function stopAfter(n: number): () => boolean {
-  let calls = 0;
-  return () => ++calls >= n;
+/** `post` and `shouldStop` for a run that is asked to stop once `n` steps have run (seen in the ticks). */
+function stopAfter(n: number) {
+  let step = 0;
+  return {
+    post: (m: { type: string; step?: number }) => {
+      if (m.type === "tick") step = m.step ?? step;
+    },
+    shouldStop: () => step >= n,
+  };
 }
