@@ -41,8 +41,25 @@ export interface StatusMessage {
    * earlier for later steps belong to the interrupted attempt and are superseded ({@link compactHistory}).
    */
   resumedFrom?: number;
+  /** With state "starting": facts about the run shown on the dashboard (adapter, command, version). */
+  facts?: RunFacts;
   /** Wall-clock milliseconds since the epoch; filled in by {@link stamp} when absent. */
   time?: number;
+}
+
+/** Facts about a run for the dashboard's facts panel (issue 14 §6); every field is optional. */
+export interface RunFacts {
+  /** WebGPU adapter description, e.g. "llvmpipe (LLVM 19.1.7, 256 bits)". */
+  adapter?: string;
+  /** True for a software (CPU) adapter or a fallback adapter. */
+  software?: boolean;
+  /** The command line as typed (e.g. "hpseg train --set train.batch=16"). */
+  command?: string;
+  /** hpseg's version and the Deno version. */
+  version?: string;
+  deno?: string;
+  /** Backbone variant, e.g. "DINO ViT-S/8". */
+  backbone?: string;
 }
 
 /** Loss terms of one readback (hp-method.md §5.6–§5.7). `lin`/`clu` are the probe losses. */
@@ -93,7 +110,27 @@ export interface EvalMessage {
   type: "eval";
   step: number;
   metrics: { cluster_acc: number; cluster_miou: number; linear_acc: number; linear_miou: number };
+  /** Per-class scores and confusion matrices of this evaluation (the dashboard's IoU bars and matrix). */
+  detail?: EvalDetail;
   time?: number;
+}
+
+/** One probe's per-class result (hp-method.md §8.4) in an {@link EvalDetail}. */
+export interface ProbeDetail {
+  /** IoU per class in percent; null where the class is absent from both ground truth and prediction. */
+  iou: (number | null)[];
+  /**
+   * Pixel counts n×n, row-major [predicted class, ground-truth class], after the probe's mapping (the
+   * cluster probe's Hungarian matching), so the diagonal holds the correct pixels.
+   */
+  confusion: number[];
+}
+
+/** Per-class detail of an evaluation. */
+export interface EvalDetail {
+  classNames: string[];
+  cluster: ProbeDetail;
+  linear: ProbeDetail;
 }
 
 /** Kinds of pictures the trainer writes (core/viz). */
@@ -291,6 +328,8 @@ export interface DashboardOptions {
   port?: number;
   /** Shared secret every request must carry (header `x-hpseg-token`, `Authorization: Bearer`, or `?token=`). */
   token?: string;
+  /** The server stays up after the run (`train --keep-serving`): the page says so instead of "browse later". */
+  keepServing?: boolean;
 }
 
 /**

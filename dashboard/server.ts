@@ -1,21 +1,26 @@
 /**
- * Dashboard server (issue 7; style.md §2.3): Hono app with the embedded page, the run list, the run history
- * and a Server-Sent Events stream of telemetry. `createApp()` builds the app (tests drive it through
- * `app.request()`); `startDashboard()` binds it with `Deno.serve` on the main thread while the trainer runs in
- * a Worker (webgpu-notes.md §1.9: readback blocks the trainer's thread, so the server must not share it).
+ * Dashboard server (issue 7, issue 14; style.md §2.3): Hono app with the embedded page, the runs browser's
+ * data routes (dashboard/api.ts), the run history and a Server-Sent Events stream of telemetry
+ * (dashboard/hub.ts). `createApp()` builds the app (tests drive it through `app.request()`);
+ * `startDashboard()` binds it with `Deno.serve` on the main thread while the trainer runs in a Worker
+ * (webgpu-notes.md §1.9: readback blocks the trainer's thread, so the server must not share it).
  *
- * Security: the page, script, styles and Chart.js are text imports (embedded in the module graph; no file is
- * read relative to the working directory). Only picture files come from disk, and only after every path
- * segment is checked and the resolved real path is confirmed to lie inside the runs folder. A non-loopback
- * bind requires a token that every request must carry. Without a token, requests whose Host header is not a
- * loopback name are refused (DNS rebinding). With a token, a request that carries it explicitly gets it back as
- * an HttpOnly, SameSite=Strict cookie, which then authorises the page's own sub-requests.
+ * The stream (`GET /events`): `event: reset` (which run, whether it is live, where runs are kept), then with
+ * `?snapshot=1` an `event: snapshot` (the run's history, downsampled: dashboard/run_store.ts) or with
+ * `?history=1` every logged message, then `event: live` and each new message as it is published. When the
+ * run reaches a final state — or the server is only browsing runs on disk — `event: end` follows: the page
+ * closes the stream instead of retrying (issue 14 §1). History and subscription happen in one synchronous
+ * turn, so no message is lost or doubled.
+ *
+ * Security (dashboard/security.ts): static files are embedded (dashboard/static_files.ts); only pictures
+ * come from disk, after every path segment is checked and the real path is confirmed to lie inside the runs
+ * folder. A non-loopback bind requires a token that every request must carry; without one, requests whose
+ * Host is not a loopback name are refused (DNS rebinding).
  * @module
  */
 import { Hono } from "hono";
-import type { Context } from "hono";
+import { compress } from "hono/compress";
 import { InputError } from "../core/errors.ts";
-import { lockHolder } from "../core/hp/run_lock.ts";
 import {
   compactHistory,
   type DashboardHandle,
@@ -26,178 +31,20 @@ import {
   RunLog,
   type TelemetryMessage,
 } from "../core/telemetry.ts";
-import indexHtml from "./static/index.html" with { type: "text" };
-import appJs from "./static/app.js" with { type: "text" };
-import styleCss from "./static/style.css" with { type: "text" };
-import chartJs from "./static/vendor/chart.umd.min.js" with { type: "text" };
+import { TelemetryHub } from "./hub.ts";
+import { accessCheck, isInside, isLoopbackHost, SAFE_SEGMENT, safeSegments } from "./security.ts";
+import { PAGE_CSP, serveStatic, STATIC_FILES } from "./static_files.ts";
+import { RunsIndex } from "./runs_index.ts";
+import { isFinalState } from "./run_summary.ts";
+import { mountApi, StoreCache } from "./api.ts";
 
 export type { DashboardHandle, DashboardOptions };
-
-/** Embedded static assets: URL path → [content type, body]. Nothing else is served from memory. */
-const STATIC: ReadonlyMap<string, [string, string]> = new Map([
-  ["/", ["text/html; charset=utf-8", indexHtml]],
-  ["/index.html", ["text/html; charset=utf-8", indexHtml]],
-  ["/static/app.js", ["text/javascript; charset=utf-8", appJs]],
-  ["/static/style.css", ["text/css; charset=utf-8", styleCss]],
-  ["/static/vendor/chart.umd.min.js", ["text/javascript; charset=utf-8", chartJs]],
-]);
+export { FLUSH_MS, TelemetryHub } from "./hub.ts";
+export { isLoopbackHost } from "./security.ts";
+export type { RunSummary } from "./run_summary.ts";
 
 /** Picture file types served from run folders. */
 const PICTURE_TYPES: Record<string, string> = { png: "image/png" };
-
-/** A run id or a path segment below it: no separators, no leading dot (rules out `.`, `..`, dotfiles). */
-const SAFE_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
-
-/** Loopback host names accepted in the Host header when no token is set. */
-const LOOPBACK_NAMES = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
-
-/** True for addresses that only this machine can reach. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase();
-  return h === "localhost" || h === "::1" || h === "[::1]" || /^127(\.\d{1,3}){3}$/.test(h);
-}
-
-/** Compares two strings in time independent of where they first differ. */
-function safeEqual(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
-}
-
-/** Most chunks that may wait in one client's queue before that client is dropped (a stalled page). */
-const MAX_QUEUED = 1024;
-
-/** Frames published within this many ms go out as one write per client. */
-export const FLUSH_MS = 25;
-
-interface SseClient {
-  controller: ReadableStreamDefaultController<Uint8Array>;
-  closed: boolean;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const all = new Uint8Array(parts.reduce((n, f) => n + f.length, 0));
-  let off = 0;
-  for (const f of parts) {
-    all.set(f, off);
-    off += f.length;
-  }
-  return all;
-}
-
-/**
- * Fan-out of telemetry to connected `/events` streams. Each message is encoded once; frames published within
- * {@link FLUSH_MS} are joined and the same bytes are queued on every stream, so a burst of messages costs one
- * write per page, not one per message and page (each message is still its own SSE event). A client whose
- * queue grows past {@link MAX_QUEUED} chunks (it stopped reading) is dropped rather than buffered without
- * bound.
- */
-export class TelemetryHub {
-  #clients = new Set<SseClient>();
-  #enc = new TextEncoder();
-  #ping: ReturnType<typeof setInterval> | undefined;
-  #pending: Uint8Array[] = [];
-  #timer: ReturnType<typeof setTimeout> | undefined;
-
-  /** Number of connected streams. */
-  get size(): number {
-    return this.#clients.size;
-  }
-
-  /** Encodes one SSE frame. */
-  frame(msg: TelemetryMessage | Record<string, unknown>, event?: string): Uint8Array {
-    const head = event ? `event: ${event}\n` : "";
-    return this.#enc.encode(`${head}data: ${JSON.stringify(msg)}\n\n`);
-  }
-
-  /** Queues `msg` for every connected stream. `json`, when given, is `msg` already serialised. */
-  broadcast(msg: TelemetryMessage, json?: string): void {
-    if (this.#clients.size === 0) return;
-    this.#pending.push(json === undefined ? this.frame(msg) : this.#enc.encode(`data: ${json}\n\n`));
-    this.#timer ??= setTimeout(() => this.flush(), FLUSH_MS);
-  }
-
-  /** Sends queued frames now. */
-  flush(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#pending.length === 0) return;
-    const bytes = concat(this.#pending);
-    this.#pending = [];
-    for (const c of this.#clients) this.#send(c, bytes);
-  }
-
-  #send(c: SseClient, bytes: Uint8Array): void {
-    if (c.closed) return;
-    if ((c.controller.desiredSize ?? 0) < -MAX_QUEUED) {
-      this.#drop(c, true);
-      return;
-    }
-    try {
-      c.controller.enqueue(bytes);
-    } catch {
-      this.#drop(c, false);
-    }
-  }
-
-  #drop(c: SseClient, close: boolean): void {
-    c.closed = true;
-    this.#clients.delete(c);
-    if (close) {
-      try {
-        c.controller.close();
-      } catch { /* already closed */ }
-    }
-    if (this.#clients.size === 0) {
-      if (this.#ping !== undefined) clearInterval(this.#ping);
-      this.#ping = undefined;
-      if (this.#timer !== undefined) clearTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#pending = [];
-    }
-  }
-
-  /**
-   * Opens one stream. `initial` frames are queued (as one chunk) before any live message. Frames still
-   * waiting for a flush go to the existing streams first: they are already in the run log, so a replayed
-   * history includes them. Because this runs synchronously on the thread that also calls
-   * {@link broadcast}, no message falls between the history and the live feed, and none arrives twice.
-   * The stream ends when the client goes away: Deno.serve then cancels the response body.
-   */
-  open(initial: Uint8Array[]): ReadableStream<Uint8Array> {
-    this.flush();
-    let client: SseClient | undefined;
-    const stream = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        client = { controller, closed: false };
-        if (initial.length > 0) controller.enqueue(concat(initial));
-        this.#clients.add(client);
-        if (this.#ping === undefined) {
-          // A comment line every 15 s keeps proxies from closing an idle stream.
-          const id = setInterval(() => {
-            const ping = this.#enc.encode(": ping\n\n");
-            for (const c of this.#clients) this.#send(c, ping);
-          }, 15_000);
-          Deno.unrefTimer(id);
-          this.#ping = id;
-        }
-      },
-      cancel: () => {
-        if (client) this.#drop(client, false);
-      },
-    }, { highWaterMark: 1 });
-    return stream;
-  }
-
-  /** Sends what is queued, then ends every stream (server shutdown). */
-  closeAll(): void {
-    this.flush();
-    for (const c of [...this.#clients]) this.#drop(c, true);
-  }
-}
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -209,140 +56,47 @@ export interface AppOptions {
   token?: string;
   /** Fan-out used by `/events`; pass the one you publish to. */
   hub?: TelemetryHub;
-}
-
-/** Summary of one run for `/api/runs`. */
-export interface RunSummary {
-  id: string;
-  current: boolean;
-  state?: string;
-  step?: number;
-  totalSteps?: number;
-  messages: number;
-  modified: number | null;
-  lastEval?: Record<string, number>;
-}
-
-/** Name of the cookie that carries the token for the page's own requests (per port: one host, many runs). */
-function cookieName(c: Context): string {
-  return `hpseg_token_${new URL(c.req.url).port || "80"}`;
-}
-
-/** The token a request carries, and whether it came explicitly (header or query) rather than by cookie. */
-function requestToken(c: Context): { token?: string; explicit: boolean } {
-  const h = c.req.header("x-hpseg-token");
-  if (h) return { token: h, explicit: true };
-  const auth = c.req.header("authorization");
-  if (auth?.startsWith("Bearer ")) return { token: auth.slice(7), explicit: true };
-  const q = new URL(c.req.url).searchParams.get("token");
-  if (q !== null) return { token: q, explicit: true };
-  const name = cookieName(c);
-  for (const part of (c.req.header("cookie") ?? "").split(";")) {
-    const [k, ...v] = part.trim().split("=");
-    if (k === name) return { token: decodeURIComponent(v.join("=")), explicit: false };
-  }
-  return { explicit: false };
+  /** Whether this server trains the current run right now (default false: browsing runs on disk). */
+  live?: () => boolean;
+  /** The server stays up after the run (`train --keep-serving`); the page says so. */
+  keepServing?: boolean;
+  /** Summaries of the runs (default: a new index over `runsDir`). */
+  index?: RunsIndex;
 }
 
 function runIdOf(runDir: string): string {
   return runDir.replace(/\/+$/, "").split("/").pop() ?? "";
 }
 
-/** Splits and decodes a URL path, refusing anything but plain safe segments. Returns undefined if refused. */
-function safeSegments(rawPath: string): string[] | undefined {
-  const out: string[] = [];
-  for (const raw of rawPath.split("/")) {
-    let seg: string;
-    try {
-      seg = decodeURIComponent(raw);
-    } catch {
-      return undefined;
-    }
-    if (!SAFE_SEGMENT.test(seg)) return undefined;
-    out.push(seg);
-  }
-  return out;
-}
-
-async function summarise(runsDir: string, id: string, current: boolean): Promise<RunSummary | undefined> {
-  const path = `${runsDir}/${id}/${RUN_LOG_FILE}`;
-  let text: string;
-  let modified: number | null = null;
-  try {
-    const st = await Deno.stat(path);
-    modified = st.mtime?.getTime() ?? null;
-    text = await Deno.readTextFile(path);
-  } catch {
-    return undefined;
-  }
-  const msgs = compactHistory(parseRunLog(text));
-  const s: RunSummary = { id, current, messages: msgs.length, modified };
-  for (const m of msgs) {
-    if (m.type === "status") s.state = m.state;
-    else if (m.type === "metrics") {
-      s.step = m.step;
-      s.totalSteps = m.totalSteps;
-    } else if (m.type === "eval") s.lastEval = m.metrics;
-  }
-  // A trainer killed outright (SIGKILL, power loss) cannot log its end: no live lock means it is not running.
-  if (
-    !current && ["starting", "running", "evaluating"].includes(s.state ?? "") &&
-    !lockHolder(`${runsDir}/${id}`)
-  ) {
-    s.state = "interrupted";
-  }
-  return s;
-}
-
 /**
- * Builds the dashboard app. Routes: `GET /` (page), `/static/*` (embedded assets), `GET /events` (SSE;
- * `?history=1` first replays the run log after an `event: reset` frame), `GET /api/history[?run=<id>]`,
- * `GET /api/runs`, `GET /runs/<id>/pictures/<file>.png`.
+ * Builds the dashboard app. Routes: `GET /` (page), `/static/*` (embedded files), `GET /events`,
+ * `GET /api/history[?run=<id>]` (the whole compacted log), the data routes of dashboard/api.ts, and
+ * `GET /runs/<id>/pictures/<file>.png`.
  */
 export function createApp(opts: AppOptions): Hono {
   const runsDir = opts.runsDir.replace(/\/+$/, "") || "/";
   const runDir = opts.runDir?.replace(/\/+$/, "");
+  const current = runDir ? runIdOf(runDir) : undefined;
   const hub = opts.hub ?? new TelemetryHub();
-  const token = opts.token;
+  const live = opts.live ?? (() => false);
+  const keepServing = opts.keepServing ?? false;
+  const index = opts.index ?? new RunsIndex(runsDir, { current, live });
+  const stores = new StoreCache(runsDir, current);
   let realRunsDir: string | undefined;
   const app = new Hono();
 
-  app.use("*", async (c, next) => {
-    if (token !== undefined) {
-      const got = requestToken(c);
-      if (got.token === undefined || !safeEqual(got.token, token)) {
-        return c.text("401 Unauthorized: this dashboard needs its token (?token=… or x-hpseg-token)", 401);
-      }
-      if (got.explicit) {
-        // The page's own requests (scripts, styles, EventSource, pictures) then carry it as a cookie that
-        // scripts cannot read and other sites cannot send.
-        c.header(
-          "set-cookie",
-          `${cookieName(c)}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict`,
-        );
-      }
-    } else {
-      const host = (c.req.header("host") ?? new URL(c.req.url).host).replace(/:\d+$/, "");
-      if (!LOOPBACK_NAMES.has(host.toLowerCase()) && !isLoopbackHost(host)) {
-        return c.text(`403 Forbidden: host "${host}" is not a loopback name`, 403);
-      }
-    }
-    await next();
-    c.header("x-content-type-options", "nosniff");
-    c.header("referrer-policy", "no-referrer");
-  });
+  app.use("*", accessCheck(opts.token));
+  app.use("/api/*", compress());
 
-  for (const [path, [type, body]] of STATIC) {
-    app.get(path, (c) => {
-      c.header("content-type", type);
-      c.header("cache-control", "no-cache");
-      if (type.startsWith("text/html")) {
-        c.header(
-          "content-security-policy",
-          "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; connect-src 'self'",
-        );
-      }
-      return c.body(body);
+  for (const [path, file] of STATIC_FILES) {
+    const extra: Record<string, string> = file.type.startsWith("text/html")
+      ? { "content-security-policy": PAGE_CSP }
+      : {};
+    app.get(path, async (c) => {
+      const res = await serveStatic(file, c.req.raw, extra);
+      // The access check's headers (the token cookie, nosniff) go on the response built here.
+      for (const [k, v] of c.res.headers) if (!res.headers.has(k)) res.headers.set(k, v);
+      return res;
     });
   }
 
@@ -356,7 +110,7 @@ export function createApp(opts: AppOptions): Hono {
       try {
         realRunsDir ??= await Deno.realPath(runsDir);
         const real = await Deno.realPath(`${dir}/${RUN_LOG_FILE}`);
-        if (!real.startsWith(realRunsDir.replace(/\/?$/, "/"))) return c.json({ error: "forbidden" }, 403);
+        if (!isInside(real, realRunsDir)) return c.json({ error: "forbidden" }, 403);
       } catch (err) {
         if (!(err instanceof Deno.errors.NotFound)) throw err;
       }
@@ -365,35 +119,35 @@ export function createApp(opts: AppOptions): Hono {
     return c.json({ runId: runIdOf(dir), messages: compactHistory(await readRunLog(dir)) });
   });
 
-  app.get("/api/runs", async (c) => {
-    const current = runDir ? runIdOf(runDir) : undefined;
-    const runs: RunSummary[] = [];
-    try {
-      for await (const e of Deno.readDir(runsDir)) {
-        if (!e.isDirectory || !SAFE_SEGMENT.test(e.name)) continue;
-        const s = await summarise(runsDir, e.name, e.name === current);
-        if (s) runs.push(s);
-      }
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
-    runs.sort((a, b) => (b.modified ?? 0) - (a.modified ?? 0));
-    return c.json({ runsDir, current: current ?? null, runs });
-  });
+  mountApi(app, { runsDir, index, current, live, keepServing }, stores);
 
   app.get("/events", (c) => {
-    const initial: Uint8Array[] = [hub.frame({ runId: runDir ? runIdOf(runDir) : null }, "reset")];
-    if (c.req.query("history") === "1" && runDir !== undefined) {
-      // Synchronous read: history and subscription happen in one turn, so no message is lost or doubled.
+    const isLive = live();
+    const initial: Uint8Array[] = [
+      hub.frame({ runId: current ?? null, live: isLive, keepServing, runsDir }, "reset"),
+    ];
+    // Synchronous reads: history and subscription happen in one turn, so no message is lost or doubled.
+    let ended = !isLive;
+    if (runDir !== undefined && c.req.query("snapshot") === "1") {
+      const store = stores.get(current!);
+      store.refreshSync();
+      const snap = store.snapshot(current!);
+      initial.push(hub.frame(snap as unknown as Record<string, unknown>, "snapshot"));
+      ended ||= isFinalState(snap.statuses.at(-1)?.state);
+    } else if (runDir !== undefined && c.req.query("history") === "1") {
       let text = "";
       try {
         text = Deno.readTextFileSync(`${runDir}/${RUN_LOG_FILE}`);
       } catch (err) {
         if (!(err instanceof Deno.errors.NotFound)) throw err;
       }
-      for (const m of compactHistory(parseRunLog(text))) initial.push(hub.frame(m));
+      const msgs = compactHistory(parseRunLog(text));
+      for (const m of msgs) initial.push(hub.frame(m));
+      const last = msgs.findLast((m) => m.type === "status");
+      ended ||= last?.type === "status" && isFinalState(last.state);
     }
     initial.push(hub.frame({}, "live"));
+    if (ended && runDir !== undefined) initial.push(hub.frame({}, "end"));
     const body = hub.open(initial);
     return new Response(body, {
       headers: {
@@ -418,12 +172,16 @@ export function createApp(opts: AppOptions): Hono {
       realRunsDir ??= await Deno.realPath(runsDir);
       const real = await Deno.realPath(`${runsDir}/${segs.join("/")}`);
       // A symlink may point anywhere: only serve what really lies inside the runs folder.
-      if (!real.startsWith(realRunsDir.replace(/\/?$/, "/"))) return c.text("403 Forbidden", 403);
+      if (!isInside(real, realRunsDir)) return c.text("403 Forbidden", 403);
       const st = await Deno.stat(real);
       if (!st.isFile) return c.text("404 Not Found", 404);
+      // Pictures are written atomically and rarely replaced (a resumed run redraws a step): revalidate.
+      const etag = `W/"${st.size.toString(36)}-${(st.mtime?.getTime() ?? 0).toString(36)}"`;
+      c.header("etag", etag);
+      c.header("cache-control", "no-cache");
+      if (c.req.header("if-none-match")?.split(",").some((t) => t.trim() === etag)) return c.body(null, 304);
       const bytes = await Deno.readFile(real);
       c.header("content-type", type);
-      c.header("cache-control", "no-cache");
       return c.body(bytes);
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return c.text("404 Not Found", 404);
@@ -438,6 +196,11 @@ export function createApp(opts: AppOptions): Hono {
   });
   return app;
 }
+
+/** After the last request, how long a closing server waits for a page's follow-up requests (ms). */
+const QUIET_MS = 300;
+/** Longest a closing server waits for open pages (final frames delivered, follow-up requests done). */
+const CLOSE_WAIT_MS = 2000;
 
 /**
  * Starts the dashboard on `host:port` (default 127.0.0.1:8787) for the run in `runDir`. `publish` appends the
@@ -463,12 +226,37 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
   }
   const log = opts.readOnly ? undefined : new RunLog(opts.runDir!);
   if (!opts.readOnly) await Deno.mkdir(opts.runDir!, { recursive: true });
+  const runsDir = opts.runsDir.replace(/\/+$/, "") || "/";
+  const current = opts.runDir ? runIdOf(opts.runDir) : undefined;
+  let closed = false, ended = false;
+  const live = () => !opts.readOnly && !closed && !ended;
   const hub = new TelemetryHub();
-  const app = createApp({ runsDir: opts.runsDir, runDir: opts.runDir, token: opts.token, hub });
+  const index = new RunsIndex(runsDir, { current, live });
+  const app = createApp({
+    runsDir,
+    runDir: opts.runDir,
+    token: opts.token,
+    hub,
+    live,
+    keepServing: opts.keepServing,
+    index,
+  });
+  // Requests in flight and the last one's start: a closing server lets a page finish its follow-ups.
+  let inFlight = 0, lastRequest = 0;
+  const handler = async (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => {
+    const sse = new URL(req.url).pathname === "/events";
+    if (!sse) inFlight++;
+    lastRequest = Date.now();
+    try {
+      return await app.fetch(req, info);
+    } finally {
+      if (!sse) inFlight--;
+    }
+  };
   const abort = new AbortController();
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
-    server = Deno.serve({ hostname: host, port, signal: abort.signal, onListen: () => {} }, app.fetch);
+    server = Deno.serve({ hostname: host, port, signal: abort.signal, onListen: () => {} }, handler);
   } catch (err) {
     if (err instanceof Deno.errors.AddrInUse) {
       throw new InputError(`Cannot start the dashboard on ${host}:${port}: address in use`, {
@@ -480,7 +268,6 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
   const addr = server.addr;
   const shownHost = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const q = opts.token ? `?token=${encodeURIComponent(opts.token)}` : "";
-  let closed = false;
   return {
     url: `http://${shownHost}:${addr.port}/${q}`,
     publish(msg: TelemetryMessage): void {
@@ -488,11 +275,26 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
       if (!log) throw new Error("startDashboard: publish() on a read-only dashboard");
       const { message, json } = log.appendJson(msg);
       hub.broadcast(message, json); // serialised once for the log and every stream
+      if (message.type === "status") {
+        const final = isFinalState(message.state);
+        ended = final;
+        // The final state reaches every open page now, followed by `end`: they stop listening.
+        if (final) hub.end();
+      }
     },
     async close(): Promise<void> {
       if (closed) return;
+      const pages = hub.size;
       closed = true;
-      hub.closeAll();
+      await hub.closeAll(CLOSE_WAIT_MS);
+      if (current !== undefined && !opts.readOnly) await index.save(current).catch(() => {});
+      // Open pages fetch once more after the end (the runs list, the last picture): let them finish.
+      if (pages > 0) {
+        const deadline = Date.now() + CLOSE_WAIT_MS;
+        while (Date.now() < deadline && (inFlight > 0 || Date.now() - lastRequest < QUIET_MS)) {
+          await new Promise((r) => setTimeout(r, 25));
+        }
+      }
       abort.abort();
       await server.finished;
       log?.close();

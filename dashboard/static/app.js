@@ -1,383 +1,523 @@
-// hpseg dashboard page logic (issue 7 §2; message types: core/telemetry.ts).
+// hpseg dashboard page (issue 7 §2, issue 14): the entry module. It keeps one record per run (series,
+// evaluations, pictures, statuses), fills it from a snapshot (`/api/snapshot`, or the `snapshot` event of
+// `/events?snapshot=1` for the server's current run) and then from the live EventSource feed, and draws the
+// run view (charts.js, pictures.js, eval_detail.js, facts.js), the compare view (several runs overlaid, with
+// their configuration differences) and the runs table (runs.js).
 //
-// Opens `/events?history=1`: the server first sends `event: reset`, then every logged message, then
-// `event: live`, then each new message as it is published. On reconnect the same happens, so the page
-// clears its state on `reset` and never shows a message twice. Chart updates are batched to one redraw per
-// animation frame, with animations off, so a fast trainer cannot make the page fall behind.
-// Picking a past run in the selector shows that run's log from `/api/history?run=<id>` (no live feed).
-"use strict";
+// The stream: `reset` (which run, whether the server trains it, where runs are kept), `snapshot`, `live`,
+// then messages; `end` when the run reached a final state or the server only browses logs — the page then
+// closes the stream (no retrying) and, after a live run, says where to browse it later (issue 14 §1).
+import { downloadUrl, getJson, withToken } from "./api.js";
+import { ChartBoard } from "./charts.js";
+import { metricsValues, panelSeries, RUN_COLORS } from "./chart_specs.js";
+import { PictureBoard } from "./pictures.js";
+import { EvalDetail } from "./eval_detail.js";
+import { RunsTable } from "./runs.js";
+import { renderConfigDiff, renderConfigTable } from "./config_view.js";
+import {
+  renderFacts,
+  renderFinal,
+  renderMessage,
+  renderProgress,
+  showEndBanner,
+  tickElapsed,
+} from "./facts.js";
 
-const Chart = globalThis.Chart;
-const params = new URLSearchParams(location.search);
-const token = params.get("token");
+const $ = (id) => document.getElementById(id);
+const FINAL = new Set(["done", "stopped", "failed"]);
+const POLL_MS = 15000;
 
-/** Adds the dashboard token (when the page was opened with one) to a same-origin URL. */
-function withToken(url) {
-  if (!token) return url;
-  return url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token);
-}
-
-/** Dots only while a series is short (a lone eval point would otherwise be invisible). */
-const sparsePoints = (ctx) => ((ctx.dataset.hpPoints?.length ?? 0) <= 30 ? 2.5 : 0);
-
-const COLORS = ["#2f6fde", "#d03a3a", "#1f9d55", "#c77c02", "#8e44ad", "#17a2b8", "#555", "#e83e8c"];
-
-/** A line chart over steps; `series` are [key, label] pairs, `opts` may set log scale or a 2nd axis. */
-function lineChart(id, series, opts = {}) {
-  const canvas = document.getElementById(id);
-  const datasets = series.map(([key, label, extra], i) => ({
-    label,
-    data: [],
-    hpPoints: [], // full series; `data` may be a decimated view
-    borderColor: COLORS[i % COLORS.length],
-    backgroundColor: COLORS[i % COLORS.length] + "33",
-    borderWidth: 1.5,
-    pointRadius: sparsePoints,
-    tension: 0,
-    hpKey: key,
-    ...(extra ?? {}),
-  }));
-  const scales = {
-    x: { type: "linear", title: { display: true, text: "step" }, ticks: { maxTicksLimit: 8 } },
-    y: { type: opts.logY ? "logarithmic" : "linear", ticks: { maxTicksLimit: 6 } },
+// ---- the record of one run -------------------------------------------------------------------------------
+function newRun(id) {
+  return {
+    id,
+    t0: 0,
+    config: null,
+    facts: null,
+    statuses: [],
+    evals: [],
+    pictures: [],
+    progress: null,
+    lastMetrics: null,
+    series: new Map(),
+    counts: {},
+    zoom: new Map(),
+    totalSteps: 0,
+    kmeans: NaN,
+    final: null,
+    state: "waiting",
+    message: "",
+    started: undefined,
+    ended: undefined,
+    eta: null,
+    summary: null,
   };
-  if (opts.y1) scales.y1 = { type: "linear", position: "right", grid: { drawOnChartArea: false } };
-  return new Chart(canvas, {
-    type: "line",
-    data: { datasets },
-    options: {
-      animation: false,
-      parsing: false,
-      normalized: true,
-      maintainAspectRatio: false,
-      interaction: { mode: "nearest", axis: "x", intersect: false },
-      plugins: { legend: { labels: { boxWidth: 12 } }, decimation: { enabled: true, algorithm: "min-max" } },
-      scales,
-    },
-  });
 }
 
-const charts = {
-  losses: lineChart("chart-losses", [
-    ["ghp", "GHP"],
-    ["lhp", "LHP"],
-    ["reg", "regulariser"],
-    ["lin", "linear probe"],
-    ["clu", "cluster probe"],
-    ["total", "total"],
-  ]),
-  lambda: lineChart("chart-lambda", [["lambda", "λ"]]),
-  positives: lineChart("chart-positives", [
-    ["ag", "task-agnostic"],
-    ["sp", "task-specific"],
-    ["lhp", "LHP"],
-  ]),
-  // One colour per pool: p50 solid, p10 and p90 dashed with the band between them shaded.
-  thresholds: lineChart("chart-thresholds", [
-    ["ag.p10", "TA p10", { borderDash: [4, 3], borderColor: COLORS[0] }],
-    ["ag.p50", "TA p50", { borderColor: COLORS[0], borderWidth: 2 }],
-    ["ag.p90", "TA p90", {
-      borderDash: [4, 3],
-      borderColor: COLORS[0],
-      fill: "-2",
-      backgroundColor: COLORS[0] + "22",
-    }],
-    ["sp.p10", "TS p10", { borderDash: [4, 3], borderColor: COLORS[3] }],
-    ["sp.p50", "TS p50", { borderColor: COLORS[3], borderWidth: 2 }],
-    ["sp.p90", "TS p90", {
-      borderDash: [4, 3],
-      borderColor: COLORS[3],
-      fill: "-2",
-      backgroundColor: COLORS[3] + "22",
-    }],
-  ]),
-  lr: lineChart("chart-lr", [["lr", "learning rate"]]),
-  throughput: lineChart("chart-throughput", [
-    ["imagesPerSec", "images/s"],
-    ["stepMs", "step ms", { yAxisID: "y1" }],
-  ], { y1: true }),
-  gpu: lineChart("chart-gpu", []),
-  eval: lineChart("chart-eval", [
-    ["cluster_acc", "cluster acc"],
-    ["cluster_miou", "cluster mIoU"],
-    ["linear_acc", "linear acc"],
-    ["linear_miou", "linear mIoU"],
-  ]),
-};
-
-/** Looks up "a.b" in an object. */
-function pick(obj, path) {
-  let v = obj;
-  for (const k of path.split(".")) v = v?.[k];
-  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
+function pushPoint(d, key, step, time, y) {
+  let s = d.series.get(key);
+  if (!s) d.series.set(key, s = { step: [], t: [], y: [] });
+  s.step.push(step);
+  s.t.push(Number.isFinite(time) ? time - d.t0 : 0);
+  s.y.push(y);
+  d.counts[key] = (d.counts[key] ?? 0) + 1;
 }
 
-const dirty = new Set();
-let frameQueued = false;
-function redrawSoon(chart) {
-  dirty.add(chart);
-  if (frameQueued) return;
-  frameQueued = true;
-  const flush = () => {
-    frameQueued = false;
-    for (const c of dirty) {
-      // The decimation plugin swaps `dataset.data` for a decimated copy; hand it the full series each time.
-      for (const ds of c.data.datasets) ds.data = ds.hpPoints;
-      c.update("none");
-    }
-    dirty.clear();
-  };
-  // Hidden tabs get no animation frames; a timeout keeps the charts current anyway.
-  if (document.hidden) setTimeout(flush, 250);
-  else requestAnimationFrame(flush);
-}
-
-function addPoints(chart, step, source) {
-  for (const ds of chart.data.datasets) {
-    const y = pick(source, ds.hpKey);
-    if (y !== undefined) ds.hpPoints.push({ x: step, y });
+/** Folds one telemetry message into a run record. */
+function apply(d, m) {
+  if (typeof m.time === "number") {
+    if (!d.t0) d.t0 = m.time;
+    d.started ??= m.time;
   }
-  redrawSoon(chart);
-}
-
-let runId = null;
-let lastMetrics = null;
-const pictures = new Map(); // kind → figure element
-const stats = { messages: 0, metrics: 0, evals: 0, pictures: 0, picturesLoaded: 0, resets: 0 };
-
-function resetPage(newRunId) {
-  runId = newRunId;
-  lastMetrics = null;
-  for (const c of Object.values(charts)) {
-    for (const ds of c.data.datasets) ds.data = ds.hpPoints = [];
-    if (c === charts.gpu) c.data.datasets = [];
-    c.update("none");
-  }
-  document.getElementById("card-gpu").hidden = true;
-  for (const fig of pictures.values()) fig.remove();
-  pictures.clear();
-  document.getElementById("no-pictures").hidden = false;
-  document.getElementById("run-id").textContent = runId ?? "no run";
-  document.getElementById("progress-text").textContent = "no metrics yet";
-  document.getElementById("progress-bar").style.width = "0";
-  document.getElementById("message").textContent = "";
-  setState("waiting");
-  Object.assign(stats, { messages: 0, metrics: 0, evals: 0, pictures: 0, picturesLoaded: 0 });
-  stats.resets++;
-}
-
-function setState(state) {
-  const el = document.getElementById("state");
-  el.textContent = state;
-  el.className = "badge state-" + state;
-}
-
-function fmt(v, digits = 3) {
-  if (v === undefined || v === null || !Number.isFinite(v)) return "–";
-  const a = Math.abs(v);
-  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : v.toFixed(digits);
-}
-
-function fmtDuration(s) {
-  if (!Number.isFinite(s) || s < 0) return "–";
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
-  return h > 0 ? `${h}h${String(m).padStart(2, "0")}m` : `${m}m${String(sec).padStart(2, "0")}s`;
-}
-
-/** Status text; a JSON object of numbers (e.g. the final metrics) is shown as "key value · …". */
-function formatMessage(text) {
-  if (!text) return "";
-  try {
-    const v = JSON.parse(text);
-    if (v && typeof v === "object" && !Array.isArray(v)) {
-      return Object.entries(v).map(([k, x]) => `${k} ${typeof x === "number" ? fmt(x, 2) : x}`).join(" · ");
-    }
-  } catch { /* plain text */ }
-  return text;
-}
-
-function onMetrics(m) {
-  stats.metrics++;
-  lastMetrics = m;
-  addPoints(charts.losses, m.step, m.losses);
-  addPoints(charts.lambda, m.step, { lambda: m.lambda });
-  addPoints(charts.positives, m.step, m.positives);
-  addPoints(charts.thresholds, m.step, m.thresholds);
-  addPoints(charts.lr, m.step, { lr: m.lr });
-  addPoints(charts.throughput, m.step, m);
-  if (m.gpuPassMs && Object.keys(m.gpuPassMs).length > 0) {
-    const gpu = charts.gpu;
-    document.getElementById("card-gpu").hidden = false;
-    for (const name of Object.keys(m.gpuPassMs)) {
-      if (!gpu.data.datasets.some((d) => d.hpKey === name)) {
-        const c = COLORS[gpu.data.datasets.length % COLORS.length];
-        gpu.data.datasets.push({
-          label: name,
-          hpKey: name,
-          data: [],
-          hpPoints: [],
-          borderColor: c,
-          pointRadius: sparsePoints,
-        });
-      }
-    }
-    addPoints(gpu, m.step, m.gpuPassMs);
-  }
-  const frac = m.totalSteps > 0 ? Math.min(1, m.step / m.totalSteps) : 0;
-  document.getElementById("progress-bar").style.width = (100 * frac).toFixed(1) + "%";
-  // The trainer's own estimate of the run's remaining time (the terminal shows the same number).
-  const eta = typeof m.etaSeconds === "number"
-    ? m.etaSeconds
-    : m.stepMs > 0
-    ? ((m.totalSteps - m.step) * m.stepMs) / 1000
-    : NaN;
-  document.getElementById("progress-text").textContent = `step ${m.step}/${m.totalSteps} · epoch ${m.epoch}` +
-    ` · loss ${fmt(m.losses?.total)} · ${fmt(m.imagesPerSec, 1)} img/s · ${fmt(m.stepMs, 1)} ms/step` +
-    ` · ETA ${fmtDuration(eta)}`;
-}
-
-function onPicture(p) {
-  stats.pictures++;
-  let fig = pictures.get(p.kind);
-  if (!fig) {
-    fig = document.createElement("figure");
-    fig.dataset.kind = p.kind;
-    const img = document.createElement("img");
-    img.alt = p.kind;
-    img.addEventListener("load", () => {
-      stats.picturesLoaded++;
-      fig.dataset.loaded = "1";
-    });
-    const cap = document.createElement("figcaption");
-    fig.append(img, cap);
-    document.getElementById("pictures").append(fig);
-    pictures.set(p.kind, fig);
-    document.getElementById("no-pictures").hidden = true;
-  }
-  const label = { ghp: "GHP set", lhp: "LHP neighbours", pred: "predictions" }[p.kind] ?? p.kind;
-  fig.querySelector("figcaption").textContent = `${label} · step ${p.step}` +
-    (p.caption ? ` · ${p.caption}` : "");
-  const src = withToken(
-    `/runs/${encodeURIComponent(runId ?? "")}/${p.file.split("/").map(encodeURIComponent).join("/")}`,
-  );
-  fig.querySelector("img").src = src;
-}
-
-/** A resumed run re-does the steps after its checkpoint: drop what the interrupted attempt drew for them. */
-function dropAfter(step) {
-  for (const c of Object.values(charts)) {
-    for (const ds of c.data.datasets) ds.data = ds.hpPoints = ds.hpPoints.filter((p) => p.x <= step);
-    redrawSoon(c);
-  }
-}
-
-function onMessage(m) {
-  stats.messages++;
   switch (m.type) {
     case "status":
-      if (typeof m.resumedFrom === "number") dropAfter(m.resumedFrom);
-      setState(m.state);
-      if (m.state === "done" || m.state === "failed" || m.state === "stopped") loadRuns();
-      if (m.runId && m.runId !== runId) {
-        runId = m.runId;
-        document.getElementById("run-id").textContent = runId;
+      if (typeof m.resumedFrom === "number") dropAfter(d, m.resumedFrom);
+      d.statuses.push(m);
+      d.state = m.state;
+      d.message = m.message ?? "";
+      if (m.config) d.config = m.config;
+      if (m.facts) d.facts = { ...d.facts, ...m.facts };
+      if (m.final) {
+        d.final = m.final;
+        d.kmeans = m.final.kmeans_miou ?? NaN;
       }
-      document.getElementById("message").textContent = formatMessage(m.message);
-      if (m.config) document.getElementById("config").textContent = JSON.stringify(m.config, null, 2);
+      d.ended = FINAL.has(m.state) ? m.time : undefined;
       break;
     case "metrics":
-      onMetrics(m);
+      for (const [k, v] of metricsValues(m)) pushPoint(d, k, m.step, m.time, v);
+      d.lastMetrics = m;
+      d.totalSteps = m.totalSteps;
+      if (typeof m.etaSeconds === "number") d.eta = { seconds: m.etaSeconds, at: Date.now() };
       break;
     case "eval":
-      stats.evals++;
-      addPoints(charts.eval, m.step, m.metrics);
+      d.evals.push(m);
+      for (const [k, v] of Object.entries(m.metrics)) {
+        if (typeof v === "number") pushPoint(d, `eval.${k}`, m.step, m.time, v);
+      }
       break;
     case "picture":
-      onPicture(m);
+      d.pictures.push(m);
+      break;
+    case "progress":
+      d.progress = m;
+      d.totalSteps = m.totalSteps || d.totalSteps;
+      if (typeof m.etaSeconds === "number") d.eta = { seconds: m.etaSeconds, at: Date.now() };
       break;
   }
 }
 
-// Live feed ---------------------------------------------------------------------------------------------
-let source = null;
-let currentRun = null; // id of the run the server is training now
-let viewing = null; // id of the run shown (null = the live run)
+/** A resumed run re-does the steps after its checkpoint: what the interrupted attempt logged for them goes. */
+function dropAfter(d, step) {
+  for (const s of d.series.values()) {
+    let n = s.step.length;
+    while (n > 0 && s.step[n - 1] > step) n--;
+    s.step.length = s.t.length = s.y.length = n;
+  }
+  d.evals = d.evals.filter((e) => e.step <= step);
+  d.pictures = d.pictures.filter((p) => p.step <= step);
+}
 
-function setConn(on, text) {
-  const el = document.getElementById("conn");
+/** A run record from a snapshot (server-side downsampled series). */
+function fromSnapshot(snap) {
+  const d = newRun(snap.runId);
+  d.t0 = snap.t0;
+  d.config = snap.config ?? null;
+  d.evals = snap.evals ?? [];
+  d.pictures = snap.pictures ?? [];
+  d.progress = snap.progress ?? null;
+  d.lastMetrics = snap.lastMetrics ?? null;
+  d.counts = { ...snap.counts };
+  d.summary = snap.summary ?? null;
+  for (const [k, s] of Object.entries(snap.series ?? {})) d.series.set(k, { step: s.step, t: s.t, y: s.y });
+  for (const st of snap.statuses ?? []) {
+    d.statuses.push(st);
+    d.state = st.state;
+    d.message = st.message ?? "";
+    if (st.facts) d.facts = { ...d.facts, ...st.facts };
+    if (st.final) {
+      d.final = st.final;
+      d.kmeans = st.final.kmeans_miou ?? NaN;
+    }
+    d.ended = FINAL.has(st.state) ? st.time : undefined;
+  }
+  d.started = snap.summary?.started ?? (snap.t0 || undefined);
+  d.totalSteps = d.lastMetrics?.totalSteps ?? d.progress?.totalSteps ?? snap.summary?.totalSteps ?? 0;
+  if (snap.summary?.state === "interrupted") d.state = "interrupted";
+  if (d.lastMetrics && typeof d.lastMetrics.etaSeconds === "number") {
+    d.eta = { seconds: d.lastMetrics.etaSeconds, at: Date.now() };
+  }
+  return d;
+}
+
+// ---- page state --------------------------------------------------------------------------------------------
+const page = {
+  server: { runId: null, live: false, keepServing: false, runsDir: "runs" },
+  shown: null, // run shown in the run view
+  compare: [], // ids overlaid (compare view when ≥ 2)
+  ended: false, // the server's live run reached its end
+  tab: "run",
+};
+const runs = new Map();
+const stats = {
+  messages: 0,
+  metrics: 0,
+  evals: 0,
+  pictures: 0,
+  resets: 0,
+  snapshots: 0,
+  ends: 0,
+  runLists: 0,
+};
+let listing = [];
+
+// ---- theme: Chart.js colours follow the CSS variables (light or dark) --------------------------------------
+function applyTheme() {
+  const css = getComputedStyle(document.documentElement);
+  const v = (n) => css.getPropertyValue(n).trim();
+  globalThis.Chart.defaults.color = v("--muted") || "#66707c";
+  globalThis.Chart.defaults.borderColor = v("--grid") || "#dde1e6";
+}
+applyTheme();
+
+const board = new ChartBoard($("charts"), {
+  onZoom: (panel, min, max) => zoom(panel, min, max),
+  downloads: (panel) => {
+    const id = page.compare.length > 1 ? page.compare[0] : page.shown;
+    const d = runs.get(id);
+    if (!d) return [];
+    const keys = panelSeries(panel.spec, d.config, [...d.series.keys()]).map(([k]) => k);
+    return keys.length ? [downloadUrl(id, keys, "csv"), downloadUrl(id, keys, "json")] : [];
+  },
+});
+const pictureBoard = new PictureBoard($("pictures"), $("enlarge"), $("no-pictures"));
+const evalDetail = new EvalDetail($("eval-detail"));
+const table = new RunsTable($("runs-table"), $("meta-dialog"), {
+  open: (id) => openRun(id),
+  selectionChanged: (ids) => {
+    $("compare-btn").disabled = ids.length < 2;
+    $("compare-btn").textContent = `Overlay selected (${ids.length})`;
+    renderConfigDiff($("config-diff"), ids.map((id) => diffEntry(id)));
+  },
+  colorOf: (id) => colorOf(id),
+});
+
+function colorOf(id) {
+  const i = table.sorted().map((r) => r.id).filter((x) => table.selected.has(x)).indexOf(id);
+  return i >= 0 ? RUN_COLORS[i % RUN_COLORS.length] : undefined;
+}
+
+function labelOf(id) {
+  return listing.find((r) => r.id === id)?.name ?? id;
+}
+
+function diffEntry(id) {
+  const s = listing.find((r) => r.id === id);
+  return { label: labelOf(id), color: colorOf(id), config: runs.get(id)?.config ?? s?.config };
+}
+
+// ---- drawing -----------------------------------------------------------------------------------------------
+function setBadge(el, text, cls) {
   el.textContent = text;
-  el.className = "badge " + (on ? "conn-on" : "conn-off");
+  el.className = `badge ${cls}`;
+}
+
+function factsView(d) {
+  const live = d.id === page.server.runId && page.server.live && !page.ended;
+  return { ...d, live, runsDir: page.server.runsDir };
+}
+
+/** Draws the run view (one run) or the compare view (several). */
+function render() {
+  const comparing = page.compare.length > 1;
+  document.body.classList.toggle("comparing", comparing);
+  $("compare-box").hidden = !comparing;
+  if (comparing) {
+    const list = page.compare.filter((id) => runs.has(id)).map((id, i) => ({
+      id,
+      label: labelOf(id),
+      color: RUN_COLORS[i % RUN_COLORS.length],
+      data: runs.get(id),
+    }));
+    $("run-id").textContent = `comparing ${list.length} runs`;
+    setBadge($("state"), "compare", "state-compare");
+    renderConfigDiff(
+      $("compare-diff"),
+      list.map((r) => ({ label: r.label, color: r.color, config: r.data.config })),
+    );
+    board.set(list, axisOptions());
+    return;
+  }
+  const d = runs.get(page.shown);
+  if (!d) return;
+  $("run-id").textContent = labelOf(d.id);
+  $("run-id").title = d.id;
+  setBadge($("state"), d.state, `state-${d.state}`);
+  document.title = `${d.state} · ${labelOf(d.id)} · hpseg`;
+  renderMessage(d.message);
+  renderFinal(d.state === "done" ? d.final : null);
+  renderProgress(factsView(d));
+  renderFacts(factsView(d));
+  renderConfigTable($("config"), d.config);
+  board.set([{ id: d.id, label: labelOf(d.id), color: RUN_COLORS[0], data: d }], axisOptions());
+  pictureBoard.set(d.id, d.pictures);
+  evalDetail.set(d.evals);
+}
+
+function axisOptions() {
+  return { axis: $("x-axis").value, smoothing: Number($("smoothing").value) };
+}
+
+/** A live message for the server's run: fold it and redraw what it touches. */
+function onLive(m) {
+  stats.messages++;
+  const id = page.server.runId;
+  let d = runs.get(id);
+  if (!d) runs.set(id, d = newRun(id));
+  apply(d, m);
+  if (m.type === "metrics") stats.metrics++;
+  if (m.type === "eval") stats.evals++;
+  if (m.type === "picture") stats.pictures++;
+  const fields = {
+    state: d.state,
+    step: d.lastMetrics?.step ?? d.progress?.step,
+    totalSteps: d.totalSteps || undefined,
+  };
+  if (m.type === "status" && FINAL.has(m.state)) {
+    Object.assign(fields, { live: false, final: m.final, ended: m.time });
+  }
+  table.patch(id, fields);
+  const visible = page.compare.length > 1 ? page.compare.includes(id) : page.shown === id;
+  if (!visible) return;
+  if (m.type === "metrics" || m.type === "eval" || m.type === "status") board.renderSoon();
+  if (page.compare.length > 1) return;
+  if (m.type === "picture") pictureBoard.add(m);
+  if (m.type === "eval") evalDetail.set(d.evals);
+  if (m.type === "status") {
+    if (m.config) renderConfigTable($("config"), d.config);
+    if (m.facts || FINAL.has(m.state)) renderFacts(factsView(d));
+    setBadge($("state"), d.state, `state-${d.state}`);
+    document.title = `${d.state} · ${labelOf(d.id)} · hpseg`;
+    renderMessage(d.message);
+    renderFinal(d.state === "done" ? d.final : null);
+  }
+  renderProgress(factsView(d));
+}
+
+// ---- the live stream ---------------------------------------------------------------------------------------
+let source = null;
+let pollTimer = null;
+
+function setConn(text, on) {
+  setBadge($("conn"), text, on ? "conn-on" : "conn-off");
 }
 
 function connect() {
-  if (source) source.close();
-  source = new EventSource(withToken("/events?history=1"));
+  source?.close();
+  source = new EventSource(withToken("/events?snapshot=1"));
   source.addEventListener("reset", (e) => {
-    const { runId: id } = JSON.parse(e.data);
-    currentRun = id;
-    resetPage(id);
-    setConn(false, "loading history");
+    stats.resets++;
+    page.server = JSON.parse(e.data);
+    page.ended = false;
+    $("banner").hidden = true;
+    setConn("loading", false);
   });
-  source.addEventListener("live", () => setConn(true, "live"));
+  source.addEventListener("snapshot", (e) => {
+    stats.snapshots++;
+    const d = fromSnapshot(JSON.parse(e.data));
+    runs.set(d.id, d);
+    if (page.shown === null || page.shown === d.id) {
+      page.shown = d.id;
+      if (page.compare.length < 2) render();
+    }
+  });
+  source.addEventListener(
+    "live",
+    () => setConn(page.server.live ? "live" : "browsing logs", page.server.live),
+  );
+  source.addEventListener("end", () => {
+    stats.ends++;
+    source?.close();
+    source = null;
+    const wasLive = page.server.live;
+    page.ended = true;
+    setConn(wasLive ? "run ended" : "browsing logs", false);
+    if (wasLive) {
+      const d = runs.get(page.server.runId);
+      showEndBanner({
+        state: d?.state ?? "ended",
+        id: page.server.runId,
+        runsDir: page.server.runsDir,
+        keepServing: page.server.keepServing,
+      });
+      // The trainer's server is going away: no more polling (unless it stays up).
+      if (!page.server.keepServing) stopPolling();
+      if (d && page.shown === d.id && page.compare.length < 2) renderFacts(factsView(d));
+      if (d) renderProgress(factsView(d));
+    }
+  });
   source.onmessage = (e) => {
     try {
-      onMessage(JSON.parse(e.data));
+      onLive(JSON.parse(e.data));
     } catch (err) {
       console.error("bad telemetry message", err, e.data);
     }
   };
-  source.onerror = () => setConn(false, "reconnecting");
-}
-
-async function showPastRun(id) {
-  if (source) source.close();
-  source = null;
-  setConn(false, "viewing log");
-  const res = await fetch(withToken(`/api/history?run=${encodeURIComponent(id)}`));
-  const body = await res.json();
-  resetPage(id);
-  for (const m of body.messages ?? []) onMessage(m);
+  source.onerror = () => {
+    if (!page.ended) setConn("reconnecting", false);
+  };
 }
 
 async function loadRuns() {
-  const sel = document.getElementById("runs");
   try {
-    const res = await fetch(withToken("/api/runs"));
-    const body = await res.json();
-    sel.replaceChildren();
-    for (const r of body.runs) {
-      const o = document.createElement("option");
-      o.value = r.id;
-      const step = r.step !== undefined ? ` · step ${r.step}/${r.totalSteps}` : "";
-      o.textContent = `${r.id}${r.current ? " (live)" : ""} · ${r.state ?? "?"}${step}`;
-      if ((viewing ?? body.current) === r.id) o.selected = true;
-      sel.append(o);
+    const body = await getJson("/api/runs");
+    stats.runLists++;
+    listing = body.runs;
+    $("runs-count").textContent = String(listing.length);
+    $("runs-dir").textContent = body.runsDir;
+    table.set(listing);
+    if (page.shown) {
+      $("run-id").textContent = page.compare.length > 1 ? $("run-id").textContent : labelOf(page.shown);
     }
   } catch (err) {
-    console.error("cannot list runs", err);
+    console.warn("cannot list runs:", err.message);
   }
 }
 
-document.getElementById("runs").addEventListener("change", (e) => {
-  const id = e.target.value;
-  if (id === currentRun || (viewing === null && id === runId)) {
-    viewing = null;
-    connect();
-  } else {
-    viewing = id;
-    showPastRun(id);
-  }
-});
+function stopPolling() {
+  if (pollTimer !== null) clearInterval(pollTimer);
+  pollTimer = null;
+}
 
-// Exposed for the headless browser test and for debugging in the console.
+/** Loads (or reloads, when not the live run) a run's snapshot. */
+async function ensureRun(id) {
+  const live = id === page.server.runId && runs.has(id);
+  if (live) return runs.get(id);
+  const snap = await getJson(`/api/snapshot?run=${encodeURIComponent(id)}`);
+  const d = fromSnapshot(snap);
+  runs.set(id, d);
+  return d;
+}
+
+async function openRun(id) {
+  try {
+    await ensureRun(id);
+    page.shown = id;
+    page.compare = [];
+    showTab("run");
+    render();
+  } catch (err) {
+    $("message").textContent = `cannot open ${id}: ${err.message}`;
+  }
+}
+
+async function compareSelected() {
+  const ids = table.sorted().map((r) => r.id).filter((id) => table.selected.has(id));
+  if (ids.length < 2) return;
+  try {
+    await Promise.all(ids.map((id) => ensureRun(id)));
+    page.compare = ids;
+    showTab("run");
+    board.resetZoom();
+    render();
+  } catch (err) {
+    $("compare-note").textContent = `cannot load: ${err.message}`;
+  }
+}
+
+/** A zoomed panel: fetch the visible step range at full resolution for runs whose series were reduced. */
+async function zoom(panel, min, max) {
+  const list = page.compare.length > 1 ? page.compare : [page.shown];
+  for (const id of list) {
+    const d = runs.get(id);
+    if (!d) continue;
+    for (const k of [...d.zoom.keys()]) if (k.startsWith(`${panel.spec.id}:`)) d.zoom.delete(k);
+    if (min === null) continue;
+    const keys = panelSeries(panel.spec, d.config, [...d.series.keys()]).map(([k]) => k)
+      .filter((k) => (d.counts[k] ?? 0) > (d.series.get(k)?.step.length ?? 0));
+    if (keys.length === 0) continue;
+    const [from, to] = stepRange(d, keys[0], min, max);
+    try {
+      const body = await getJson(
+        `/api/series?run=${encodeURIComponent(id)}&keys=${
+          encodeURIComponent(keys.join(","))
+        }&from=${from}&to=${to}&points=2000`,
+      );
+      for (const [k, s] of Object.entries(body.series)) d.zoom.set(`${panel.spec.id}:${k}`, s);
+      board.renderPanel(panel);
+    } catch (err) {
+      console.warn("zoom: cannot load the full series", err.message);
+    }
+  }
+}
+
+/** The step range of an x range on the chosen axis. */
+function stepRange(d, key, min, max) {
+  const axis = $("x-axis").value;
+  if (axis === "step") return [Math.floor(min), Math.ceil(max)];
+  const s = d.series.get(key);
+  const x = (i) => (axis === "relative" ? s.t[i] / 1000 : d.t0 + s.t[i]);
+  let from = s.step[0] ?? 0, to = s.step[s.step.length - 1] ?? 0;
+  for (let i = 0; i < s.step.length; i++) {
+    if (x(i) <= min) from = s.step[i];
+    if (x(i) <= max) to = s.step[Math.min(i + 1, s.step.length - 1)];
+  }
+  return [from, to];
+}
+
+// ---- controls ----------------------------------------------------------------------------------------------
+function showTab(tab) {
+  page.tab = tab;
+  $("view-run").hidden = tab !== "run";
+  $("view-runs").hidden = tab !== "runs";
+  $("tab-run").classList.toggle("active", tab === "run");
+  $("tab-runs").classList.toggle("active", tab === "runs");
+  if (tab === "runs") table.render();
+  if (tab === "run") board.renderAll();
+}
+
+$("tab-run").addEventListener("click", () => showTab("run"));
+$("tab-runs").addEventListener("click", () => showTab("runs"));
+$("compare-btn").addEventListener("click", () => compareSelected());
+$("exit-compare").addEventListener("click", () => {
+  page.compare = [];
+  board.resetZoom();
+  render();
+});
+$("x-axis").addEventListener("change", () => {
+  board.resetZoom();
+  board.set(board.runs, axisOptions());
+});
+$("smoothing").addEventListener("input", () => {
+  $("smoothing-value").textContent = Number($("smoothing").value).toFixed(2);
+  board.set(board.runs, axisOptions());
+});
+$("reset-zoom").addEventListener("click", () => board.resetZoom());
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+  applyTheme();
+  render();
+});
+setInterval(() => {
+  const d = runs.get(page.shown);
+  if (!d || page.compare.length > 1) return;
+  const view = factsView(d);
+  if (view.live) {
+    tickElapsed(view);
+    renderProgress(view);
+  }
+}, 1000);
+
+// Exposed for the headless browser tests and for debugging in the console.
 globalThis.hpsegDashboard = {
   stats,
-  charts,
-  last: () => lastMetrics,
-  points: () =>
-    Object.fromEntries(Object.entries(charts).map(([k, c]) => [k, c.data.datasets[0]?.hpPoints.length ?? 0])),
+  page,
+  runs,
+  board,
+  pictures: pictureBoard,
+  points: () => board.pointCounts(),
+  runsIn: (panel) => board.runsIn(panel),
+  table,
 };
 
 connect();
 loadRuns();
-setInterval(loadRuns, 15000);
+pollTimer = setInterval(loadRuns, POLL_MS);
