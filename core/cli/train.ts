@@ -22,6 +22,7 @@ import {
   type TelemetryMessage,
 } from "../telemetry.ts";
 import { TrainView } from "./train_view.ts";
+import { commandLine, HPSEG_VERSION } from "../version.ts";
 import { sharedJpegDecoderDir } from "../data/image.ts";
 import type { HpConfig } from "../hp/config.ts";
 import { resolveConfig } from "../hp/run_dir.ts";
@@ -69,6 +70,7 @@ Options:
   --out DIR            parent folder of run directories (default runs)
   --steps N            stop after N training steps in total (default: epochs × batches per epoch)
   --no-serve           do not start the dashboard server
+  --keep-serving       keep the dashboard server up after the run ends, until Ctrl-C
   --host H             dashboard bind address (default 127.0.0.1; others need --token)
   --port N             dashboard port (default 8787; 0 = any free port)
   --token T            dashboard access token
@@ -88,6 +90,7 @@ const OPTIONS = {
   out: { type: "string" },
   steps: { type: "string" },
   "no-serve": { type: "boolean" },
+  "keep-serving": { type: "boolean" },
   host: { type: "string" },
   port: { type: "string" },
   token: { type: "string" },
@@ -121,6 +124,19 @@ function finalLine(f: FinalMetrics): Record<string, number | null> {
   };
 }
 
+/** Resolves at the next SIGINT, SIGTERM or SIGHUP (`--keep-serving` after the run). */
+function untilStopSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const watch = watchStopSignals({
+      stop: () => {
+        watch[Symbol.dispose]();
+        resolve();
+      },
+      abort: () => {},
+    });
+  });
+}
+
 /** Total system memory (what a software adapter's buffers live in), or undefined without permission. */
 function systemMemory(): number | undefined {
   try {
@@ -151,6 +167,8 @@ export const command: Command = {
       throw new UsageError("--resume continues a run with its own config; --config/--set cannot change it");
     }
     const serve = args.values["no-serve"] !== true;
+    const keepServing = args.values["keep-serving"] === true;
+    if (keepServing && !serve) throw new UsageError("--keep-serving needs the dashboard (drop --no-serve)");
     const json = args.values.json === true;
 
     // The run folder stays locked until this function returns (one trainer per folder); a new run that
@@ -187,12 +205,16 @@ export const command: Command = {
         host: stringOpt(args, "host"),
         port,
         token: stringOpt(args, "token"),
+        keepServing,
       });
       console.error(`dashboard: ${dashboard.url}`);
     } else {
       log = new RunLog(runDir);
     }
+    // The start message also carries what only this thread knows: the command line and the versions.
+    const facts = { command: commandLine(Deno.args), version: HPSEG_VERSION, deno: Deno.version.deno };
     const publish = (m: TelemetryMessage) => {
+      if (m.type === "status" && m.state === "starting") m = { ...m, facts: { ...m.facts, ...facts } };
       if (dashboard) dashboard.publish(m);
       else log!.append(m);
       if (json) console.log(JSON.stringify(m));
@@ -206,12 +228,16 @@ export const command: Command = {
     });
     // Ctrl-C, SIGTERM, SIGHUP: checkpoint and stop where there is new work to save, else stop at once; a
     // second signal aborts. Either way the log records "stopped" and the run folder is unlocked.
-    const quit = (code: number, message: string): never => {
+    // The "stopped" status reaches open pages before the process exits (the server flushes it and waits,
+    // at most a couple of seconds, for the pages to take it).
+    const quit = (code: number, message: string): void => {
       worker.terminate();
       publish({ type: "status", state: "stopped", runId, message });
       log?.close();
       run[Symbol.dispose]();
-      Deno.exit(code);
+      const exit = () => Deno.exit(code);
+      if (dashboard) dashboard.close().then(exit, exit);
+      else exit();
     };
     using signals = watchStopSignals({
       stop: (sig, code) => {
@@ -288,8 +314,16 @@ export const command: Command = {
       view.done(`${r.step} steps`);
       console.log(JSON.stringify(finalLine(r.final as FinalMetrics)));
       return 0;
+    } catch (err) {
+      if (keepServing) console.error(`run failed: ${(err as Error).message}`);
+      throw err;
     } finally {
       worker.terminate();
+      if (dashboard && keepServing) {
+        signals[Symbol.dispose]();
+        console.error(`dashboard: still serving ${dashboard.url} (--keep-serving); Ctrl-C to stop`);
+        await untilStopSignal();
+      }
       await dashboard?.close();
       log?.close();
     }

@@ -254,6 +254,8 @@ export interface EvalResult {
   images: number;
   /** Pixels counted (valid GT). */
   pixels: number;
+  /** The confusion counts H[pred, gt] (n×n, row-major) of both probes, before any matching. */
+  confusion?: { cluster: Float64Array; linear: Float64Array };
 }
 
 /**
@@ -366,6 +368,7 @@ export async function evaluate(
     linear: scoreConfusion(conf[1].counts, n, "linear"),
     images: count,
     pixels: conf[0].total,
+    confusion: { cluster: conf[0].counts, linear: conf[1].counts },
   };
   if (extra) {
     out.extra = { nearest: scoreConfusion(extraConf.counts, n, "cluster") };

@@ -77,6 +77,11 @@ export class StagingRing {
     return this.#pending.length;
   }
 
+  /** Tag of the oldest capture waiting to be collected (undefined when none). */
+  get oldestTag(): number | undefined {
+    return this.#pending[0]?.tag;
+  }
+
   /**
    * Records a copy of `src` (first `bytes` bytes) into a free slot. Returns false when every slot is
    * still pending (the caller should collect first or skip this capture).

@@ -42,6 +42,28 @@ export function nearestCentroid(centroids: Float32Array, n: number): ProbeParams
   return { clusters: centroids, linear };
 }
 
+/** Per-class IoU (percent, null = class absent) and confusion counts [class, gt] after each probe's mapping. */
+export interface ProbeDetails {
+  cluster: { iou: (number | null)[]; confusion: number[] };
+  linear: { iou: (number | null)[]; confusion: number[] };
+}
+
+/** Rows of H[pred, gt] reordered so row k is the prediction mapped to class k (the diagonal = correct). */
+function mapped(h: ArrayLike<number>, n: number, classToPred: number[]): number[] {
+  const out = new Array<number>(n * n).fill(0);
+  for (let k = 0; k < n; k++) {
+    const r = classToPred[k];
+    if (r < 0) continue;
+    for (let g = 0; g < n; g++) out[k * n + g] = h[r * n + g];
+  }
+  return out;
+}
+
+/** The dataset's class names, padded with "class k" to n (a folder without names). */
+export function classNames(names: readonly string[] | undefined, n: number): string[] {
+  return Array.from({ length: n }, (_, k) => names?.[k] || `class ${k}`);
+}
+
 /** Probe scores of one validation pass, in percent. */
 export interface ValScores {
   cluster_acc: number;
@@ -148,7 +170,7 @@ export class EvalContext {
     graph: HpGraph,
     hooks: PhaseHooks = {},
     baseline?: Float32Array,
-  ): Promise<ValScores & { kmeans_miou?: number }> {
+  ): Promise<ValScores & { kmeans_miou?: number; detail?: ProbeDetails }> {
     const res = this.cfg.eval.res, Be = this.cfg.eval.batch, total = this.ds.length;
     const probes = {
       clusters: await readF32(this.gpu, graph.cluster.params),
@@ -173,12 +195,18 @@ export class EvalContext {
       },
     });
     this.last = { probes, clusterMatch: r.cluster.classToPred };
+    const iou = (v: number[]) => v.map((x) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : null));
+    const detail: ProbeDetails | undefined = r.confusion && {
+      cluster: { iou: iou(r.cluster.iou), confusion: mapped(r.confusion.cluster, this.n, r.cluster.classToPred) },
+      linear: { iou: iou(r.linear.iou), confusion: mapped(r.confusion.linear, this.n, r.linear.classToPred) },
+    };
     return {
       cluster_acc: r.cluster.acc,
       cluster_miou: r.cluster.miou,
       linear_acc: r.linear.acc,
       linear_miou: r.linear.miou,
       ...(r.extra ? { kmeans_miou: r.extra.nearest.miou } : {}),
+      ...(detail ? { detail } : {}),
     };
   }
 

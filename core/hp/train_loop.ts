@@ -35,7 +35,7 @@ import { decodePhaseMs } from "./step_timer.ts";
 import { shouldRenewPool } from "./pools.ts";
 import type { TrainState } from "./checkpoint.ts";
 import { NonFiniteStateError, saveRunCheckpoint } from "./run_checkpoints.ts";
-import { EvalContext } from "./train_eval.ts";
+import { classNames, EvalContext, type ProbeDetails } from "./train_eval.ts";
 import { drawTrainingPictures, PredictionPictures } from "./train_pictures.ts";
 import type { RgbImage } from "../viz/pictures.ts";
 import { backboneWeights, resolveBackbone } from "./backbone.ts";
@@ -193,6 +193,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       config: cfg as unknown as Record<string, unknown>,
       // The log keeps the killed run's messages after this step; readers drop them (core/telemetry.ts).
       ...(o.resume ? { resumedFrom: o.resume.step } : {}),
+      facts: { adapter: gpu.description, software: gpu.isSoftware, backbone: variant },
       message: `${variant}, batch ${B} at ${tr.res} px: ${plan.summary}; ` +
         (o.resume ? "" : `the pools take ${cfg.hp.pool_size} backbone forwards ` +
           `(${
@@ -240,6 +241,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
     let poolCrops: RgbImage[] | null = null;
     const evalCtx = await withSizes(cfg, EvalContext.create(gpu, arena, graph, valDs, cfg, n, pool));
     cleanup.unshift(() => evalCtx.destroy());
+    const namedDetail = (d: ProbeDetails) => ({ classNames: classNames(valDs.classNames, n), ...d });
     prog.start(cfg, {
       totalSteps: T,
       valImages: valDs.length,
@@ -281,8 +283,10 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       const m = await predPictures?.draw(step, o.runDir);
       if (m) post(m);
     };
+    // `all` false: collect what a later step has already been submitted after (the map then waits for that
+    // step only), so the dashboard gets each readback one step late rather than one log interval late.
     const collect = async (all: boolean) => {
-      while (graph.ring.pendingCount > (all ? 0 : 1)) {
+      while (graph.ring.pendingCount > 0 && (all || graph.ring.oldestTag! < step)) {
         const r = await graph.ring.collect();
         if (!r) break;
         const m = decodeMetrics(r.data, graph.dims.N);
@@ -369,12 +373,20 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
         }
         // The first steps wait for the GPU so the whole-run estimate comes early.
         if (prog.wantsSync()) await gpu.device.queue.onSubmittedWorkDone();
-        if (capture !== null) await collect(false);
+        if (graph.ring.pendingCount > 0) await collect(false);
         prog.stepDone(step);
         if (isCkpt) {
           await checkpoint();
           if (!o.noPictures) {
-            const pics = await drawTrainingPictures(graph, batch.images, lambda, step, o.runDir, poolCrops);
+            const pics = await drawTrainingPictures(
+              graph,
+              batch.images,
+              lambda,
+              step,
+              o.runDir,
+              poolCrops,
+              batch.labels,
+            );
             for (const m of pics) post(m);
           }
         }
@@ -387,7 +399,8 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
             await stopHere();
             break outer;
           }
-          post({ type: "eval", step, metrics: ev });
+          const { detail, ...scores } = ev;
+          post({ type: "eval", step, metrics: scores, ...(detail ? { detail: namedDetail(detail) } : {}) });
           await drawPredictions();
           const score = ev.cluster_acc + ev.cluster_miou + ev.linear_acc + ev.linear_miou;
           if (cfg.eval.selection === "val" && score > best) {
@@ -422,8 +435,8 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
         ? undefined
         : await prog.baseline(() => evalCtx.fitBaseline(prog.hooks("baseline", 1)));
       const ev = await evalCtx.run(graph, prog.hooks("final", 1), centroids);
-      const { kmeans_miou, ...scores } = ev;
-      post({ type: "eval", step, metrics: scores });
+      const { kmeans_miou, detail, ...scores } = ev;
+      post({ type: "eval", step, metrics: scores, ...(detail ? { detail: namedDetail(detail) } : {}) });
       let finalEv = scores;
       if (cfg.eval.selection === "val") {
         const score = ev.cluster_acc + ev.cluster_miou + ev.linear_acc + ev.linear_miou;
@@ -433,7 +446,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
         } else {
           const { loadCheckpoint } = await import("./checkpoint.ts");
           restoreState(graph, await loadCheckpoint(`${o.runDir}/checkpoints/best.safetensors`));
-          const { kmeans_miou: _, ...again } = await evalCtx.run(graph, prog.hooks("final", 1));
+          const { kmeans_miou: _, detail: _d, ...again } = await evalCtx.run(graph, prog.hooks("final", 1));
           finalEv = again;
         }
       }

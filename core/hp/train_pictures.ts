@@ -12,13 +12,13 @@ import { readF32 } from "../gpu/readback.ts";
 import { IMAGENET_MEAN, IMAGENET_STD } from "../data/transforms.ts";
 import { Predictor } from "../eval/evaluate.ts";
 import type { PictureMessage } from "../telemetry.ts";
-import { ghpAnchorWeights, nearestPoolMember } from "../viz/ghp_set.ts";
+import { ghpAnchorSets, nearestPoolMember, patchLabels } from "../viz/ghp_set.ts";
 import { ghpPicture, lhpPicture, predictionPicture, type RgbImage, writePicture } from "../viz/pictures.ts";
 import { HP_AUX_STRIDE } from "./loss.ts";
 import type { HpGraph } from "./trainer.ts";
 import type { EvalContext } from "./train_eval.ts";
 
-/** Anchors drawn per picture (patch indices in image 0, spread over the grid). */
+/** Four anchor patches spread over the grid (one per quadrant), indices p = row·S + col. */
 function anchorPatches(S: number): number[] {
   const q = Math.max(1, Math.floor(S / 4));
   return [q * S + q, q * S + (S - 1 - q), (S - 1 - q) * S + q, (S - 1 - q) * S + (S - 1 - q)];
@@ -36,11 +36,11 @@ function toRgb(x: Float32Array, offset: number, H: number, W: number): RgbImage 
   return { width: W, height: H, data };
 }
 
-/** What each row or tile of the GHP and LHP pictures shows. */
+/** What the GHP and LHP pictures show (the dashboard's caption; the pictures carry their own legends). */
 const CAPTIONS = {
-  ghp:
-    "per anchor (red): its image | nearest Pool_ag member | GHP positives over the batch (green; others dimmed)",
-  lhp: "anchors (red) | their 3×3 windows: LHP neighbours yellow by weight a_ij, bars = weights",
+  ghp: "anchors from different images with their global hidden positives over the batch: task-agnostic, " +
+    "task-specific or both; crossed: another class than the anchor (labels)",
+  lhp: "anchors and their 3×3 windows: LHP neighbours and their weights a_ij",
 } as const;
 
 /** Dimming of the context around a pool member's patch in {@link patchContext}. */
@@ -81,6 +81,7 @@ export async function drawTrainingPictures(
   step: number,
   runDir: string,
   poolCrops: RgbImage[] | null = null,
+  labels: Int32Array | null = null,
 ): Promise<PictureMessage[]> {
   const { B, S, P, N, Df, D, K, res } = graph.dims;
   const g = graph.gpu;
@@ -100,16 +101,30 @@ export async function drawTrainingPictures(
   const patches = anchorPatches(S);
   // The Pool_ag member nearest to the anchor's f̂ row is the one that sets R_i^ag (§5.1).
   const poolAg = poolCrops?.length === K ? await readF32(g, graph.pools.poolAg) : null;
-  const ghpAnchors = patches.slice(0, 3).map((p) => {
-    const m = ghpAnchorWeights(p, { N, fhat, Df, shat, D, rAg, rSp, lambda });
-    const nearest = poolAg ? poolCrops![nearestPoolMember(fhat, p, poolAg, K, Df).index] : undefined;
-    return { image: 0, patch: p, positives: m.subarray(0, shown * P), nearest };
+  // Anchors from different images, each at another quadrant of its image.
+  const ghpAnchors = patches.slice(0, Math.min(4, shown * 4)).map((p, k) => {
+    const b = k % shown, i = b * P + p;
+    const sets = ghpAnchorSets(i, { N, fhat, Df, shat, D, rAg, rSp, lambda });
+    const nearest = poolAg ? poolCrops![nearestPoolMember(fhat, i, poolAg, K, Df).index] : undefined;
+    return { image: b, patch: p, sets: sets.subarray(0, shown * P), nearest };
   });
-  const ghp = ghpPicture({ images: rgb, grid: S, anchors: ghpAnchors });
+  // The class of each patch, when the batch is labelled (unlabelled folders: −1 everywhere, no crosses).
+  const classes = labels && labels.length === B * res * res
+    ? patchLabels(labels.subarray(0, shown * res * res), shown, res, S)
+    : null;
+  const known = classes !== null && classes.some((l) => l >= 0);
+  const ghp = ghpPicture({
+    images: rgb,
+    grid: S,
+    anchors: ghpAnchors,
+    patchLabels: known ? classes : undefined,
+    title: `GHP positives at step ${step} (λ = ${lambda.toFixed(2)})`,
+  });
   const lhp = lhpPicture({
     image: rgb[0],
     grid: S,
     anchors: patches.map((p) => ({ patch: p, weights: coef.subarray(p * 9, p * 9 + 9) })),
+    title: `LHP windows of image 1 at step ${step}`,
   });
   const out: PictureMessage[] = [];
   for (const [kind, png] of [["ghp", ghp], ["lhp", lhp]] as const) {
@@ -165,7 +180,12 @@ export class PredictionPictures {
         linear: at(r.linear.subarray(i * pix, (i + 1) * pix)),
       };
     });
-    const png = predictionPicture({ samples, numClasses: n });
+    const png = predictionPicture({
+      samples,
+      numClasses: n,
+      classNames: ctx.ds.classNames,
+      title: `Predictions at step ${step} (validation images)`,
+    });
     const file = await writePicture(runDir, "pred", step, png);
     return {
       type: "picture",

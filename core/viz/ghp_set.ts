@@ -74,3 +74,58 @@ export function nearestPoolMember(
   }
   return { index, similarity };
 }
+
+/**
+ * Which sets patch j belongs to for anchor `i`, over all N patches: bit 1 = task-agnostic positive
+ * (j ∈ P_i^ag), bit 2 = task-specific positive (j ∈ P_i^sp), by the same symmetric rule as
+ * {@link ghpAnchorWeights}; task-specific sets are computed even while λ = 0 (the picture shows them, they
+ * just weigh nothing yet). The anchor itself is 0.
+ */
+export function ghpAnchorSets(i: number, x: GhpRowInputs): Uint8Array {
+  const { N, shat, D, rSp } = x;
+  const m = ghpAnchorWeights(i, { ...x, lambda: 0 }); // validates the inputs; 1 where task-agnostic
+  const out = new Uint8Array(N);
+  const useSp = shat !== undefined && rSp !== undefined && D !== undefined;
+  for (let j = 0; j < N; j++) {
+    if (j === i) continue;
+    let f = m[j] > 0 ? 1 : 0;
+    if (useSp && dot(shat, i, shat, j, D) > Math.min(rSp[i], rSp[j])) f |= 2;
+    out[j] = f;
+  }
+  return out;
+}
+
+/**
+ * The class of each patch: the most frequent label among its pixels (labels −1 and ≥ `classes` ignored),
+ * −1 when at most half of its pixels are labelled. `labels` is [B, res, res] row-major; the result is
+ * [B·S²], index b·S² + p.
+ */
+export function patchLabels(labels: ArrayLike<number>, B: number, res: number, S: number, classes = 256): Int32Array {
+  if (labels.length !== B * res * res) {
+    throw new TypeError(`patchLabels: ${labels.length} labels for ${B} images of ${res}×${res}`);
+  }
+  const P = S * S, out = new Int32Array(B * P).fill(-1);
+  const counts = new Map<number, number>();
+  for (let b = 0; b < B; b++) {
+    for (let p = 0; p < P; p++) {
+      const r = Math.floor(p / S), c = p % S;
+      const y0 = Math.floor((r * res) / S), y1 = Math.floor(((r + 1) * res) / S);
+      const x0 = Math.floor((c * res) / S), x1 = Math.floor(((c + 1) * res) / S);
+      counts.clear();
+      let labelled = 0;
+      for (let y = y0; y < y1; y++) {
+        for (let x = x0; x < x1; x++) {
+          const l = labels[b * res * res + y * res + x];
+          if (l < 0 || l >= classes) continue;
+          labelled++;
+          counts.set(l, (counts.get(l) ?? 0) + 1);
+        }
+      }
+      if (2 * labelled <= (y1 - y0) * (x1 - x0)) continue;
+      let best = -1, bestN = 0;
+      for (const [l, n] of counts) if (n > bestN || (n === bestN && l < best)) [best, bestN] = [l, n];
+      out[b * P + p] = best;
+    }
+  }
+  return out;
+}
