@@ -60,6 +60,8 @@ export interface AppOptions {
   live?: () => boolean;
   /** The server stays up after the run (`train --keep-serving`); the page says so. */
   keepServing?: boolean;
+  /** This server belongs to a trainer (`hpseg train`), not a runs browser (default false). */
+  trainer?: boolean;
   /** Summaries of the runs (default: a new index over `runsDir`). */
   index?: RunsIndex;
 }
@@ -124,7 +126,13 @@ export function createApp(opts: AppOptions): Hono {
   app.get("/events", (c) => {
     const isLive = live();
     const initial: Uint8Array[] = [
-      hub.frame({ runId: current ?? null, live: isLive, keepServing, runsDir }, "reset"),
+      hub.frame({
+        runId: current ?? null,
+        live: isLive,
+        trainer: opts.trainer ?? false,
+        keepServing,
+        runsDir,
+      }, "reset"),
     ];
     // Synchronous reads: history and subscription happen in one turn, so no message is lost or doubled.
     let ended = !isLive;
@@ -239,6 +247,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<DashboardH
     hub,
     live,
     keepServing: opts.keepServing,
+    trainer: !opts.readOnly,
     index,
   });
   // Requests in flight and the last one's start: a closing server lets a page finish its follow-ups.

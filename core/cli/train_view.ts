@@ -11,8 +11,13 @@ import { ProgressBar } from "../progress.ts";
 import type { ProgressMessage, TelemetryMessage } from "../telemetry.ts";
 import type { TickMessage } from "../hp/train_loop.ts";
 
-/** Least time between progress messages published to the dashboard within one phase. */
+/**
+ * Least time between progress messages published to the dashboard within one phase: training steps also
+ * send metrics messages (with the ETA), the other phases (pools, validation, baseline, final evaluation)
+ * only these, so the page shows their progress every 2 s (issue 14 §5).
+ */
 const PUBLISH_MS = 10_000;
+const PUBLISH_OTHER_MS = 2_000;
 
 const PHASE_NOTE: Record<string, string> = {
   setup: "setting up",
@@ -59,7 +64,9 @@ export class TrainView {
       this.#bar.update({ step: m.step, note, etaSeconds: eta });
     }
     const t = this.now();
-    if (m.phase !== this.#published.phase || t - this.#published.at >= PUBLISH_MS) {
+    const every = m.phase === "train" ? PUBLISH_MS : PUBLISH_OTHER_MS;
+    const last = m.phase !== "train" && m.total > 0 && m.done === m.total;
+    if (m.phase !== this.#published.phase || t - this.#published.at >= every || last) {
       this.#published = { phase: m.phase, at: t };
       const p: ProgressMessage = {
         type: "progress",

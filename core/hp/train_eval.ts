@@ -197,7 +197,10 @@ export class EvalContext {
     this.last = { probes, clusterMatch: r.cluster.classToPred };
     const iou = (v: number[]) => v.map((x) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : null));
     const detail: ProbeDetails | undefined = r.confusion && {
-      cluster: { iou: iou(r.cluster.iou), confusion: mapped(r.confusion.cluster, this.n, r.cluster.classToPred) },
+      cluster: {
+        iou: iou(r.cluster.iou),
+        confusion: mapped(r.confusion.cluster, this.n, r.cluster.classToPred),
+      },
       linear: { iou: iou(r.linear.iou), confusion: mapped(r.confusion.linear, this.n, r.linear.classToPred) },
     };
     return {

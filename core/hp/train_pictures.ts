@@ -184,7 +184,7 @@ export class PredictionPictures {
       samples,
       numClasses: n,
       classNames: ctx.ds.classNames,
-      title: `Predictions at step ${step} (validation images)`,
+      title: `Predictions at step ${step}`,
     });
     const file = await writePicture(runDir, "pred", step, png);
     return {

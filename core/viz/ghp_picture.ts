@@ -60,7 +60,7 @@ export interface GhpPictureInput {
   /** S, patches per side. */
   grid: number;
   anchors: GhpAnchor[];
-  /** Tile size in pixels (default 112). */
+  /** Tile size in pixels (default 128). */
   thumb?: number;
   /** Class of each patch (B·P; −1 = unknown): positives of another class than their anchor get a cross. */
   patchLabels?: ArrayLike<number>;
@@ -118,18 +118,23 @@ export interface GhpLayout {
 function legendItems(labels: boolean): LegendItem[] {
   const items: LegendItem[] = [
     { label: "anchor (numbered)", outline: ANCHOR_RGB },
-    { label: "task-agnostic positive", fill: TA_RGB, alpha: TINT_ALPHA },
-    { label: "task-specific positive", fill: TS_RGB, alpha: TINT_ALPHA },
+    { label: "task-agnostic positive (TA)", fill: TA_RGB, alpha: TINT_ALPHA },
+    { label: "task-specific positive (TS)", fill: TS_RGB, alpha: TINT_ALPHA },
     { label: "both", fill: BOTH_RGB, alpha: TINT_ALPHA },
     { label: "not a positive (dimmed)", fill: BLACK, alpha: DIM_ALPHA },
   ];
   if (labels) items.push({ label: "other class than the anchor (labels)", cross: WRONG_RGB });
+  items.push({
+    label: "pool: the anchor's nearest Pool_ag member (sets its threshold)",
+    fill: GREY,
+    alpha: 0,
+  });
   return items;
 }
 
 /** The layout of {@link ghpPicture} for `input`. */
 export function ghpLayout(input: GhpPictureInput): GhpLayout {
-  const T = input.thumb ?? 112, cols = input.images.length + 2;
+  const T = input.thumb ?? 128, cols = input.images.length + 2;
   const width = Math.max(cols * T + (cols - 1) * GAP, 520);
   const lineH = textHeight(TEXT_SCALE) + 2 * PAD;
   const top = titleHeight() + legendHeight(legendItems(input.patchLabels !== undefined), width) + lineH;
@@ -154,7 +159,7 @@ const pct = (
 /** Draws the GHP picture; see the module comment. Returns PNG bytes. */
 export function ghpPicture(input: GhpPictureInput): Uint8Array {
   const { images, grid, anchors, patchLabels } = input;
-  const T = input.thumb ?? 112;
+  const T = input.thumb ?? 128;
   const B = images.length, P = grid * grid;
   if (B === 0 || anchors.length === 0) {
     throw new RangeError("ghpPicture: needs at least one image and one anchor");
@@ -167,7 +172,7 @@ export function ghpPicture(input: GhpPictureInput): Uint8Array {
   const r = new Raster(L.width, L.height);
   let y = drawTitle(r, 0, 0, input.title ?? "GHP positives", L.width);
   y += drawLegend(r, 0, y, legendItems(patchLabels !== undefined), L.width);
-  const heads = ["anchor", "nearest pool", ...images.map((_, b) => `image ${b + 1}`)];
+  const heads = ["anchor", "pool", ...images.map((_, b) => `image ${b + 1}`)];
   heads.forEach((h, c) =>
     drawText(r, L.tileX(c) + 2, y + PAD, fitText(h, T - 4, TEXT_SCALE), MUTED_INK, TEXT_SCALE)
   );
@@ -185,8 +190,8 @@ export function ghpPicture(input: GhpPictureInput): Uint8Array {
     }
     const ty = L.tileY(row), n = String(row + 1);
     const st = ghpRowStats(a, P, patchLabels);
-    const line = `${n}: image ${a.image + 1}; ${st.ag} task-agnostic${pct(st.agRight, st.agKnown)}; ` +
-      `${st.sp} task-specific${pct(st.spRight, st.spKnown)}; ${st.both} both`;
+    const line = `${n}: TA ${st.ag}${pct(st.agRight, st.agKnown, true)} · TS ${st.sp}` +
+      `${pct(st.spRight, st.spKnown, false)} · both ${st.both}`;
     drawText(
       r,
       PAD,

@@ -100,7 +100,13 @@ export function ghpAnchorSets(i: number, x: GhpRowInputs): Uint8Array {
  * −1 when at most half of its pixels are labelled. `labels` is [B, res, res] row-major; the result is
  * [B·S²], index b·S² + p.
  */
-export function patchLabels(labels: ArrayLike<number>, B: number, res: number, S: number, classes = 256): Int32Array {
+export function patchLabels(
+  labels: ArrayLike<number>,
+  B: number,
+  res: number,
+  S: number,
+  classes = 256,
+): Int32Array {
   if (labels.length !== B * res * res) {
     throw new TypeError(`patchLabels: ${labels.length} labels for ${B} images of ${res}×${res}`);
   }

@@ -160,7 +160,7 @@ function keyItems(input: PredictionPictureInput, palette: Rgb[]): LegendItem[] {
 export function predictionLayout(
   input: PredictionPictureInput,
 ): { width: number; height: number; rowY(k: number): number } {
-  const T = input.thumb ?? 112, n = input.samples.length;
+  const T = input.thumb ?? 160, n = input.samples.length;
   const width = Math.max(4 * T + 3 * GAP, 480);
   const top = titleHeight() + textHeight(TEXT_SCALE) + 2 * PAD;
   const palette = input.palette ?? makePalette(input.numClasses);
@@ -177,7 +177,7 @@ export function predictionLayout(
  * column headers, with a colour key naming every class that appears.
  */
 export function predictionPicture(input: PredictionPictureInput): Uint8Array {
-  const T = input.thumb ?? 112;
+  const T = input.thumb ?? 160;
   const n = input.samples.length;
   if (n === 0) throw new RangeError("predictionPicture: needs at least one sample");
   const palette = input.palette ?? makePalette(input.numClasses);

@@ -244,6 +244,13 @@ function render() {
       $("compare-diff"),
       list.map((r) => ({ label: r.label, color: r.color, config: r.data.config })),
     );
+    $("compare-key").replaceChildren(...list.map((r) => {
+      const s = document.createElement("span");
+      s.className = "run-chip";
+      s.style.borderColor = r.color;
+      s.textContent = `${r.label} · ${r.data.state}`;
+      return s;
+    }));
     board.set(list, axisOptions());
     return;
   }
@@ -253,7 +260,7 @@ function render() {
   $("run-id").title = d.id;
   setBadge($("state"), d.state, `state-${d.state}`);
   document.title = `${d.state} · ${labelOf(d.id)} · hpseg`;
-  renderMessage(d.message);
+  renderMessage(d.state === "done" && d.final ? "" : d.message);
   renderFinal(d.state === "done" ? d.final : null);
   renderProgress(factsView(d));
   renderFacts(factsView(d));
@@ -297,7 +304,7 @@ function onLive(m) {
     if (m.facts || FINAL.has(m.state)) renderFacts(factsView(d));
     setBadge($("state"), d.state, `state-${d.state}`);
     document.title = `${d.state} · ${labelOf(d.id)} · hpseg`;
-    renderMessage(d.message);
+    renderMessage(d.state === "done" && d.final ? "" : d.message);
     renderFinal(d.state === "done" ? d.final : null);
   }
   renderProgress(factsView(d));
@@ -309,6 +316,11 @@ let pollTimer = null;
 
 function setConn(text, on) {
   setBadge($("conn"), text, on ? "conn-on" : "conn-off");
+}
+
+function connText() {
+  if (page.server.live && !page.ended) return "live";
+  return page.server.trainer ? "run ended" : "browsing logs";
 }
 
 function connect() {
@@ -340,7 +352,7 @@ function connect() {
     source = null;
     const wasLive = page.server.live;
     page.ended = true;
-    setConn(wasLive ? "run ended" : "browsing logs", false);
+    setConn(connText(), false);
     if (wasLive) {
       const d = runs.get(page.server.runId);
       showEndBanner({

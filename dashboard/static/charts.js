@@ -115,11 +115,31 @@ export class ChartBoard {
         interaction: { mode: "nearest", axis: "x", intersect: false },
         plugins: {
           legend: {
-            labels: { boxWidth: 12, filter: (item, data) => !data.datasets[item.datasetIndex].hpRaw },
+            labels: {
+              boxWidth: 14,
+              // One entry per series: in the compare view the runs are told apart by colour (key above the
+              // charts), the series by dash pattern.
+              generateLabels: (chart) => {
+                const seen = new Map();
+                for (const d of chart.data.datasets) {
+                  if (d.hpRaw || seen.has(d.hpSeries)) continue;
+                  seen.set(d.hpSeries, {
+                    text: d.hpSeries,
+                    fillStyle: this.runs.length > 1 ? "transparent" : d.borderColor,
+                    strokeStyle: this.runs.length > 1 ? Chart.defaults.color : d.borderColor,
+                    lineDash: d.borderDash ?? [],
+                    lineWidth: 2,
+                    hidden: panel.hidden.has(d.hpSeries),
+                    fontColor: Chart.defaults.color,
+                    hpSeries: d.hpSeries,
+                  });
+                }
+                return [...seen.values()];
+              },
+            },
             onClick: (_e, item) => {
-              const label = panel.chart.data.datasets[item.datasetIndex].label;
-              if (panel.hidden.has(label)) panel.hidden.delete(label);
-              else panel.hidden.add(label);
+              if (panel.hidden.has(item.hpSeries)) panel.hidden.delete(item.hpSeries);
+              else panel.hidden.add(item.hpSeries);
               this.renderPanel(panel);
             },
           },
@@ -204,6 +224,7 @@ export class ChartBoard {
         const color = compare ? run.color : SERIES_COLORS[(o?.color ?? i) % SERIES_COLORS.length];
         const dash = compare ? DASHES[i % DASHES.length] : (o?.style === "dash" ? [4, 3] : []);
         const name = compare ? `${run.label} · ${label}` : label;
+        const hidden = panel.hidden.has(label);
         const raw = s.y.map((y, k) => ({ x: xOf(this.axis, s, k, d.t0), y }));
         const base = {
           label: name,
@@ -211,9 +232,10 @@ export class ChartBoard {
           borderColor: color,
           borderDash: dash,
           pointRadius: raw.length <= 30 ? 2.5 : 0,
-          hidden: panel.hidden.has(name),
+          hidden,
           hpRun: run.id,
           hpKey: key,
+          hpSeries: label,
         };
         if (this.smoothing > 0 && raw.length > 2) {
           datasets.push({
@@ -244,12 +266,13 @@ export class ChartBoard {
           const name = compare ? `${run.label} · k-means baseline mIoU` : "k-means baseline mIoU";
           datasets.push({
             label: name,
+            hpSeries: "k-means baseline mIoU",
             data: [{ x: xs[0], y: d.kmeans }, { x: xs[1], y: d.kmeans }],
             borderColor: compare ? run.color : "#7f7f7f",
             borderDash: [8, 4],
             borderWidth: 1.5,
             pointRadius: 0,
-            hidden: panel.hidden.has(name),
+            hidden: panel.hidden.has("k-means baseline mIoU"),
             hpRun: run.id,
             hpKey: "baseline",
           });
@@ -276,6 +299,7 @@ export class ChartBoard {
       delete x.max;
     }
     y.type = panel.log ? "logarithmic" : "linear";
+    y.grace = panel.log ? 0 : "5%";
     if (spec.percent && !panel.log) {
       y.min = 0;
       y.max = 100;
