@@ -151,10 +151,8 @@ function tint(f: number): Rgb {
   return f === (TASK_AGNOSTIC | TASK_SPECIFIC) ? BOTH_RGB : f & TASK_AGNOSTIC ? TA_RGB : TS_RGB;
 }
 
-const pct = (
-  right: number,
-  known: number,
-) => (known > 0 ? `, ${Math.round((100 * right) / known)}% same class` : "");
+const pct = (right: number, known: number, long: boolean) =>
+  known > 0 ? ` (${Math.round((100 * right) / known)}%${long ? " same class" : ""})` : "";
 
 /** Draws the GHP picture; see the module comment. Returns PNG bytes. */
 export function ghpPicture(input: GhpPictureInput): Uint8Array {

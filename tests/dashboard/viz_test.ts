@@ -9,20 +9,34 @@ import assert from "node:assert/strict";
 import { decodePng } from "../../core/data/png.ts";
 import {
   ANCHOR_RGB,
+  BOTH_RGB,
+  classesShown,
   DIM_ALPHA,
   GAP,
+  ghpLayout,
   ghpPicture,
+  ghpRowStats,
   LHP_RGB,
+  lhpLayout,
   lhpPicture,
   makePalette,
   patchRect,
-  POSITIVE_ALPHA,
-  POSITIVE_RGB,
+  predictionLayout,
   predictionPicture,
   type Rgb,
   type RgbImage,
+  TA_RGB,
+  TASK_AGNOSTIC,
+  TASK_SPECIFIC,
+  TINT_ALPHA,
+  TS_RGB,
+  weightText,
   writePicture,
+  WRONG_RGB,
 } from "../../core/viz/pictures.ts";
+import { drawText, glyph, textWidth } from "../../core/viz/font.ts";
+import { Raster } from "../../core/viz/raster.ts";
+import { ghpAnchorSets, patchLabels } from "../../core/viz/ghp_set.ts";
 
 function solid(c: Rgb, side = 32): RgbImage {
   const data = new Uint8Array(side * side * 3);
@@ -73,59 +87,78 @@ Deno.test("patchRect tiles the thumbnail exactly, also when S does not divide th
   }
 });
 
-Deno.test("ghpPicture: anchor outlined, positives tinted by weight, others dimmed, nearest member shown", () => {
-  const S = 4, T = 32, cell = T / S;
+Deno.test("ghpPicture: sets in three colours, wrong-class crosses, numbered anchors, legend and headers", () => {
+  const S = 4, T = 96;
   const colors: Rgb[] = [[200, 100, 50], [20, 200, 220], [120, 120, 120]];
   const images = colors.map((c) => solid(c));
   const P = S * S;
-  const positives = new Float32Array(3 * P);
-  positives[0 * P + 0] = 1; // image 0, patch 0, full weight
-  positives[2 * P + 15] = 0.5; // image 2, patch 15, half weight
+  const sets = new Uint8Array(3 * P);
+  sets[0 * P + 0] = TASK_AGNOSTIC; // image 0, patch 0
+  sets[0 * P + 2] = TASK_SPECIFIC; // image 0, patch 2
+  sets[2 * P + 15] = TASK_AGNOSTIC | TASK_SPECIFIC; // image 2, patch 15
+  sets[2 * P + 14] = TASK_AGNOSTIC; // image 2, patch 14: another class (crossed)
+  const labels = new Int32Array(3 * P).fill(1);
+  labels[2 * P + 14] = 2;
   const nearest = solid([10, 20, 30], 8);
-  const png = ghpPicture({
+  const input = {
     images,
     grid: S,
     thumb: T,
-    anchors: [{ image: 1, patch: 5, positives, nearest }, {
-      image: 0,
-      patch: 0,
-      positives: new Array(3 * P).fill(true),
-    }],
-  });
-  const img = decode(png);
-  assert.equal(img.width, 5 * T + 4 * GAP);
-  assert.equal(img.height, 2 * T + GAP);
+    patchLabels: labels,
+    title: "GHP test",
+    anchors: [{ image: 1, patch: 5, sets, nearest }, { image: 0, patch: 0, sets: new Uint8Array(3 * P) }],
+  };
+  const img = decode(ghpPicture(input));
+  const L = ghpLayout(input);
+  assert.deepEqual([img.width, img.height], [L.width, L.height]);
   const centre = (col: number, p: number, row = 0) => {
     const [x, y, w, h] = patchRect(p, S, T);
-    return [col * (T + GAP) + x + Math.floor(w / 2), row * (T + GAP) + y + Math.floor(h / 2)] as const;
+    return [L.tileX(col) + x + Math.floor(w / 2), L.tileY(row) + y + Math.floor(h / 2)] as const;
   };
-  // Column 0: the anchor's image, anchor patch (row 1, col 1) outlined in red, its centre untouched.
-  near(rgbAt(img, cell, cell), [...ANCHOR_RGB], "anchor outline corner");
+  const tinted = (c: Rgb, to: Rgb) => mix(c, to, TINT_ALPHA);
+  // Column 0: the anchor's image with the anchor patch (row 1, col 1) outlined, its centre untouched.
+  const [ax, ay] = patchRect(5, S, T);
+  near(rgbAt(img, L.tileX(0) + ax + 1, L.tileY(0) + ay + 1), [...ANCHOR_RGB], "anchor outline");
   near(rgbAt(img, ...centre(0, 5)), [...colors[1]], "anchor patch centre");
-  // Column 1: the nearest pool member.
-  near(rgbAt(img, ...centre(1, 0)), [10, 20, 30], "nearest member");
-  // Batch columns.
-  near(rgbAt(img, ...centre(2, 0)), mix(colors[0], POSITIVE_RGB, POSITIVE_ALPHA), "positive w=1");
-  near(rgbAt(img, ...centre(2, 1)), mix(colors[0], [0, 0, 0], DIM_ALPHA), "non-positive dimmed");
-  near(rgbAt(img, ...centre(4, 15)), mix(colors[2], POSITIVE_RGB, POSITIVE_ALPHA * 0.5), "positive w=0.5");
+  near(rgbAt(img, ...centre(1, 10)), [10, 20, 30], "nearest member");
+  near(rgbAt(img, ...centre(2, 0)), tinted(colors[0], TA_RGB), "task-agnostic only: blue");
+  near(rgbAt(img, ...centre(2, 2)), tinted(colors[0], TS_RGB), "task-specific only: orange");
+  near(rgbAt(img, ...centre(4, 15)), tinted(colors[2], BOTH_RGB), "both: green");
+  near(rgbAt(img, ...centre(2, 1)), mix(colors[0], [0, 0, 0], DIM_ALPHA), "not a positive: dimmed");
+  // The crossed positive: its centre lies on both diagonals (red), a point off them keeps the tint.
+  near(rgbAt(img, ...centre(4, 14)), [...WRONG_RGB], "wrong class: cross at the centre");
+  const [px, py] = patchRect(14, S, T);
+  near(rgbAt(img, L.tileX(4) + px + 12, L.tileY(0) + py + 3), tinted(colors[2], TA_RGB), "off the cross");
   near(
     rgbAt(img, ...centre(3, 5)),
     mix(colors[1], [0, 0, 0], DIM_ALPHA),
-    "anchor's own patch, not a positive",
+    "the anchor is not its own positive",
   );
-  near(rgbAt(img, 3 * (T + GAP) + cell, cell), [...ANCHOR_RGB], "anchor outlined in its batch image");
-  // Second row: no nearest member → grey; all positive (booleans) → every patch tinted at full weight.
-  near(rgbAt(img, ...centre(1, 0, 1)), [200, 200, 200], "unknown nearest member is grey");
-  near(rgbAt(img, ...centre(3, 10, 1)), mix(colors[1], POSITIVE_RGB, POSITIVE_ALPHA), "boolean positives");
-  // Gap between tiles stays white.
-  near(rgbAt(img, T + 1, 5), [255, 255, 255], "gap");
-
+  // Row 2: no nearest member → grey tile; its anchor sits in image 0.
+  near(rgbAt(img, L.tileX(1) + 2, L.tileY(1) + 2), [200, 200, 200], "unknown nearest member is grey");
+  // The counts line of row 1 and the title are drawn (dark text pixels in those bands), numbers as badges.
+  const inkRows = (y0: number, y1: number) => {
+    let n = 0;
+    for (let y = y0; y < y1; y++) for (let x = 0; x < img.width; x++) if (rgbAt(img, x, y)[0] < 80) n++;
+    return n;
+  };
+  assert.ok(inkRows(0, 20) > 20, "title drawn");
+  assert.ok(inkRows(L.tileY(0) - 18, L.tileY(0) - 2) > 20, "counts line drawn above row 1");
+  assert.deepEqual(ghpRowStats(input.anchors[0], P, labels), {
+    ag: 3,
+    sp: 2,
+    both: 1,
+    agKnown: 3,
+    agRight: 2,
+    spKnown: 2,
+    spRight: 2,
+  });
   assert.throws(
-    () => ghpPicture({ images, grid: S, anchors: [{ image: 0, patch: 0, positives: new Uint8Array(5) }] }),
-    /positives has 5 entries, need B·P = 48/,
+    () => ghpPicture({ images, grid: S, anchors: [{ image: 0, patch: 0, sets: new Uint8Array(5) }] }),
+    /sets has 5 entries, need B·P = 48/,
   );
   assert.throws(
-    () => ghpPicture({ images, grid: S, anchors: [{ image: 3, patch: 0, positives }] }),
+    () => ghpPicture({ images, grid: S, anchors: [{ image: 3, patch: 0, sets }] }),
     /image 3 is outside 0\.\.2/,
   );
   assert.throws(
@@ -134,36 +167,40 @@ Deno.test("ghpPicture: anchor outlined, positives tinted by weight, others dimme
   );
 });
 
-Deno.test("lhpPicture: window cells by weight, outside cells grey, anchor red, bars ∝ weight", () => {
-  const S = 4, T = 36, cell = 12;
+Deno.test("lhpPicture: the 3×3 window with weights written in, outside cells grey, anchor red", () => {
+  const S = 4, T = 96, cell = 32;
   const c: Rgb = [60, 90, 200];
   const weights = [0, 0, 0, 0, 1, 0.5, 0, 0.25, 0]; // anchor at patch 0: top row and left column are outside
-  const png = lhpPicture({ image: solid(c), grid: S, tile: T, anchors: [{ patch: 0, weights }] });
-  const img = decode(png);
-  const barH = Math.round(T / 3);
-  assert.equal(img.width, 2 * T + GAP);
-  assert.equal(img.height, T + GAP + barH);
-  const x0 = T + GAP;
-  const cellCentre = (i: number) =>
-    [x0 + (i % 3) * cell + cell / 2, Math.floor(i / 3) * cell + cell / 2] as const;
+  const input = { image: solid(c), grid: S, tile: T, anchors: [{ patch: 0, weights }] };
+  const img = decode(lhpPicture(input));
+  const L = lhpLayout(input);
+  assert.deepEqual([img.width, img.height], [L.width, L.height]);
+  const x0 = L.tileX(1), y0 = L.tileY;
+  // A point in the upper part of a cell (the weight label sits at the bottom).
+  const cellAt = (i: number) => [x0 + (i % 3) * cell + 24, y0 + Math.floor(i / 3) * cell + 6] as const;
   for (const i of [0, 1, 2, 3, 6]) {
-    near(rgbAt(img, ...cellCentre(i)), [200, 200, 200], `cell ${i} outside → grey`);
+    near(rgbAt(img, ...cellAt(i)), [200, 200, 200], `cell ${i} outside → grey`);
   }
-  near(rgbAt(img, ...cellCentre(4)), mix(c, LHP_RGB, 0.6), "anchor cell (weight = max)");
-  near(rgbAt(img, ...cellCentre(5)), mix(c, LHP_RGB, 0.15 + 0.45 * 0.5), "weight 0.5");
-  near(rgbAt(img, ...cellCentre(7)), mix(c, LHP_RGB, 0.15 + 0.45 * 0.25), "weight 0.25");
-  near(rgbAt(img, ...cellCentre(8)), mix(c, [0, 0, 0], DIM_ALPHA), "weight 0 dimmed");
-  near(rgbAt(img, x0 + cell, cell), [...ANCHOR_RGB], "anchor cell outline");
-  // Bars: count coloured pixels in each bar's column.
-  const bw = Math.floor(T / 9);
-  const heights = weights.map((_, i) => {
-    let h = 0;
-    for (let y = T + GAP; y < img.height; y++) {
-      if (rgbAt(img, x0 + i * bw + Math.floor(bw / 2), y)[2] < 100) h++;
+  near(rgbAt(img, ...cellAt(4)), mix(c, LHP_RGB, 0.6), "anchor cell (weight = max)");
+  near(rgbAt(img, ...cellAt(5)), mix(c, LHP_RGB, 0.15 + 0.45 * 0.5), "weight 0.5");
+  near(rgbAt(img, ...cellAt(7)), mix(c, LHP_RGB, 0.15 + 0.45 * 0.25), "weight 0.25");
+  near(rgbAt(img, ...cellAt(8)), mix(c, [0, 0, 0], DIM_ALPHA), "weight 0 dimmed");
+  near(rgbAt(img, x0 + cell + 1, y0 + cell + 1), [...ANCHOR_RGB], "anchor cell outline");
+  // Each kept weight is written in its cell: white label box with dark text at the cell's bottom.
+  for (const i of [4, 5, 7]) {
+    let ink = 0, white = 0;
+    const cx = x0 + (i % 3) * cell, cy = y0 + Math.floor(i / 3) * cell;
+    for (let y = cy + 12; y < cy + cell - 2; y++) {
+      for (let x = cx + 2; x < cx + cell - 2; x++) {
+        const [r, g, b] = rgbAt(img, x, y);
+        if (r < 60 && g < 60 && b < 60) ink++;
+        if (r === 255 && g === 255 && b === 255) white++;
+      }
     }
-    return h;
-  });
-  assert.deepEqual(heights, weights.map((w) => Math.round(barH * w)));
+    assert.ok(ink > 5 && white > 20, `cell ${i} carries its weight label (ink ${ink}, white ${white})`);
+  }
+  assert.equal(weightText(0.125), ".13");
+  assert.equal(weightText(1), "1.00");
   assert.throws(
     () => lhpPicture({ image: solid(c), grid: S, anchors: [{ patch: 16, weights }] }),
     /patch index 16 is outside 0\.\.15/,
@@ -174,20 +211,23 @@ Deno.test("lhpPicture: window cells by weight, outside cells grey, anchor red, b
   );
 });
 
-Deno.test("predictionPicture: image | gt | cluster | linear with the palette; ignore labels black", () => {
+Deno.test("predictionPicture: image | gt | cluster | linear with the palette; a key names the classes shown", () => {
   const T = 16;
-  const palette = makePalette(3);
+  const palette = makePalette(4);
   const gt = { data: [0, 1, 2, 255], height: 2, width: 2 };
   const cluster = { data: [2, 2, 2, 2], height: 2, width: 2 };
   const linear = { data: Array.from({ length: 64 }, (_, i) => (i < 32 ? 1 : -1)), height: 8, width: 8 };
-  const png = predictionPicture({
+  const input = {
     samples: [{ image: solid([1, 2, 3]), gt, cluster, linear }],
-    numClasses: 3,
+    numClasses: 4,
+    classNames: ["sky", "road", "tree", "car"],
     thumb: T,
-  });
-  const img = decode(png);
-  assert.equal(img.width, 4 * T + 3 * GAP);
-  const tile = (k: number, x: number, y: number) => rgbAt(img, k * (T + GAP) + x, y);
+  };
+  const img = decode(predictionPicture(input));
+  const L = predictionLayout(input);
+  assert.deepEqual([img.width, img.height], [L.width, L.height]);
+  const y0 = L.rowY(0);
+  const tile = (k: number, x: number, y: number) => rgbAt(img, k * (T + GAP) + x, y0 + y);
   near(tile(0, 8, 8), [1, 2, 3], "image");
   near(tile(1, 4, 4), [...palette[0]], "gt top-left");
   near(tile(1, 12, 4), [...palette[1]], "gt top-right");
@@ -196,6 +236,14 @@ Deno.test("predictionPicture: image | gt | cluster | linear with the palette; ig
   near(tile(2, 8, 8), [...palette[2]], "cluster");
   near(tile(3, 8, 3), [...palette[1]], "linear top half");
   near(tile(3, 8, 12), [0, 0, 0], "linear ignore (-1)");
+  // The key: swatches of classes 0, 1, 2 (class 3 never appears) below the rows.
+  assert.deepEqual(classesShown(input.samples, 4), [0, 1, 2]);
+  const keyColours = new Set<string>();
+  for (let y = y0 + T + 4; y < img.height; y++) {
+    for (let x = 0; x < img.width; x++) keyColours.add(rgbAt(img, x, y).join(","));
+  }
+  for (const k of [0, 1, 2]) assert.ok(keyColours.has(palette[k].join(",")), `key swatch of class ${k}`);
+  assert.ok(!keyColours.has(palette[3].join(",")), "no swatch for a class that does not appear");
   assert.throws(
     () =>
       predictionPicture({
@@ -204,6 +252,66 @@ Deno.test("predictionPicture: image | gt | cluster | linear with the palette; ig
       }),
     /gt: label map 2×2 needs 4 values, got 1/,
   );
+});
+
+Deno.test("font: glyph rows as authored, text width, unknown characters drawn as '?'", () => {
+  assert.deepEqual([...glyph("L")], [
+    ...[1, 0, 0, 0, 0],
+    ...[1, 0, 0, 0, 0],
+    ...[1, 0, 0, 0, 0],
+    ...[1, 0, 0, 0, 0],
+    ...[1, 0, 0, 0, 0],
+    ...[1, 0, 0, 0, 0],
+    ...[1, 1, 1, 1, 1],
+  ]);
+  assert.deepEqual(glyph("☃"), glyph("?"));
+  assert.equal(textWidth("ab", 2), (2 * 6 - 1) * 2);
+  assert.equal(textWidth(""), 0);
+  const r = new Raster(20, 10);
+  const end = drawText(r, 1, 1, "L", [0, 0, 0], 1);
+  assert.equal(end, 7);
+  const px = (x: number, y: number) => r.px[(y * 20 + x) * 4];
+  assert.equal(px(1, 1), 0, "ink at the glyph's top-left");
+  assert.equal(px(2, 1), 255, "paper beside it");
+  assert.equal(px(5, 7), 0, "bottom row is full");
+});
+
+Deno.test("ghpAnchorSets splits the reference masks; patchLabels takes each patch's majority class", async () => {
+  const { hpMasksRef, thresholdsRef } = await import("../../core/hp/loss_ref.ts");
+  const B = 2, S = 3, Df = 5, D = 4, K = 6, N = B * S * S;
+  let seed = 99;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  const unitRows = (n: number, d: number) => {
+    const a = Float32Array.from({ length: n * d }, rand);
+    for (let r = 0; r < n; r++) {
+      const norm = Math.hypot(...a.subarray(r * d, (r + 1) * d));
+      for (let t = 0; t < d; t++) a[r * d + t] /= norm;
+    }
+    return a;
+  };
+  const fhat = unitRows(N, Df), shat = unitRows(N, D), poolAg = unitRows(K, Df), poolSp = unitRows(K, D);
+  const rAg = thresholdsRef(fhat, poolAg, N, Df, K), rSp = thresholdsRef(shat, poolSp, N, D, K);
+  const masks = hpMasksRef({ B, S, Df, D, K }, fhat, shat, rAg, rSp, 1, 0.5);
+  const kinds = new Set<number>();
+  for (let i = 0; i < N; i++) {
+    const f = ghpAnchorSets(i, { N, fhat, Df, shat, D, rAg, rSp, lambda: 0 });
+    for (let j = 0; j < N; j++) {
+      assert.equal(
+        f[j],
+        (masks.ag[i * N + j] ? 1 : 0) | (masks.sp[i * N + j] ? 2 : 0),
+        `anchor ${i}, j ${j}`,
+      );
+      kinds.add(f[j]);
+    }
+  }
+  assert.ok(kinds.has(1) && kinds.has(2) && kinds.has(3), `all three kinds occur: ${[...kinds]}`);
+  // patchLabels on 2 images of 4×4 pixels, S = 2: each patch 2×2 pixels.
+  const L = Int32Array.from([
+    ...[0, 0, 1, 1, 0, 3, 1, -1, 2, 2, -1, -1, 2, 5, -1, 9],
+    ...[4, 4, 4, 4, 4, 4, 4, 4, 7, 7, 1, 1, 6, 7, 1, 1],
+  ]);
+  assert.deepEqual([...patchLabels(L, 2, 4, 2, 8)], [0, 1, 2, -1, 4, 4, 7, 1]);
+  assert.throws(() => patchLabels(L, 2, 5, 2), /32 labels for 2 images of 5×5/);
 });
 
 Deno.test("makePalette gives distinct colours; writePicture writes atomically under pictures/", async () => {
@@ -299,7 +407,13 @@ Deno.test("core/viz draws and writes pictures with only --allow-read/--allow-wri
     assert.equal(r.code, 0, `subprocess failed: ${err}`);
     assert.equal(new TextDecoder().decode(r.stdout).trim(), "pictures/lhp_0000003.png");
     const img = decode(await Deno.readFile(`${dir}/pictures/lhp_0000003.png`));
-    assert.deepEqual([img.width, img.height], [2 * 36 + GAP, 36 + GAP + 12]);
+    const L = lhpLayout({
+      image: { data: new Uint8Array(16 * 16 * 3), height: 16, width: 16 },
+      grid: 4,
+      tile: 36,
+      anchors: [{ patch: 5, weights: [] }],
+    });
+    assert.deepEqual([img.width, img.height], [L.width, L.height]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
