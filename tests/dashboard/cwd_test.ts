@@ -70,7 +70,7 @@ Deno.test({
       assert.ok(url, `server printed its address; stdout: ${out}; stderr: ${errText.join("")}`);
       const page = await fetch(url);
       assert.equal(page.status, 200);
-      assert.match(await page.text(), /<canvas id="chart-losses">/);
+      assert.match(await page.text(), /<main id="charts"/);
       const chart = await fetch(`${url}static/vendor/chart.umd.min.js`);
       assert.match((await chart.text()).slice(0, 100), /Chart\.js v4\.6\.1/);
       const js = await fetch(`${url}static/app.js`);

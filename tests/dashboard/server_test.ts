@@ -105,7 +105,8 @@ Deno.test("embedded page, script, styles and Chart.js are served with safe heade
   assert.match(page.headers.get("content-security-policy")!, /script-src 'self'/);
   const html = await page.text();
   assert.match(html, /<script src="\/static\/vendor\/chart\.umd\.min\.js"><\/script>/);
-  assert.match(html, /<canvas id="chart-losses">/);
+  assert.match(html, /<script type="module" src="\/static\/app\.js"><\/script>/);
+  assert.match(html, /<main id="charts"/);
   const chart = await app.request("/static/vendor/chart.umd.min.js");
   assert.equal(chart.status, 200);
   assert.match((await chart.text()).slice(0, 200), /Chart\.js v4\.6\.1[\s\S]*MIT License/);
@@ -115,6 +116,8 @@ Deno.test("embedded page, script, styles and Chart.js are served with safe heade
   assert.deepEqual(await (await app.request("/api/runs")).json(), {
     runsDir: "/nonexistent-runs",
     current: null,
+    live: false,
+    keepServing: false,
     runs: [],
   });
 });
