@@ -17,8 +17,9 @@ export function minMaxIndices(y: ArrayLike<number>, max: number): number[] {
   const finite: number[] = [];
   for (let i = 0; i < n; i++) if (Number.isFinite(y[i])) finite.push(i);
   if (max <= 0 || finite.length <= Math.max(2, max)) return finite;
-  const buckets = Math.max(1, Math.floor((max - 2) / 2));
+  const buckets = Math.floor((max - 2) / 2);
   const first = finite[0], last = finite[finite.length - 1];
+  if (buckets < 1) return [first, last];
   const out = [first];
   const inner = finite.length - 2; // points strictly between first and last
   for (let b = 0; b < buckets; b++) {

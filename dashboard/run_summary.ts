@@ -47,7 +47,7 @@ export interface RunSummary {
   /** Name and notes the user gave the run (`<runDir>/meta.json`). */
   name?: string;
   notes?: string;
-  /** Messages logged (torn lines excluded where parsed). */
+  /** Messages logged (a torn metrics line between good ones may be counted). */
   messages: number;
   /** Log modification time (ms), null when unknown. */
   modified: number | null;
