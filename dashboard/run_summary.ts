@@ -165,6 +165,63 @@ export function foldLines(s: RunSummary, lines: string[]): void {
   flushMetrics(lines.length);
 }
 
+const METRICS_BYTES = new TextEncoder().encode(METRICS_PREFIX);
+const decoder = new TextDecoder();
+
+function startsWithMetrics(b: Uint8Array, start: number, end: number): boolean {
+  if (end - start < METRICS_BYTES.length) return false;
+  for (let k = 0; k < METRICS_BYTES.length; k++) if (b[start + k] !== METRICS_BYTES[k]) return false;
+  return true;
+}
+
+/**
+ * {@link foldLines} on raw log bytes (complete lines): metrics lines are recognised by their first bytes
+ * and never decoded, except the last ones of each run of them — a long log's summary costs little more
+ * than reading it.
+ */
+export function foldBytes(s: RunSummary, b: Uint8Array): void {
+  let runCount = 0, runFirst: [number, number] | null = null;
+  const recent: Array<[number, number]> = []; // the last few metrics lines of the current run
+  const decodeAt = ([a, z]: [number, number]) => parse(decoder.decode(b.subarray(a, z)));
+  const flush = () => {
+    if (runCount === 0) return;
+    if (s.started === undefined && runFirst) {
+      const first = decodeAt(runFirst);
+      if (typeof first?.time === "number") s.started = first.time;
+    }
+    for (let k = recent.length - 1; k >= 0; k--) {
+      const m = decodeAt(recent[k]);
+      if (m) {
+        foldMessage(s, m);
+        s.messages += runCount - 1;
+        break;
+      }
+    }
+    runCount = 0;
+    runFirst = null;
+    recent.length = 0;
+  };
+  let start = 0;
+  while (start < b.length) {
+    let end = b.indexOf(0x0a, start);
+    if (end < 0) end = b.length;
+    if (end > start) {
+      if (startsWithMetrics(b, start, end)) {
+        runCount++;
+        runFirst ??= [start, end];
+        recent.push([start, end]);
+        if (recent.length > 4) recent.shift();
+      } else {
+        flush();
+        const m = decodeAt([start, end]);
+        if (m) foldMessage(s, m);
+      }
+    }
+    start = end + 1;
+  }
+  flush();
+}
+
 /** What {@link SUMMARY_FILE} holds. */
 export interface SavedSummary {
   version: number;

@@ -16,7 +16,7 @@ import { writeFileAtomic } from "../core/io/atomic.ts";
 import { LogTail } from "./log_tail.ts";
 import {
   emptySummary,
-  foldLines,
+  foldBytes,
   isFinalState,
   readSavedSummary,
   type RunSummary,
@@ -126,9 +126,7 @@ export class RunsIndex {
     const entry = this.#entries.get(id);
     if (!entry) return;
     await this.#serial(entry, async () => {
-      const r = await entry.tail.read();
-      if (r.restarted) entry.summary = emptySummary(id);
-      foldLines(entry.summary, r.lines);
+      await this.#fold(id, entry);
       await this.#write(id, entry);
     });
   }
@@ -175,17 +173,20 @@ export class RunsIndex {
     const e = entry;
     if (size === e.tail.offset) return e;
     await this.#serial(e, async () => {
-      const r = await e.tail.read();
-      if (r.restarted) {
-        e.summary = emptySummary(id);
-        e.saved = -1;
-      }
-      foldLines(e.summary, r.lines);
+      await this.#fold(id, e);
       const due = e.tail.offset - Math.max(0, e.saved) >= SAVE_EVERY_BYTES ||
         (isFinalState(e.summary.state) && e.saved !== e.tail.offset);
       if (due) await this.#write(id, e);
     });
     return e;
+  }
+
+  /** Folds what was appended to the log since the last look (from the start when it was replaced). */
+  async #fold(id: string, e: Entry): Promise<void> {
+    await e.tail.readBlocks((bytes) => foldBytes(e.summary, bytes), () => {
+      e.summary = emptySummary(id);
+      e.saved = -1;
+    });
   }
 
   async #load(id: string): Promise<Entry> {

@@ -10,7 +10,13 @@
 import assert from "node:assert/strict";
 import { minMaxIndices, windowSeries } from "../../dashboard/downsample.ts";
 import { LogTail } from "../../dashboard/log_tail.ts";
-import { emptySummary, foldLines, foldMessage, SUMMARY_FILE } from "../../dashboard/run_summary.ts";
+import {
+  emptySummary,
+  foldBytes,
+  foldLines,
+  foldMessage,
+  SUMMARY_FILE,
+} from "../../dashboard/run_summary.ts";
 import { META_FILE, RunsIndex } from "../../dashboard/runs_index.ts";
 import { metricsValues, RunStore } from "../../dashboard/run_store.ts";
 import {
@@ -183,6 +189,14 @@ Deno.test("foldLines over appended chunks equals folding every parsed message; t
     // A torn metrics line between good ones may be counted as a message; everything else is exact.
     assert.ok(s.messages - reference.messages >= 0 && s.messages - reference.messages <= 1, `chunks ${cut}`);
     assert.deepEqual({ ...s, messages: 0 }, { ...reference, messages: 0 }, `chunks ${cut}`);
+    // The same from raw bytes (what the runs index reads), in the same chunks.
+    const fromBytes = emptySummary("r");
+    at = 0;
+    for (const c of cut) {
+      foldBytes(fromBytes, new TextEncoder().encode(lines.slice(at, c).map((l) => l + "\n").join("")));
+      at = c;
+    }
+    assert.deepEqual(fromBytes, s, `bytes, chunks ${cut}`);
   }
   assert.equal(reference.state, "done");
   assert.equal(reference.step, 100);
