@@ -167,6 +167,7 @@ const stats = {
   snapshots: 0,
   ends: 0,
   runLists: 0,
+  phases: {}, // progress messages received per phase
 };
 let listing = [];
 
@@ -284,6 +285,12 @@ function onLive(m) {
   if (m.type === "metrics") stats.metrics++;
   if (m.type === "eval") stats.evals++;
   if (m.type === "picture") stats.pictures++;
+  if (m.type === "progress") stats.phases[m.phase] = (stats.phases[m.phase] ?? 0) + 1;
+  // A run the list does not know yet (it started after the last poll): list again, once.
+  if (!listing.some((r) => r.id === id) && !page.listingAsked) {
+    page.listingAsked = true;
+    loadRuns();
+  }
   const fields = {
     state: d.state,
     step: d.lastMetrics?.step ?? d.progress?.step,

@@ -292,8 +292,8 @@ export class ChartBoard {
       x.min = panel.range.min;
       x.max = panel.range.max;
     } else if (this.axis === "step" && maxStep > 0) {
-      x.min = 0;
-      x.max = maxStep;
+      x.min = 0; // the whole run from its start (one evaluation is not a range of its own)
+      delete x.max;
     } else {
       delete x.min;
       delete x.max;
@@ -317,7 +317,11 @@ export class ChartBoard {
   }
 
   #xExtent(d) {
-    if (this.axis === "step") return [0, d.totalSteps ?? d.lastStep ?? 0];
+    if (this.axis === "step") {
+      let last = 0;
+      for (const s of d.series.values()) last = Math.max(last, s.step[s.step.length - 1] ?? 0);
+      return [0, last || d.totalSteps || 0];
+    }
     let lo = Infinity, hi = -Infinity;
     for (const s of d.series.values()) {
       if (s.t.length === 0) continue;

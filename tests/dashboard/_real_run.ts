@@ -16,6 +16,7 @@ import { loadConfig } from "../../core/hp/config.ts";
 import { createRunDir } from "../../core/hp/run_dir.ts";
 import type { StartRequest, WorkerResult } from "../../core/hp/train_worker.ts";
 import type { TickMessage, TrainRunResult } from "../../core/hp/train_loop.ts";
+import { TrainView } from "../../core/cli/train_view.ts";
 
 /**
  * A tiny synthetic run: 32 px scenes (4×4 patches of the embedded backbone), batch 4 (N = 64), 8 batches per
@@ -59,7 +60,12 @@ export interface RealRun {
  */
 export async function startRealRun(
   overrides: readonly string[],
-  opts: { token?: string; route?: (m: TelemetryMessage, dash: DashboardHandle) => void } = {},
+  opts: {
+    token?: string;
+    route?: (m: TelemetryMessage, dash: DashboardHandle) => void;
+    /** Publish the progress stream as `hpseg train` does (core/cli/train_view.ts). */
+    progress?: boolean;
+  } = {},
 ): Promise<RealRun> {
   const config = loadConfig("synthetic", [...TINY_RUN, ...overrides]);
   const runsDir = await Deno.makeTempDir({ prefix: "hpseg_dash_" });
@@ -68,13 +74,14 @@ export async function startRealRun(
   const dash = await startDashboard({ runsDir, runDir, port: 0, token: opts.token });
   const worker = new Worker(new URL("../../core/hp/train_worker.ts", import.meta.url), { type: "module" });
   const stepAt: number[] = [];
+  const deliver = (m: TelemetryMessage) => (opts.route ? opts.route(m, dash) : dash.publish(m));
+  const view = opts.progress ? new TrainView(deliver) : null;
   const done = new Promise<TrainRunResult>((resolve, reject) => {
     worker.onmessage = (e: MessageEvent<TelemetryMessage | TickMessage | WorkerResult>) => {
       const m = e.data;
-      if (isTelemetryMessage(m)) {
-        if (opts.route) opts.route(m, dash);
-        else dash.publish(m);
-      } else if ("type" in m && m.type === "tick") {
+      if (isTelemetryMessage(m)) deliver(m);
+      else if ("type" in m && m.type === "tick") {
+        view?.onTick(m);
         if (m.at !== undefined && m.phase === "train") stepAt[m.step] = m.at;
       } else if ("kind" in m && m.kind === "done") resolve(m.result);
       else if ("kind" in m && m.kind === "error") reject(new Error(`trainer worker: ${m.message}`));
@@ -96,6 +103,7 @@ export async function startRealRun(
       worker.postMessage(req);
     },
     async close() {
+      view?.done();
       worker.terminate();
       await dash.close();
       await Deno.remove(runsDir, { recursive: true }).catch(() => {});
