@@ -22,6 +22,7 @@ import picturesJs from "./static/pictures.js" with { type: "text" };
 import evalDetailJs from "./static/eval_detail.js" with { type: "text" };
 import runsJs from "./static/runs.js" with { type: "text" };
 import factsJs from "./static/facts.js" with { type: "text" };
+import runDataJs from "./static/run_data.js" with { type: "text" };
 import chartJs from "./static/vendor/chart.umd.min.js" with { type: "text" };
 import zoomJs from "./static/vendor/chartjs-plugin-zoom.min.js" with { type: "text" };
 import hammerJs from "./static/vendor/hammer.min.js" with { type: "text" };
@@ -64,6 +65,7 @@ export const STATIC_FILES: ReadonlyMap<string, StaticFile> = new Map([
   ["/static/eval_detail.js", file(JS, evalDetailJs)],
   ["/static/runs.js", file(JS, runsJs)],
   ["/static/facts.js", file(JS, factsJs)],
+  ["/static/run_data.js", file(JS, runDataJs)],
   ["/static/vendor/chart.umd.min.js", file(JS, chartJs, VENDOR)],
   ["/static/vendor/chartjs-plugin-zoom.min.js", file(JS, zoomJs, VENDOR)],
   ["/static/vendor/hammer.min.js", file(JS, hammerJs, VENDOR)],

@@ -69,7 +69,7 @@ export function watch(page: Page): PageTrouble {
 /** Polls `read` until `pred` holds (100 ms steps, `ms` at most); returns the last value. */
 export async function waitFor<T>(
   what: string,
-  read: () => Promise<T>,
+  read: () => T | Promise<T>,
   pred: (v: T) => boolean,
   ms = 60_000,
 ): Promise<T> {

@@ -155,7 +155,7 @@ Deno.test({
       const t0 = performance.now();
       await waitFor(
         "time passing after the server closed",
-        async () => performance.now() - t0,
+        () => performance.now() - t0,
         (t) => t >= AFTER_MS,
       );
       const after = trouble.failed.slice(failedBefore);
@@ -227,7 +227,7 @@ Deno.test({
     const browser = await launch();
     let exited = false;
     try {
-      await waitFor("the dashboard address", async () => url, (u) => u !== undefined, 120_000);
+      await waitFor("the dashboard address", () => url, (u) => u !== undefined, 120_000);
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
       const trouble = watch(page);
       await page.goto(url!);
@@ -252,7 +252,7 @@ Deno.test({
       assert.match(s.banner, /was stopped.*deno task dashboard --runs /);
       const failedBefore = trouble.failed.length;
       const t0 = performance.now();
-      await waitFor("time passing after the exit", async () => performance.now() - t0, (t) => t >= AFTER_MS);
+      await waitFor("time passing after the exit", () => performance.now() - t0, (t) => t >= AFTER_MS);
       const after = trouble.failed.slice(failedBefore);
       assert.ok(after.length <= 2, `failed requests after the exit: ${JSON.stringify(after)}`);
       assert.deepEqual(trouble.errors, [], "no page errors");
