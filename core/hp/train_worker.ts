@@ -47,9 +47,10 @@ scope.onmessage = async (ev: MessageEvent<WorkerRequest>) => {
     stop = true;
     return;
   }
+  let gpu: Awaited<ReturnType<typeof openGpu>> | null = null;
   try {
     // The start-up line naming the adapter (stderr; the progress bar starts at the first step, after it).
-    const gpu = await openGpu();
+    gpu = await openGpu();
     const resume = req.resume ? await loadCheckpoint(req.resumeCheckpoint!) : null;
     const result = await runTraining(gpu, {
       config: req.config,
@@ -63,9 +64,14 @@ scope.onmessage = async (ev: MessageEvent<WorkerRequest>) => {
       post: (m) => scope.postMessage(m),
       shouldStop: () => stop,
     });
-    scope.postMessage({ kind: "done", result } satisfies WorkerResult);
+    // The device goes before the result: the main thread terminates this Worker and may exit the process as
+    // soon as the result arrives, which must not catch the driver in the middle of tearing the device down.
     gpu.destroy();
+    gpu = null;
+    scope.postMessage({ kind: "done", result } satisfies WorkerResult);
   } catch (err) {
+    gpu?.destroy();
+    gpu = null;
     // The message alone (the main thread prints it as one line); the stack travels separately and is
     // printed only with HPSEG_DEBUG=1. OS errors (disk full, permissions) are the user's to fix: one line.
     const e: Error & { userFacing?: boolean } = err instanceof Error ? err : new Error(String(err));

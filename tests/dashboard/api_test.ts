@@ -7,14 +7,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createApp } from "../../dashboard/server.ts";
-import {
-  type MetricsMessage,
-  RUN_LOG_FILE,
-  RunLog,
-  startDashboard,
-  type TelemetryMessage,
-} from "../../core/telemetry.ts";
+import { createApp, startDashboard } from "../../dashboard/server.ts";
+import { type MetricsMessage, RUN_LOG_FILE, RunLog, type TelemetryMessage } from "../../core/telemetry.ts";
 
 function metrics(step: number): MetricsMessage {
   return {

@@ -11,7 +11,8 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { type EvalMessage, type MetricsMessage, RunLog, startDashboard } from "../../core/telemetry.ts";
+import { type EvalMessage, type MetricsMessage, RunLog } from "../../core/telemetry.ts";
+import { startDashboard } from "../../dashboard/server.ts";
 import {
   ARTIFACTS,
   bodyBackground,

@@ -21,8 +21,8 @@ import {
   parseRunLog,
   RUN_LOG_FILE,
   RunLog,
-  startDashboard,
 } from "../../core/telemetry.ts";
+import { startDashboard } from "../../dashboard/server.ts";
 import { RunsIndex } from "../../dashboard/runs_index.ts";
 import { SUMMARY_FILE } from "../../dashboard/run_summary.ts";
 
