@@ -18,7 +18,7 @@ import {
   type StatusMessage,
   type TelemetryMessage,
 } from "../core/telemetry.ts";
-import { type Series, windowSeries } from "./downsample.ts";
+import { minMaxIndices, type Series, windowSeries } from "./downsample.ts";
 import { LogTail } from "./log_tail.ts";
 
 /** Points per series in a snapshot (a chart is a few hundred pixels wide; zooming asks for more). */
@@ -243,14 +243,46 @@ export class RunStore {
     to = Infinity,
   ): Record<string, WireSeries> {
     const out: Record<string, WireSeries> = {};
-    for (const k of keys ?? this.keys()) out[k] = this.#wire(windowSeries(this.full(k), points, from, to));
+    for (const k of keys ?? this.keys()) {
+      const col = this.#values.get(k);
+      out[k] = col
+        ? this.#wire(this.#window(col, points, from, to))
+        : this.#wire(windowSeries(this.full(k), points, from, to));
+    }
+    return out;
+  }
+
+  /**
+   * {@link windowSeries} straight on a metrics column (missing values are NaN there and never chosen), without
+   * first copying the whole series: a snapshot of a long run stays cheap.
+   */
+  #window(col: number[], points: number, from: number, to: number): Series {
+    let lo = 0, hi = col.length;
+    if (from > -Infinity) lo = Math.max(0, upperBound(this.#step, from - 1e-9) - 1);
+    if (to < Infinity) hi = Math.min(col.length, upperBound(this.#step, to) + 1);
+    const keep = minMaxIndices(col.slice(lo, hi), points);
+    return {
+      step: keep.map((i) => this.#step[lo + i]),
+      time: keep.map((i) => this.#time[lo + i]),
+      y: keep.map((i) => col[lo + i]),
+    };
+  }
+
+  /** Points per series at full resolution. */
+  counts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, col] of this.#values) {
+      let n = 0;
+      for (const v of col) if (Number.isFinite(v)) n++;
+      out[k] = n;
+    }
+    for (const k of this.keys()) if (!(k in out)) out[k] = this.full(k).step.length;
     return out;
   }
 
   /** Everything a page needs to draw the run, each series reduced to at most `points`. */
   snapshot(runId: string, points = SNAPSHOT_POINTS): Snapshot {
-    const counts: Record<string, number> = {};
-    for (const k of this.keys()) counts[k] = this.full(k).step.length;
+    const counts = this.counts();
     return {
       runId,
       t0: this.#t0 ?? 0,

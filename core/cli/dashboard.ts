@@ -10,8 +10,10 @@ import { RUN_LOG_FILE, startDashboard } from "../telemetry.ts";
 
 const HELP = `Usage: hpseg dashboard [options]      (deno task dashboard [options])
 
-Serve the training dashboard for runs already on disk (no training). The page lists every run in the runs
-folder; it opens on the latest one (or --run).
+Serve the runs browser for runs already on disk (no training): the page opens on the latest run (or --run)
+with its charts, pictures and per-class results, and its Runs tab lists every run in the runs folder —
+sortable, with names and notes (saved in the run folder), and any runs overlaid in the same charts with the
+differences of their configurations.
 
 Options:
   --runs <dir>      Runs folder (default: runs)
