@@ -111,7 +111,7 @@ export class RunsIndex {
     s.current = current;
     s.live = current && (this.opts.live?.() ?? false) && !isFinalState(s.state);
     // A trainer killed outright (SIGKILL, power loss) cannot log its end: no living lock owner, not running.
-    if (!current && ["starting", "running", "evaluating"].includes(s.state) && !lockHolder(dir)) {
+    if (!s.live && ["starting", "running", "evaluating"].includes(s.state) && !lockHolder(dir)) {
       s.state = "interrupted";
     }
     const meta = await this.#readMeta(dir);

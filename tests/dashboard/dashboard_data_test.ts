@@ -26,7 +26,7 @@ import {
   RunLog,
   type TelemetryMessage,
 } from "../../core/telemetry.ts";
-import { RUN_LOCK_FILE } from "../../core/hp/run_lock.ts";
+import { acquireRunLock } from "../../core/hp/run_lock.ts";
 // The page's own modules (plain ES modules without DOM access at load).
 import { emaSmooth } from "../../dashboard/static/smooth.js";
 import { configDiff, describeValue, flattenConfig } from "../../dashboard/static/config_view.js";
@@ -239,16 +239,20 @@ Deno.test("RunsIndex: summaries saved and reused, true statuses, names and notes
       true,
     ]);
     live = false;
-    assert.equal(
-      (await index.summary("live-run"))?.live,
-      false,
-      "not live once this server stops training it",
+    const stoppedServing = await index.summary("live-run");
+    assert.deepEqual(
+      [stoppedServing?.live, stoppedServing?.state],
+      [false, "interrupted"],
+      "not live once this server stops training it; its log never ended and nobody holds its lock",
     );
-    // A dead run whose lock names a living process (this one) is still listed as running.
-    await Deno.writeTextFile(
-      `${runsDir}/dead-run/${RUN_LOCK_FILE}`,
-      JSON.stringify({ pid: Deno.pid, start: null, boot: null, host: "x", since: "" }),
-    );
+    // A run whose folder lock has a living owner (another trainer: this process plays it) is running.
+    const lock = acquireRunLock(`${runsDir}/dead-run`);
+    try {
+      assert.equal((await index.summary("dead-run"))?.state, "starting", "its trainer holds the lock");
+    } finally {
+      lock.release();
+    }
+    assert.equal((await index.summary("dead-run"))?.state, "interrupted");
     // The done run's summary was saved at its final state; a new index reads it and folds only the rest.
     const saved = JSON.parse(await Deno.readTextFile(`${runsDir}/done-run/${SUMMARY_FILE}`));
     assert.equal(saved.logBytes, (await Deno.stat(`${runsDir}/done-run/${RUN_LOG_FILE}`)).size);
