@@ -188,10 +188,13 @@ export class ChartBoard {
     this.pending = true;
     const go = () => {
       this.pending = false;
+      this.lastRender = performance.now();
       this.renderAll();
     };
-    if (document.hidden) setTimeout(go, 250);
-    else requestAnimationFrame(go);
+    // At most 4 redraws a second however fast messages come; a hidden tab gets no animation frames.
+    const wait = Math.max(0, 250 - (performance.now() - (this.lastRender ?? -Infinity)));
+    if (document.hidden) setTimeout(go, Math.max(wait, 250));
+    else setTimeout(() => requestAnimationFrame(go), wait);
   }
 
   renderAll() {

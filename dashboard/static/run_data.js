@@ -31,6 +31,9 @@ export function newRun(id) {
   };
 }
 
+/** Live points a series may hold before it is reduced again (the server's snapshots hold 500). */
+const LIVE_MAX = 2000;
+
 function pushPoint(d, key, step, time, y) {
   let s = d.series.get(key);
   if (!s) d.series.set(key, s = { step: [], t: [], y: [] });
@@ -38,6 +41,40 @@ function pushPoint(d, key, step, time, y) {
   s.t.push(Number.isFinite(time) ? time - d.t0 : 0);
   s.y.push(y);
   d.counts[key] = (d.counts[key] ?? 0) + 1;
+  if (s.step.length > LIVE_MAX) {
+    const keep = minMaxIndices(s.y, LIVE_MAX / 2);
+    s.step = keep.map((i) => s.step[i]);
+    s.t = keep.map((i) => s.t[i]);
+    s.y = keep.map((i) => s.y[i]);
+  }
+}
+
+/**
+ * The page's copy of the server's per-series downsampling (dashboard/downsample.ts minMaxIndices): each
+ * bucket's minimum and maximum, plus the first and last point, at most `max` indices.
+ */
+export function minMaxIndices(y, max) {
+  const finite = [];
+  for (let i = 0; i < y.length; i++) if (Number.isFinite(y[i])) finite.push(i);
+  if (max <= 0 || finite.length <= Math.max(2, max)) return finite;
+  const buckets = Math.floor((max - 2) / 2);
+  const first = finite[0], last = finite[finite.length - 1];
+  if (buckets < 1) return [first, last];
+  const out = [first], inner = finite.length - 2;
+  for (let b = 0; b < buckets; b++) {
+    const lo = 1 + Math.floor((b * inner) / buckets), hi = 1 + Math.floor(((b + 1) * inner) / buckets);
+    if (hi <= lo) continue;
+    let iMin = finite[lo], iMax = finite[lo];
+    for (let k = lo + 1; k < hi; k++) {
+      const i = finite[k];
+      if (y[i] < y[iMin]) iMin = i;
+      if (y[i] > y[iMax]) iMax = i;
+    }
+    if (iMin === iMax) out.push(iMin);
+    else out.push(Math.min(iMin, iMax), Math.max(iMin, iMax));
+  }
+  out.push(last);
+  return out;
 }
 
 /** Folds one telemetry message into a run record. */
