@@ -53,10 +53,12 @@ Deno.test({
           20,
         );
         const el = g.document.getElementById("phase-text");
-        new g.MutationObserver(() => g.__phases.push(el.dataset.phase)).observe(el, {
-          attributes: true,
-          childList: true,
-        });
+        // Every value the attribute took, even several within one task (old values of each change).
+        // deno-lint-ignore no-explicit-any
+        new g.MutationObserver((records: any[]) => {
+          for (const r of records) g.__phases.push(r.oldValue);
+          g.__phases.push(el.dataset.phase);
+        }).observe(el, { attributes: true, attributeFilter: ["data-phase"], attributeOldValue: true });
       });
       run.start();
       const result = await run.done;
