@@ -102,7 +102,7 @@ Deno.test({
       // note instead, and one right after a checkpoint would have nothing new to save).
       const run = spawnTrain(
         [...tiny, "--steps", "400", "--no-serve", "--out", out],
-        /train step [1-9]\d*\/.*  loss /,
+        /train step [1-9]\d*\/.* {2}loss /,
       );
       await run.line;
       if (!run.matched()) assert.fail(`no step line: ${(await run.done()).stderr}`);
