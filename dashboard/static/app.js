@@ -15,6 +15,7 @@ import { PictureBoard } from "./pictures.js";
 import { EvalDetail } from "./eval_detail.js";
 import { RunsTable } from "./runs.js";
 import { renderConfigDiff, renderConfigTable } from "./config_view.js";
+import { finalScoresText } from "./format.js";
 import {
   renderFacts,
   renderFinal,
@@ -142,13 +143,24 @@ function render() {
   setBadge($("state"), d.state, `state-${d.state}`);
   document.title = `${d.state} · ${labelOf(d.id)} · hpseg`;
   renderMessage(d.state === "done" && d.final ? "" : d.message);
-  renderFinal(d.state === "done" ? d.final : null);
+  renderFinal(finalScoresText(scoresView(d)));
   renderProgress(factsView(d));
   renderFacts(factsView(d));
   renderConfigTable($("config"), d.config);
   board.set([{ id: d.id, label: labelOf(d.id), color: RUN_COLORS[0], data: d }], axisOptions());
   pictureBoard.set(d.id, d.pictures);
   evalDetail.set(d.evals);
+}
+
+/** What the scores line needs of a run: its state, final scores, evaluations and last step. */
+function scoresView(d) {
+  const steps = [d.lastMetrics?.step, d.progress?.step, d.summary?.step].filter(Number.isFinite);
+  return {
+    state: d.state,
+    final: d.final,
+    evals: d.evals,
+    lastStep: steps.length ? Math.max(...steps) : NaN,
+  };
 }
 
 /** The toolbar's links to every series of the run shown (the first compared run). */
@@ -201,7 +213,7 @@ function onLive(m) {
     setBadge($("state"), d.state, `state-${d.state}`);
     document.title = `${d.state} · ${labelOf(d.id)} · hpseg`;
     renderMessage(d.state === "done" && d.final ? "" : d.message);
-    renderFinal(d.state === "done" ? d.final : null);
+    renderFinal(finalScoresText(scoresView(d)));
   }
   renderProgress(factsView(d));
 }

@@ -2,7 +2,7 @@
 // is a software fallback), start, elapsed time, command, version and folder; the phase the trainer is in
 // (pool building, training, validation, baseline, final evaluation) with its progress; the trainer's one
 // smoothed ETA (core/progress.ts RunEta, the terminal's number), counted down between messages.
-import { fmt, fmtDate, fmtDuration, formatMessage, pct } from "./format.js";
+import { fmt, fmtDate, fmtDuration, formatMessage } from "./format.js";
 
 const PHASES = {
   setup: "setting up",
@@ -106,19 +106,11 @@ function etaText(view) {
   return `about ${fmtDuration(left)} left (including evaluation)`;
 }
 
-/** The final scores line of a finished run. */
-export function renderFinal(final) {
+/** The scores line of a run in a final state (format.js finalScoresText); hidden while it runs. */
+export function renderFinal(text) {
   const el = $("final-scores");
-  if (!final) {
-    el.hidden = true;
-    return;
-  }
-  el.hidden = false;
-  el.textContent = `Final: cluster acc ${pct(final.cluster_acc)} · mIoU ${
-    pct(final.cluster_miou)
-  } — linear acc ${pct(final.linear_acc)} · mIoU ${pct(final.linear_miou)} — k-means baseline mIoU ${
-    pct(final.kmeans_miou)
-  }`;
+  el.hidden = !text;
+  el.textContent = text;
 }
 
 /** The latest status sentence. */

@@ -51,3 +51,25 @@ export function formatMessage(text) {
   } catch { /* plain text */ }
   return text;
 }
+
+/**
+ * The scores line of a run in a final state (issue 14 §1): a finished run's final scores; a stopped or failed
+ * run's last evaluation (or that it had none), so the page that watched it ends with numbers either way.
+ * `d` = { state, final, evals, lastStep }; "" while the run is not over.
+ */
+export function finalScoresText(d) {
+  const scores = (m) =>
+    `cluster acc ${pct(m.cluster_acc)} · mIoU ${pct(m.cluster_miou)} — linear acc ${
+      pct(m.linear_acc)
+    } · mIoU ${pct(m.linear_miou)}`;
+  if (d.state === "done" && d.final) {
+    return `Final: ${scores(d.final)} — k-means baseline mIoU ${pct(d.final.kmeans_miou)}`;
+  }
+  const how = { stopped: "Stopped", failed: "Failed", interrupted: "Interrupted" }[d.state];
+  if (!how) return "";
+  const at = Number.isFinite(d.lastStep) ? ` at step ${d.lastStep}` : "";
+  const last = d.evals?.at(-1);
+  return last
+    ? `${how}${at}. Last evaluation (step ${last.step}): ${scores(last.metrics)}`
+    : `${how}${at}, before any evaluation: no scores.`;
+}

@@ -29,6 +29,7 @@ import {
 import { acquireRunLock } from "../../core/hp/run_lock.ts";
 // The page's own modules (plain ES modules without DOM access at load).
 import { emaSmooth } from "../../dashboard/static/smooth.js";
+import { finalScoresText } from "../../dashboard/static/format.js";
 import { minMaxIndices as pageMinMaxIndices } from "../../dashboard/static/run_data.js";
 import { configDiff, describeValue, flattenConfig } from "../../dashboard/static/config_view.js";
 import {
@@ -410,4 +411,32 @@ Deno.test("page modules: series keys match the server's; smoothing; configuratio
   assert.equal(describeValue("dataset.n_classes", 0), "0 (from the dataset)");
   assert.equal(describeValue("eval.crf", false), "no");
   assert.equal(describeValue("backbone.weights", ""), "(embedded)");
+});
+
+Deno.test("page modules: the scores line of a finished, stopped or failed run; none while running", () => {
+  const final = {
+    cluster_acc: 61.25,
+    cluster_miou: 30.5,
+    linear_acc: 70,
+    linear_miou: 35.75,
+    kmeans_miou: 18,
+  };
+  const ev = (step: number, acc: number) => ({
+    step,
+    metrics: { cluster_acc: acc, cluster_miou: acc / 2, linear_acc: acc + 1, linear_miou: acc / 4 },
+  });
+  assert.equal(
+    finalScoresText({ state: "done", final, evals: [], lastStep: 40 }),
+    "Final: cluster acc 61.3 % · mIoU 30.5 % — linear acc 70.0 % · mIoU 35.8 % — k-means baseline mIoU 18.0 %",
+  );
+  assert.equal(
+    finalScoresText({ state: "stopped", final: null, evals: [ev(8, 40), ev(16, 42)], lastStep: 21 }),
+    "Stopped at step 21. Last evaluation (step 16): cluster acc 42.0 % · mIoU 21.0 % — linear acc 43.0 % · mIoU 10.5 %",
+  );
+  assert.equal(
+    finalScoresText({ state: "failed", final: null, evals: [], lastStep: 3 }),
+    "Failed at step 3, before any evaluation: no scores.",
+  );
+  assert.equal(finalScoresText({ state: "running", final: null, evals: [ev(8, 40)], lastStep: 9 }), "");
+  assert.equal(finalScoresText({ state: "done", final: null, evals: [], lastStep: 9 }), "");
 });
