@@ -252,7 +252,7 @@ Deno.test({
         "'stopped' on the open page",
         () => pageState(page),
         (x) => x.state === "stopped" && x.stats.ends === 1,
-        30_000,
+        60_000,
       );
       assert.match(s.banner, /was stopped.*deno task dashboard --runs /);
       // The scores line: where it stopped and the last evaluation, as the run log has them.
