@@ -1,6 +1,6 @@
 /**
  * Upper bounds on what a user can ask for, in one place (issue 11 finding 5 and "the schema's bounds equal
- * what the runtime supports"): the config schema (core/hp/config.ts), the CLI flags and the kernels all read
+ * what the runtime supports"): the config schema (core/model/config.ts), the CLI flags and the kernels all read
  * them from here, and tests/hostile/limits_test.ts checks that they agree.
  *
  * Adapter-dependent limits (buffer sizes against `maxStorageBufferBindingSize`) cannot be known before a

@@ -15,7 +15,7 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { InputError } from "../core/errors.ts";
-import { lockHolder } from "../core/hp/run_lock.ts";
+import { lockHolder } from "../core/train/run_lock.ts";
 import {
   compactHistory,
   type DashboardHandle,

@@ -13,8 +13,8 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { type Command, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
-import { InputError } from "../errors.ts";
+import { type Command, parseCommandArgs, stringOpt } from "./command.ts";
+import { InputError, UsageError } from "../errors.ts";
 
 const HELP = `Usage: hpseg compile [options]      (deno task compile [options])
 

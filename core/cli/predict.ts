@@ -12,22 +12,22 @@
  * @module
  */
 import { dirname, join, relative, resolve } from "node:path";
-import { type Command, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
-import { InputError } from "../errors.ts";
+import { type Command, numberOpt, parseCommandArgs, stringOpt } from "./command.ts";
+import { InputError, UsageError } from "../errors.ts";
 import { openGpu } from "../gpu/device.ts";
 import { BufferArena } from "../gpu/buffers.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
-import { encodeGrayPng, encodeRgbPng, readImage, type RgbImage } from "../data/image.ts";
+import { encodeGrayPng, encodeRgbPng, readImage, type RgbImage } from "../image/codecs.ts";
 import {
   evalTransform,
   normalizeImageNet,
   resizeImageNearest,
   resizeMapNearest,
-} from "../data/transforms.ts";
+} from "../image/transforms.ts";
 import { Predictor } from "../eval/evaluate.ts";
 import { buildEvalModel, type GpuEvalModel, loadEvalModel, resolveCheckpoint } from "../eval/eval_model.ts";
 import { CrfPool } from "../eval/crf_pool.ts";
-import { formatBytes, vitScratchPerImage } from "../hp/feasibility.ts";
+import { formatBytes, vitScratchPerImage } from "../train/feasibility.ts";
 import { ProgressBar } from "../progress.ts";
 import { DEFAULT_RES } from "./eval.ts";
 import { nearestMultiples } from "../vit/variants.ts";

@@ -5,30 +5,25 @@
  *
  * The main thread only parses arguments, creates the run directory, serves the dashboard (unless
  * `--no-serve`), draws the progress bar and relays Ctrl-C; the trainer runs in a Worker
- * (core/hp/train_worker.ts) because GPU readbacks block the thread that awaits them. The Worker gets only
+ * (core/train/worker.ts) because GPU readbacks block the thread that awaits them. The Worker gets only
  * the permissions training needs (issue 7 §6, {@link trainerPermissions}).
  * @module
  */
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Command, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
-import { InputError } from "../errors.ts";
+import { type Command, numberOpt, parseCommandArgs, stringOpt } from "./command.ts";
+import { InputError, UsageError } from "../errors.ts";
 import { MAX_STEPS, MAX_WORKERS } from "../limits.ts";
-import {
-  type DashboardHandle,
-  readRunLog,
-  RunLog,
-  startDashboard,
-  type TelemetryMessage,
-} from "../telemetry.ts";
+import { type DashboardHandle, readRunLog, RunLog, type TelemetryMessage } from "../telemetry.ts";
 import { TrainView } from "./train_view.ts";
-import { sharedJpegDecoderDir } from "../data/image.ts";
-import type { HpConfig } from "../hp/config.ts";
-import { resolveConfig } from "../hp/run_dir.ts";
-import { openNewRun, openResumedRun } from "../hp/run_session.ts";
+import { sharedJpegDecoderDir } from "../image/codecs.ts";
+import type { HpConfig } from "../model/config.ts";
+import { resolveConfig } from "../train/run_dir.ts";
+import { openNewRun, openResumedRun } from "../train/run_session.ts";
 import { watchStopSignals } from "./stop_signals.ts";
-import type { StartRequest, WorkerResult } from "../hp/train_worker.ts";
-import type { FinalMetrics, TickMessage } from "../hp/train_loop.ts";
+import type { StartRequest, WorkerResult } from "../train/worker.ts";
+import type { FinalMetrics } from "../train/loop.ts";
+import type { TickMessage } from "../train/progress.ts";
 
 /** hpseg's own modules: the trainer starts its loader and CRF Workers from them, which needs read access. */
 const APP_ROOT = new URL("../../", import.meta.url).protocol === "file:"
@@ -154,7 +149,7 @@ export const command: Command = {
     const json = args.values.json === true;
 
     // The run folder stays locked until this function returns (one trainer per folder); a new run that
-    // fails before its first checkpoint leaves no folder behind (core/hp/run_session.ts).
+    // fails before its first checkpoint leaves no folder behind (core/train/run_session.ts).
     using run = resumeDir ? await openResumedRun(resumeDir, fromStep) : await openNewRun(
       stringOpt(args, "out") ?? "runs",
       resolveConfig(stringOpt(args, "config") ?? "synthetic", sets),
@@ -181,6 +176,8 @@ export const command: Command = {
     let dashboard: DashboardHandle | null = null;
     let log: RunLog | null = null;
     if (serve) {
+      // Loaded only when serving: Hono and the page stay out of `--no-serve` runs.
+      const { startDashboard } = await import("../../dashboard/server.ts");
       dashboard = await startDashboard({
         runsDir,
         runDir,
@@ -200,7 +197,7 @@ export const command: Command = {
 
     const view = new TrainView(publish);
     const say = (line: string) => view.say(line);
-    const worker = new Worker(new URL("../hp/train_worker.ts", import.meta.url), {
+    const worker = new Worker(new URL("../train/worker.ts", import.meta.url), {
       type: "module",
       deno: { permissions: trainerPermissions(config, runDir) },
     });

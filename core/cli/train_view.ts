@@ -9,7 +9,7 @@
  */
 import { ProgressBar } from "../progress.ts";
 import type { ProgressMessage, TelemetryMessage } from "../telemetry.ts";
-import type { TickMessage } from "../hp/train_loop.ts";
+import type { TickMessage } from "../train/progress.ts";
 
 /** Least time between progress messages published to the dashboard within one phase. */
 const PUBLISH_MS = 10_000;

@@ -1,13 +1,13 @@
 /**
  * GEMM: batched C = epilogue(alpha · op(A) · op(B)) with transposes, strides/offsets (to address
  * windows such as the q/k/v thirds of a qkv tensor), and fused bias / ReLU / GELU / residual / accumulate.
- * Kernel: shaders/gemm.wgsl.
+ * Kernel: shaders/kernels/gemm.wgsl.
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type DType, GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel } from "../gpu/pipelines.ts";
-import source from "../../shaders/gemm.wgsl" with { type: "text" };
+import source from "../../shaders/kernels/gemm.wgsl" with { type: "text" };
 
 /** Activation applied after bias. */
 export type Activation = "none" | "relu" | "gelu";
@@ -204,12 +204,12 @@ function gemmSource(
   c: DType,
   vecA: boolean,
   vecB: boolean,
-): { file: string; source: string } {
+): { source: string; variant?: string } {
   for (const [name, dt] of [["A", a], ["B", b]] as const) {
     if (dt !== "f32" && dt !== "f16") throw new TypeError(`gemm: ${name} must be f32 or f16, got ${dt}`);
   }
   if (c !== "f32") throw new TypeError(`gemm: C must be f32, got ${c}`);
-  if (a === "f32" && b === "f32" && !vecA && !vecB) return { file: "gemm.wgsl", source };
+  if (a === "f32" && b === "f32" && !vecA && !vecB) return { source };
   const half = a === "f16" || b === "f16";
   if (half && !gpu.hasF16) {
     throw new TypeError(
@@ -219,11 +219,13 @@ function gemmSource(
   let s = (half ? "enable f16; " : "") + source;
   for (const [name, dt, vec] of [["A", a, vecA], ["B", b, vecB]] as const) {
     const plain = accessLines(name, "f32", false);
-    if (!s.includes(plain)) throw new Error(`gemm: shaders/gemm.wgsl no longer has the ${name} access lines`);
+    if (!s.includes(plain)) {
+      throw new Error(`gemm: shaders/kernels/gemm.wgsl no longer has the ${name} access lines`);
+    }
     s = s.replace(plain, accessLines(name, dt as "f32" | "f16", vec));
   }
   const tag = (dt: DType, vec: boolean) => `${dt}${vec ? " vec4" : ""}`;
-  return { file: `gemm.wgsl (A ${tag(a, vecA)}, B ${tag(b, vecB)})`, source: s };
+  return { variant: `A ${tag(a, vecA)}, B ${tag(b, vecB)}`, source: s };
 }
 
 /** Tensors of one GEMM. `bias` is [N]; `residual` is laid out as described by `shape.residual`. */
@@ -279,6 +281,7 @@ export async function prepareGemm(
   const vecA = wide && aligned(r.transA ? r.M : r.K, r.lda, r.aOffset, r.batch > 1 ? r.aBatchStride : 0);
   const vecB = wide && aligned(r.transB ? r.K : r.N, r.ldb, r.bOffset, r.batch > 1 ? r.bBatchStride : 0);
   const kernel = await getKernel(gpu, {
+    file: "kernels/gemm.wgsl",
     ...gemmSource(gpu, t.a.dtype, t.b.dtype, t.c.dtype, vecA, vecB),
     entryPoint: variant === "tile128" ? "main128" : "main",
     bindings: ["read", "read", "rw", "read", "read", "uniform"],

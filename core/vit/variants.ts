@@ -11,8 +11,8 @@
  * @module
  */
 import { InputError } from "../errors.ts";
-import { variantName, type VitConfig } from "../io/vit_weights.ts";
-import { dinov2Size } from "../io/dinov2_weights.ts";
+import { variantName, type VitConfig } from "./weights.ts";
+import { dinov2Size } from "./dinov2_weights.ts";
 
 /** The DINOv2 `backbone.arch` values. */
 export const DINOV2_ARCHS = [

@@ -29,13 +29,13 @@ import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { prepareGemm } from "../kernels/gemm.ts";
 import { prepareLayerNorm } from "../kernels/layernorm.ts";
 import { prepareSoftmax } from "../kernels/softmax.ts";
-import { BLOCK_PARAMS, type VitConfig, type VitWeights } from "../io/vit_weights.ts";
+import { BLOCK_PARAMS, type VitConfig, type VitWeights } from "./weights.ts";
 import { positionTable } from "./pos_embed.ts";
 import { type PatchifyPlan, prepareClsRows, preparePatchify } from "./embed.ts";
 import { LimitError } from "../errors.ts";
 
-export type { VitConfig, VitWeights } from "../io/vit_weights.ts";
-export { loadVitWeights } from "../io/vit_weights.ts";
+export type { VitConfig, VitWeights } from "./weights.ts";
+export { loadVitWeights } from "./weights.ts";
 
 /** Options for {@link VitBackbone.create}. */
 export interface VitOptions {
