@@ -24,7 +24,7 @@ import {
   type ExtraModel,
   type ProbeParams,
 } from "../eval/evaluate.ts";
-import { baselineSample, kmeansF32, normalizeRows } from "../eval/kmeans.ts";
+import { baselineRestarts, baselineSample, kmeansF32, normalizeRows } from "../eval/kmeans.ts";
 import type { PhaseHooks } from "./progress.ts";
 
 /**
@@ -216,7 +216,9 @@ export class EvalContext {
     // which never win a pixel (ties go to the lowest id).
     const k = Math.min(this.n, sample.points);
     const centroids = new Float32Array(this.n * C);
-    centroids.set(kmeansF32(x, sample.points, C, k, { seed }).centroids);
+    centroids.set(
+      kmeansF32(x, sample.points, C, k, { seed, restarts: baselineRestarts(sample.points) }).centroids,
+    );
     for (let j = k; j < this.n; j++) centroids.copyWithin(j * C, 0, C);
     return centroids;
   }

@@ -151,6 +151,16 @@ Deno.test("kmeansF32() matches the float64 kmeans() on unit rows (same draws, sa
   );
 });
 
+Deno.test("kmeansF32()'s bounds skip most points yet give Lloyd's float64 assignments over many iterations", () => {
+  const { x, n, d } = unitBlobs(9, 12, 250, 24, 0.9);
+  const ref = kmeans(x, n, d, 12, { seed: 5, restarts: 1, iters: 300 });
+  const got = kmeansF32(Float32Array.from(x), n, d, 12, { seed: 5, restarts: 1, iters: 300, tol: 0 });
+  assertEquals(Array.from(got.assignment), Array.from(ref.assignment));
+  assert(got.iterations > 5, `${got.iterations} iterations: too few to exercise the bounds`);
+  // Every point is scanned in the first iteration; afterwards the bounds must spare most of them.
+  assert(got.fullScans < 0.5 * n * got.iterations, `${got.fullScans} full scans for ${n}×${got.iterations}`);
+});
+
 Deno.test("kmeansF32() spherical mode keeps unit centroids and maximises the summed cosine", () => {
   const { x, n, d, truth } = unitBlobs(4, 3, 50, 8, 0.3);
   const r = kmeansF32(Float32Array.from(x), n, d, 3, { seed: 2, spherical: true });
