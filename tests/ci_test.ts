@@ -79,7 +79,7 @@ Deno.test({
 
 Deno.test("README: every `deno task` command names a real task and only flags its --help lists", async () => {
   const { commands } = await import("../core/cli/registry.ts");
-  const { CONFIG_SCHEMA } = await import("../core/model/config.ts");
+  const { CONFIG_SCHEMA } = await import("../core/model/config_schema.ts");
   const tasks = JSON.parse(read("deno.json")).tasks as Record<string, string>;
   const readme = read("README.md");
   let checked = 0;

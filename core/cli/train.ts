@@ -17,7 +17,7 @@ import { MAX_STEPS, MAX_WORKERS } from "../limits.ts";
 import { type DashboardHandle, readRunLog, RunLog, type TelemetryMessage } from "../telemetry.ts";
 import { TrainView } from "./train_view.ts";
 import { sharedJpegDecoderDir } from "../image/codecs.ts";
-import type { HpConfig } from "../model/config.ts";
+import type { HpConfig } from "../model/config_schema.ts";
 import { resolveConfig } from "../train/run_dir.ts";
 import { openNewRun, openResumedRun } from "../train/run_session.ts";
 import { watchStopSignals } from "./stop_signals.ts";
@@ -52,7 +52,8 @@ Writes runs/<run-id>/ (config.yaml, metrics.jsonl, checkpoints/, pictures/), ser
 prints the final metrics as one JSON line on stdout:
   {"cluster_acc":…, "cluster_miou":…, "linear_acc":…, "linear_miou":…, "kmeans_miou":…}   (percent)
 kmeans_miou is the baseline: k-means (n_clusters = n_classes) on the raw backbone features of the
-validation images, scored with the same Hungarian protocol.
+validation images, scored with the same Hungarian protocol. With eval.crf (the official configs) the line
+also holds "crf": the four probe scores after the dense CRF (hp-method.md §8.5).
 
 Options:
   --config NAME|PATH   synthetic (default), cocostuff27, cityscapes, potsdam, a DINOv2 config
@@ -67,8 +68,8 @@ Options:
   --host H             dashboard bind address (default 127.0.0.1; others need --token)
   --port N             dashboard port (default 8787; 0 = any free port)
   --token T            dashboard access token
-  --workers N          data-loading Web Workers (default: 0 for synthetic, generated in the trainer's
-                       thread; other datasets min(CPU threads − 1, 4), at least 1; 0 = no Workers)
+  --workers N          data-loading Web Workers, overriding dataset.workers (auto: 0 for synthetic, generated
+                       in the trainer's thread; other datasets min(CPU threads − 1, 4); 0 = no Workers)
   --json               print every telemetry message as a JSON line on stdout (final metrics last)
   -h, --help           show this help
 
@@ -104,16 +105,19 @@ function positiveInt(
   return v;
 }
 
-/** The final JSON line: the five scores in percent, rounded to 0.01 (null when not computed). */
-function finalLine(f: FinalMetrics): Record<string, number | null> {
+/**
+ * The final JSON line: the five scores in percent, rounded to 0.01 (null when not computed); with eval.crf
+ * also `crf`, the four probe scores after the dense CRF.
+ */
+export function finalLine(f: FinalMetrics): Record<string, unknown> {
   const round = (v: number | null) => v !== null && Number.isFinite(v) ? Math.round(v * 100) / 100 : null;
-  return {
-    cluster_acc: round(f.cluster_acc),
-    cluster_miou: round(f.cluster_miou),
-    linear_acc: round(f.linear_acc),
-    linear_miou: round(f.linear_miou),
-    kmeans_miou: round(f.kmeans_miou),
-  };
+  const probes = (s: Omit<FinalMetrics, "kmeans_miou" | "crf">) => ({
+    cluster_acc: round(s.cluster_acc),
+    cluster_miou: round(s.cluster_miou),
+    linear_acc: round(s.linear_acc),
+    linear_miou: round(s.linear_miou),
+  });
+  return { ...probes(f), kmeans_miou: round(f.kmeans_miou), ...(f.crf ? { crf: probes(f.crf) } : {}) };
 }
 
 /** Total system memory (what a software adapter's buffers live in), or undefined without permission. */

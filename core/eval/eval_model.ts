@@ -13,7 +13,7 @@ import type { BufferArena, GpuTensor } from "../gpu/buffers.ts";
 import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { InputError } from "../errors.ts";
 import { importOfficialHpCheckpoint, loadCheckpoint } from "../model/checkpoint.ts";
-import type { HpConfig } from "../model/config.ts";
+import type { HpConfig } from "../model/config_schema.ts";
 import { prepareHeadForward } from "../model/heads.ts";
 import { embeddedVitWeights } from "../vit/embedded.ts";
 import { loadVitWeights, VitBackbone, type VitWeights } from "../vit/vit.ts";

@@ -201,6 +201,23 @@ export function normalizeImageNet(img: RgbImage, out?: Float32Array, offset = 0)
   return o;
 }
 
+/**
+ * The inverse of {@link normalizeImageNet} for `count` images of a batch [B, 3, H, W]: RGB interleaved u8
+ * [count·H·W·3] (exact for values it produced: neighbouring NORM_LUT entries are ≈ 0.017 apart).
+ */
+export function denormalizeImageNet(x: Float32Array, count: number, H: number, W: number): Uint8Array {
+  const n = H * W, out = new Uint8Array(count * n * 3);
+  for (let b = 0; b < count; b++) {
+    for (let c = 0; c < 3; c++) {
+      for (let i = 0; i < n; i++) {
+        const v = (x[(b * 3 + c) * n + i] * IMAGENET_STD[c] + IMAGENET_MEAN[c]) * 255;
+        out[(b * n + i) * 3 + c] = v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
+      }
+    }
+  }
+  return out;
+}
+
 /** RGB interleaved u8 → float32 CHW in [0,1] (ToTensor only; the clean augmentation mode starts here). */
 export function toTensor01(img: RgbImage, out?: Float32Array, offset = 0): Float32Array {
   const n = img.width * img.height;

@@ -10,7 +10,7 @@ import { InputError } from "../errors.ts";
 import { loadVitWeights, type VitConfig, type VitWeights } from "../vit/vit.ts";
 import { variantName } from "../vit/weights.ts";
 import { checkDinov2Backbone, dinov2ArchOf, isDinov2Arch } from "../vit/variants.ts";
-import type { HpConfig } from "./config.ts";
+import type { HpConfig } from "./config_schema.ts";
 import { embeddedVitWeights } from "../vit/embedded.ts";
 
 /** The backbone weights a config names (embedded formula or a file). */

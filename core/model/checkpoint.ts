@@ -21,7 +21,8 @@ import {
   type TensorToWrite,
 } from "../io/safetensors.ts";
 import { PthFile, type PyValue, TensorRef } from "../io/pth.ts";
-import { configFromObject, type HpConfig } from "./config.ts";
+import { configFromObject } from "./config.ts";
+import { type HpConfig } from "./config_schema.ts";
 import type { OptimState } from "../kernels/optim.ts";
 import { HEAD_KEYS, headLayout, type ParamLayout, projectionLayout } from "./params.ts";
 

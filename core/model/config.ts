@@ -20,150 +20,21 @@ import {
 } from "yaml";
 import { InputError } from "../errors.ts";
 import { nearestMultiples } from "../vit/variants.ts";
-import {
-  MAX_BATCH,
-  MAX_CODE_DIM,
-  MAX_EVAL_CLASSES,
-  MAX_RESOLUTION,
-  MAX_SYNTHETIC_COUNT,
-  MAX_TRAIN_PATCHES,
-} from "../limits.ts";
+import { MAX_TRAIN_PATCHES } from "../limits.ts";
 import cocostuff27Yaml from "../../configs/cocostuff27.yaml" with { type: "text" };
 import cityscapesYaml from "../../configs/cityscapes.yaml" with { type: "text" };
 import potsdamYaml from "../../configs/potsdam.yaml" with { type: "text" };
 import syntheticYaml from "../../configs/synthetic.yaml" with { type: "text" };
+import { DINOV2_CONFIGS, dinov2ConfigRelations } from "./config_dinov2.ts";
 import {
-  DINOV2_ARCHS,
-  DINOV2_CONFIGS,
-  DINOV2_PATCH,
-  type Dinov2Arch,
-  dinov2ConfigRelations,
-} from "./config_dinov2.ts";
-
-/** The full, validated configuration of one run (keys as written in the YAML). */
-export interface HpConfig {
-  dataset: {
-    name: "cocostuff27" | "cityscapes" | "potsdam" | "folder" | "synthetic";
-    root: string;
-    five_crop: boolean;
-    /** synthetic only: generated image side, train and validation image counts. */
-    image_size: number;
-    train_count: number;
-    val_count: number;
-    /** folder only: number of classes when the folder has no classes.txt (0 = from the folder). */
-    n_classes: number;
-  };
-  backbone: {
-    /**
-     * vit_small / vit_base: DINO ViT-S / ViT-B; auto: whatever the weights hold (core/model/backbone.ts; a run
-     * records the detected arch); embedded: the built-in deterministic small ViT; dinov2_*: DINOv2
-     * ViT-S/B/L/14 with or without 4 registers (core/vit/variants.ts).
-     */
-    arch: "vit_small" | "vit_base" | "auto" | "embedded" | Dinov2Arch;
-    patch: 8 | 14 | 16;
-    /** .pth or .safetensors path ("" for the embedded backbone). */
-    weights: string;
-  };
-  head: { dim: number; dropout: number };
-  hp: {
-    tau: number;
-    tau_base: number;
-    alpha: number;
-    rho: number;
-    pool_size: number;
-    renew_interval: number;
-    ema_momentum: number;
-    lambda_warmup: number;
-    sigma: number;
-    /** Hidden-positive loss implementation (core/model/loss.ts): auto = sparse for ρ ≤ 0.25, else dense. */
-    loss_impl: "auto" | "sparse" | "dense";
-  };
-  train: {
-    epochs: number;
-    batch: number;
-    res: number;
-    lr: number;
-    weight_decay: number;
-    clip: number;
-    proj_lr: number;
-    linear_lr: number;
-    cluster_lr: number;
-    seed: number;
-    aug_mode: "reference" | "clean";
-    log_every: number;
-    checkpoint_every: number;
-  };
-  eval: {
-    res: number;
-    batch: number;
-    valid_freq: number;
-    selection: "val" | "last";
-    crf: boolean;
-  };
-}
-
-/** One key's type and allowed range. */
-type Field =
-  | { type: "int"; min: number; max?: number; values?: readonly number[]; multipleOf?: number }
-  | { type: "number"; min: number; minOpen?: boolean; max?: number; maxOpen?: boolean }
-  | { type: "string" }
-  | { type: "bool" }
-  | { type: "enum"; values: readonly string[] };
-
-const INT_MAX = 2 ** 31 - 1;
-
-/** Every allowed key, "section.key" → type and range. */
-export const CONFIG_SCHEMA: Record<string, Field> = {
-  "dataset.name": { type: "enum", values: ["cocostuff27", "cityscapes", "potsdam", "folder", "synthetic"] },
-  "dataset.root": { type: "string" },
-  "dataset.five_crop": { type: "bool" },
-  "dataset.image_size": { type: "int", min: 8, max: MAX_RESOLUTION },
-  "dataset.train_count": { type: "int", min: 1, max: MAX_SYNTHETIC_COUNT },
-  "dataset.val_count": { type: "int", min: 1, max: MAX_SYNTHETIC_COUNT },
-  "dataset.n_classes": { type: "int", min: 0, max: MAX_EVAL_CLASSES },
-  "backbone.arch": { type: "enum", values: ["vit_small", "vit_base", "auto", "embedded", ...DINOV2_ARCHS] },
-  "backbone.patch": { type: "int", min: 8, values: [8, DINOV2_PATCH, 16] },
-  "backbone.weights": { type: "string" },
-  "head.dim": { type: "int", min: 4, max: MAX_CODE_DIM, multipleOf: 4 },
-  "head.dropout": { type: "number", min: 0, max: 1, maxOpen: true },
-  "hp.tau": { type: "number", min: 0, minOpen: true, max: 100 },
-  "hp.tau_base": { type: "number", min: 0, minOpen: true, max: 100 },
-  "hp.alpha": { type: "number", min: 0, max: 1e6 },
-  "hp.rho": { type: "number", min: 0, max: 1 },
-  "hp.pool_size": { type: "int", min: 1, max: 1 << 20 },
-  "hp.renew_interval": { type: "int", min: 1, max: INT_MAX },
-  "hp.ema_momentum": { type: "number", min: 0, max: 1 },
-  "hp.lambda_warmup": { type: "int", min: 0, max: INT_MAX },
-  "hp.sigma": { type: "number", min: 0, minOpen: true, max: 1e6 },
-  "hp.loss_impl": { type: "enum", values: ["auto", "sparse", "dense"] },
-  "train.epochs": { type: "int", min: 1, max: 100000 },
-  "train.batch": { type: "int", min: 1, max: MAX_BATCH },
-  "train.res": { type: "int", min: 8, max: MAX_RESOLUTION },
-  "train.lr": { type: "number", min: 0, max: 10 },
-  "train.weight_decay": { type: "number", min: 0, max: 10 },
-  "train.clip": { type: "number", min: 0, minOpen: true, max: 1e12 },
-  "train.proj_lr": { type: "number", min: 0, max: 10 },
-  "train.linear_lr": { type: "number", min: 0, max: 10 },
-  "train.cluster_lr": { type: "number", min: 0, max: 10 },
-  "train.seed": { type: "int", min: 0, max: 2 ** 32 - 1 },
-  "train.aug_mode": { type: "enum", values: ["reference", "clean"] },
-  "train.log_every": { type: "int", min: 1, max: INT_MAX },
-  "train.checkpoint_every": { type: "int", min: 1, max: INT_MAX },
-  "eval.res": { type: "int", min: 8, max: MAX_RESOLUTION },
-  "eval.batch": { type: "int", min: 1, max: MAX_BATCH },
-  "eval.valid_freq": { type: "int", min: 1, max: INT_MAX },
-  "eval.selection": { type: "enum", values: ["val", "last"] },
-  "eval.crf": { type: "bool" },
-};
-
-/** Values the embedded configs may leave out (keys of other datasets). */
-const OPTIONAL_DEFAULTS: Record<string, unknown> = {
-  "dataset.image_size": 64,
-  "dataset.train_count": 300,
-  "dataset.val_count": 60,
-  "dataset.n_classes": 0,
-  "hp.loss_impl": "auto",
-};
+  ADDED_KEYS,
+  checkValue,
+  CONFIG_SCHEMA,
+  describeValue as describe,
+  type HpConfig,
+  isHpConfig,
+  OPTIONAL_DEFAULTS,
+} from "./config_schema.ts";
 
 /** Names of the configs compiled into the program (`loadConfig("potsdam")`). */
 export const EMBEDDED_CONFIGS: Record<string, string> = {
@@ -176,52 +47,6 @@ export const EMBEDDED_CONFIGS: Record<string, string> = {
 
 // ---------------------------------------------------------------------------------------------------
 // Validation
-
-function describe(v: unknown): string {
-  return typeof v === "string" ? JSON.stringify(v) : v === null ? "null (empty)" : String(v);
-}
-
-/** Returns an error text for `value` at `key`, or null when it is valid. */
-function checkValue(key: string, f: Field, value: unknown): string | null {
-  switch (f.type) {
-    case "int": {
-      if (typeof value !== "number" || !Number.isInteger(value)) {
-        return `${key} must be an integer, got ${describe(value)}`;
-      }
-      if (f.values && !f.values.includes(value)) {
-        return `${key} must be one of ${f.values.join(", ")}, got ${value}`;
-      }
-      if (value < f.min || (f.max !== undefined && value > f.max)) {
-        return `${key} must be in [${f.min}, ${f.max}], got ${value}`;
-      }
-      if (f.multipleOf && value % f.multipleOf !== 0) {
-        return `${key} must be a multiple of ${f.multipleOf}, got ${value}`;
-      }
-      return null;
-    }
-    case "number": {
-      if (typeof value !== "number" || !Number.isFinite(value)) {
-        return `${key} must be a number, got ${describe(value)}`;
-      }
-      const lo = f.minOpen ? value <= f.min : value < f.min;
-      const hi = f.max !== undefined && (f.maxOpen ? value >= f.max : value > f.max);
-      if (lo || hi) {
-        return `${key} must be in ${f.minOpen ? "(" : "["}${f.min}, ${f.max}${
-          f.maxOpen ? ")" : "]"
-        }, got ${value}`;
-      }
-      return null;
-    }
-    case "string":
-      return typeof value === "string" ? null : `${key} must be a string, got ${describe(value)}`;
-    case "bool":
-      return typeof value === "boolean" ? null : `${key} must be true or false, got ${describe(value)}`;
-    case "enum":
-      return typeof value === "string" && f.values.includes(value)
-        ? null
-        : `${key} must be one of ${f.values.join(", ")}, got ${describe(value)}`;
-  }
-}
 
 function suggest(key: string): string {
   const [section, name] = key.split(".");
@@ -307,14 +132,15 @@ function parseSource(text: string, where: string): Parsed {
   return out;
 }
 
-/** Builds the nested config from a complete flat map. */
-function nest(flat: Map<string, unknown>): HpConfig {
+/** Builds the nested config from a complete flat map of valid values. */
+function nest(flat: Map<string, unknown>, where: string): HpConfig {
   const cfg: Record<string, Record<string, unknown>> = {};
   for (const key of Object.keys(CONFIG_SCHEMA)) {
     const [s, k] = key.split(".");
     (cfg[s] ??= {})[k] = flat.get(key);
   }
-  return cfg as unknown as HpConfig;
+  if (!isHpConfig(cfg)) throw new InputError(`Invalid config ${where}: it does not match the schema`);
+  return cfg;
 }
 
 /** Checks relations between keys. @throws InputError naming `where`. */
@@ -346,6 +172,9 @@ function checkRelations(cfg: HpConfig, where: string): void {
   }
   if (cfg.backbone.arch !== "embedded" && cfg.backbone.weights === "") {
     fail(`backbone.weights is empty; ${cfg.backbone.arch} needs a DINO checkpoint path`);
+  }
+  if (cfg.dataset.packed && cfg.dataset.root === "") {
+    fail("dataset.packed reads packed caches under dataset.root, which is empty");
   }
   if (!["synthetic"].includes(cfg.dataset.name) && cfg.dataset.root === "") {
     fail(`dataset.root is empty; dataset ${cfg.dataset.name} needs its folder`);
@@ -407,7 +236,7 @@ export function loadConfig(pathOrName: string, overrides: readonly string[] = []
   }
   const missing = Object.keys(CONFIG_SCHEMA).filter((k) => !flat.has(k));
   if (missing.length) throw new InputError(`Invalid config ${where}: missing ${missing.join(", ")}`);
-  const cfg = nest(flat);
+  const cfg = nest(flat, where);
   checkRelations(cfg, overrides.length ? `${where} with --set ${overrides.join(" ")}` : where);
   return cfg;
 }
@@ -420,12 +249,12 @@ export function configFromObject(obj: unknown, where: string): HpConfig {
   if (typeof obj !== "object" || obj === null) {
     throw new InputError(`Invalid config in ${where}: not an object`);
   }
-  const flat = new Map<string, unknown>();
-  for (const [section, body] of Object.entries(obj as Record<string, unknown>)) {
+  const flat = new Map<string, unknown>(Object.entries(ADDED_KEYS));
+  for (const [section, body] of Object.entries(obj)) {
     if (typeof body !== "object" || body === null) {
       throw new InputError(`Invalid config in ${where}: section "${section}" is not an object`);
     }
-    for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+    for (const [k, v] of Object.entries(body)) {
       const key = `${section}.${k}`;
       const field = CONFIG_SCHEMA[key];
       if (!field) throw new InputError(`Invalid config in ${where}: unknown key "${key}"`);
@@ -436,7 +265,7 @@ export function configFromObject(obj: unknown, where: string): HpConfig {
   }
   const missing = Object.keys(CONFIG_SCHEMA).filter((k) => !flat.has(k));
   if (missing.length) throw new InputError(`Invalid config in ${where}: missing ${missing.join(", ")}`);
-  const cfg = nest(flat);
+  const cfg = nest(flat, `in ${where}`);
   checkRelations(cfg, where);
   return cfg;
 }

@@ -36,6 +36,8 @@ export interface HeadDims {
   D: number;
   /** Rows per image for the Dropout2d masks (P = S²; 1 when each row is its own image). */
   P: number;
+  /** Probability of every Dropout2d of the train and ema modes (config head.dropout; default DROPOUT_P). */
+  dropout?: number;
 }
 
 /** "train": dropout on both branch inputs; "eval": none; "ema": train + Dropout2d on the returned code. */
@@ -66,11 +68,11 @@ export function headForwardRef(
   F: ArrayLike<number>,
   seeds: HeadSeeds | null,
 ): HeadForwardRef {
-  const { rows, Df, D, P } = dims;
+  const { rows, Df, D, P, dropout: p } = dims;
   const L = headLayout(Df, D);
   const o = (k: string) => L.get(k).offset;
-  const fa = seeds ? dropout2dRef({ rows, C: Df, P }, seeds.a, F) : Float64Array.from(F);
-  const fb = seeds ? dropout2dRef({ rows, C: Df, P }, seeds.b, F) : Float64Array.from(F);
+  const fa = seeds ? dropout2dRef({ rows, C: Df, P, p }, seeds.a, F) : Float64Array.from(F);
+  const fb = seeds ? dropout2dRef({ rows, C: Df, P, p }, seeds.b, F) : Float64Array.from(F);
   const hidden = new Float64Array(rows * Df);
   let code: Float64Array = new Float64Array(rows * D);
   const [w1, b1, w2, b2, w3, b3] = [
@@ -95,7 +97,7 @@ export function headForwardRef(
       code[r * D + d] = acc;
     }
   }
-  if (seeds?.out !== undefined) code = dropout2dRef({ rows, C: D, P }, seeds.out, code);
+  if (seeds?.out !== undefined) code = dropout2dRef({ rows, C: D, P, p }, seeds.out, code);
   return { code, hidden, fa, fb };
 }
 
@@ -181,6 +183,11 @@ export class HeadForward {
     this.dropOut = drops.out;
   }
 
+  /** Every Dropout2d this site records (none in eval mode). */
+  dropouts(): Dropout2d[] {
+    return [this.dropA, this.dropB, this.dropBToHidden, this.dropOut].filter((d) => d !== null);
+  }
+
   /** The output code [rows, D]. */
   get code(): GpuTensor {
     return this.t.code;
@@ -249,12 +256,12 @@ export async function prepareHeadForward(
   const b2 = arena.tensor([Df], "f32", `head-${mode}-b2`);
   const scratch = mode === "eval" ? null : tensors.scratch!;
   const input = scratch ?? tensors.features;
-  const dshape = { rows, C: Df, P, p: DROPOUT_P };
+  const dshape = { rows, C: Df, P, p: dims.dropout ?? DROPOUT_P };
   const drops = {
     a: scratch ? await prepareDropout2d(gpu, arena, dshape, tensors.features, scratch) : null,
     b: scratch ? await prepareDropout2d(gpu, arena, dshape, tensors.features, scratch) : null,
     bh: mode === "train" ? await prepareDropout2d(gpu, arena, dshape, tensors.features, hidden) : null,
-    out: mode === "ema" ? await prepareDropout2d(gpu, arena, { rows, C: D, P }, code, code) : null,
+    out: mode === "ema" ? await prepareDropout2d(gpu, arena, { ...dshape, C: D }, code, code) : null,
   };
   const off = (k: string) => layout.get(k).offset;
   const p = tensors.params;

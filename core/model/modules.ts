@@ -13,7 +13,7 @@ import type { Dispatch } from "../gpu/pipelines.ts";
 import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { readF32 } from "../gpu/readback.ts";
 import type { Rng } from "../rng.ts";
-import type { HpConfig } from "./config.ts";
+import type { HpConfig } from "./config_schema.ts";
 import { prepareEmaUpdate } from "../kernels/ema.ts";
 import { adamwHead, type FlatAdam, type OptimState, prepareAdam } from "../kernels/optim.ts";
 import { headLayout, type ParamLayout, projectionLayout } from "./params.ts";

@@ -37,6 +37,8 @@ export interface PoolDims {
   P: number;
   Df: number;
   D: number;
+  /** Probability of the pools' Dropout2d draws (config head.dropout; default DROPOUT_P). */
+  dropout?: number;
 }
 
 /** Batches needed for K rows (one patch per image): ⌈K / B⌉; the last one may be used partly. */
@@ -80,7 +82,7 @@ export function poolsRef(
   xi: ArrayLike<number>,
   draw: PoolDraw,
 ): { ag: Float64Array | null; sp: Float64Array } {
-  const { K, B, P, Df, D } = dims;
+  const { K, B, P, Df, D, dropout: p } = dims;
   const gather = (pos: number[]) => {
     const out = new Float64Array(K * Df);
     for (let j = 0; j < K; j++) {
@@ -92,9 +94,9 @@ export function poolsRef(
   };
   let ag: Float64Array | null = null;
   if (draw.posAg) {
-    ag = l2normalizeRef(K, Df, dropout2dRef({ rows: K, C: Df, P: 1 }, draw.seedAg!, gather(draw.posAg))).z;
+    ag = l2normalizeRef(K, Df, dropout2dRef({ rows: K, C: Df, P: 1, p }, draw.seedAg!, gather(draw.posAg))).z;
   }
-  const code = headForwardRef({ rows: K, Df, D, P: 1 }, xi, gather(draw.posSp), draw.ema).code;
+  const code = headForwardRef({ rows: K, Df, D, P: 1, dropout: p }, xi, gather(draw.posSp), draw.ema).code;
   return { ag, sp: l2normalizeRef(K, D, code).z };
 }
 
@@ -124,6 +126,11 @@ export class PoolBuilder {
       finishSp: Dispatch[];
     },
   ) {}
+
+  /** Every Dropout2d a build records: Pool_ag's, and the EMA head's (branch inputs and code). */
+  dropouts(): Dropout2d[] {
+    return [this.t.dropAg, ...this.t.ema.dropouts()];
+  }
 
   /** Batches `addBatch` expects per build. */
   get batches(): number {
@@ -238,20 +245,20 @@ export async function preparePoolBuilder(
   xi: GpuTensor,
   features?: GpuTensor,
 ): Promise<PoolBuilder> {
-  const { K, B, P, Df, D } = dims;
+  const { K, B, P, Df, D, dropout } = dims;
   checkDims("pools", { K, B, P, Df, D });
   const poolAg = arena.tensor([K, Df], "f32", "pool-ag");
   const poolSp = arena.tensor([K, D], "f32", "pool-sp");
   const indices = arena.tensor([2 * K], "i32", "pool-indices");
   const gatheredSp = arena.tensor([K, Df], "f32", "pool-gathered-sp");
   const scratch = arena.tensor([K, Df], "f32", "pool-scratch");
-  const ema = await prepareHeadForward(gpu, arena, { rows: K, Df, D, P: 1 }, "ema", {
+  const ema = await prepareHeadForward(gpu, arena, { rows: K, Df, D, P: 1, dropout }, "ema", {
     params: xi,
     features: gatheredSp,
     scratch,
     code: poolSp,
   });
-  const dropAg = await prepareDropout2d(gpu, arena, { rows: K, C: Df, P: 1 }, poolAg, poolAg);
+  const dropAg = await prepareDropout2d(gpu, arena, { rows: K, C: Df, P: 1, p: dropout }, poolAg, poolAg);
   const finishAg = [dropAg.dispatch, await prepareL2Normalize(gpu, arena, K, Df, { x: poolAg, y: poolAg })];
   const finishSp = [await prepareL2Normalize(gpu, arena, K, D, { x: poolSp, y: poolSp })];
   const pb = new PoolBuilder(

@@ -14,7 +14,7 @@
  */
 import { InputError } from "../errors.ts";
 import type { VitConfig } from "../vit/weights.ts";
-import type { HpConfig } from "../model/config.ts";
+import type { HpConfig } from "../model/config_schema.ts";
 import { headLayout, projectionLayout } from "../model/params.ts";
 
 /** One GPU buffer whose size is `perImage · batch + fixed` bytes. */

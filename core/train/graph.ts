@@ -26,7 +26,7 @@ import { StepRecorder } from "../gpu/step_recorder.ts";
 import type { Dispatch } from "../gpu/pipelines.ts";
 import { StagingRing } from "../gpu/readback.ts";
 import { VitBackbone, VitGpuWeights, type VitWeights } from "../vit/vit.ts";
-import type { HpConfig } from "../model/config.ts";
+import type { HpConfig } from "../model/config_schema.ts";
 import {
   type HeadBackward,
   type HeadForward,
@@ -241,7 +241,9 @@ export class HpGraph {
     // ---- heads
     const F = vit.features, Fa = vitAug?.features ?? F;
     const scratch = T([N, Df], "head-scratch");
-    const hd = { rows: N, Df, D, P };
+    // Every Dropout2d of §2.6 draws with head.dropout: θ/ξ branch inputs, ŝ̄, f̂, s̃ and both pools.
+    const p = config.head.dropout;
+    const hd = { rows: N, Df, D, P, dropout: p };
     const head = await prepareHeadForward(gpu, arena, hd, "train", { params: theta, features: F, scratch });
     const ema = await prepareHeadForward(gpu, arena, hd, "ema", { params: xi, features: F, scratch });
     const aug = useAug
@@ -251,7 +253,7 @@ export class HpGraph {
 
     // ---- f̂, ŝ̄ (dropout draws of §2.6, then row normalisation)
     const fhat = T([N, Df], "fhat");
-    const dropF = await prepareDropout2d(gpu, arena, { rows: N, C: Df, P, p: config.head.dropout }, F, fhat);
+    const dropF = await prepareDropout2d(gpu, arena, { rows: N, C: Df, P, p }, F, fhat);
     const normF = await prepareL2Normalize(gpu, arena, N, Df, { x: fhat, y: fhat });
     const shat = T([N, D], "shat");
     const normSbar = await prepareL2Normalize(gpu, arena, N, D, { x: ema.code, y: shat });
@@ -267,14 +269,14 @@ export class HpGraph {
     const dropMix = await prepareDropout2d(
       gpu,
       arena,
-      { rows: N, C: D, P, p: config.head.dropout },
+      { rows: N, C: D, P, p },
       mix.mixed,
       mix.mixed,
     );
     const dropMixBack = await prepareDropout2d(
       gpu,
       arena,
-      { rows: N, C: D, P, p: config.head.dropout },
+      { rows: N, C: D, P, p },
       dmixed,
       dmixed,
     );
@@ -285,7 +287,7 @@ export class HpGraph {
     const pza = aug ? await prepareProjectionForward(gpu, arena, N, D, { params: proj, s: aug.code }) : null;
 
     // ---- pools and loss
-    const pools = await preparePoolBuilder(gpu, arena, { K, B, P, Df, D }, xi, F);
+    const pools = await preparePoolBuilder(gpu, arena, { K, B, P, Df, D, dropout: p }, xi, F);
     const lossParams = { tau: hp.tau, tauBase: hp.tau_base, rho: hp.rho };
     const lossInputs = { fhat, shat, poolAg: pools.poolAg, poolSp: pools.poolSp, z: pz.z, zt: pzt.z };
     const loss = await HpLoss.create(gpu, arena, { B, S, Df, D, K }, lossParams, lossInputs, {
@@ -388,6 +390,24 @@ export class HpGraph {
         normSbar,
       },
     });
+  }
+
+  /**
+   * Every Dropout2d of hp-method.md §2.6 the step and the pool builds record: θ's branch inputs (clean and
+   * augmented view), ξ's branch inputs and code ŝ̄, f̂, s̃ (and its backward mask) and both pools. Each draws
+   * with probability head.dropout.
+   */
+  dropouts(): Dropout2d[] {
+    const d = this.#drops;
+    return [
+      ...this.head.dropouts(),
+      ...this.#emaHead.dropouts(),
+      ...(this.#augHead?.dropouts() ?? []),
+      d.fhat,
+      d.mixed,
+      d.mixedBack,
+      ...this.pools.dropouts(),
+    ];
   }
 
   /** Byte offset of the step timer's words in the metrics buffer (after the head and the aux copy). */

@@ -22,12 +22,13 @@ import { BufferArena } from "../gpu/buffers.ts";
 import { hash32, Rng } from "../rng.ts";
 import { InputError, Interrupted, LimitError } from "../errors.ts";
 import { describeFinal, type FinalScores, type TelemetryMessage } from "../telemetry.ts";
-import { usesFiveCrop } from "../../datasets/dataset.ts";
+import { type DatasetOptions, usesFiveCrop } from "../../datasets/dataset.ts";
 import { openDataset } from "../../datasets/registry.ts";
 import { defaultLoaderWorkers, Loader, LoaderWorkers } from "../data/loader.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { variantName } from "../vit/weights.ts";
-import { configToYaml, type HpConfig } from "../model/config.ts";
+import { configToYaml } from "../model/config.ts";
+import { type HpConfig } from "../model/config_schema.ts";
 import { HpGraph } from "./graph.ts";
 import { drawStepSeeds, lambdaAt } from "./schedule.ts";
 import { decodeMetrics, type StepMetrics } from "./metrics.ts";
@@ -35,20 +36,30 @@ import { decodePhaseMs } from "./step_timer.ts";
 import { shouldRenewPool } from "../model/pools.ts";
 import type { TrainState } from "../model/checkpoint.ts";
 import { NonFiniteStateError, saveRunCheckpoint } from "./run_checkpoints.ts";
-import { EvalContext } from "./validation.ts";
+import { EvalContext, type ValScores } from "./validation.ts";
 import { drawTrainingPictures, PredictionPictures } from "./pictures.ts";
 import type { RgbImage } from "../viz/pictures.ts";
 import { backboneWeights, resolveBackbone } from "../model/backbone.ts";
-import { checkPoolFitsDataset, checkTrainingFits, formatFlops, vitForwardFlops } from "./feasibility.ts";
+import {
+  checkPoolFitsDataset,
+  checkTrainingFits,
+  formatBytes,
+  formatFlops,
+  vitForwardFlops,
+} from "./feasibility.ts";
 import { buildPools, initClusterProbe } from "./build_pools.ts";
 import { captureState, restoreState } from "./state.ts";
-import { RunProgress, type TickMessage } from "./progress.ts";
+import { type PhaseHooks, RunProgress, type TickMessage } from "./progress.ts";
+import { CrfPool } from "../eval/crf_pool.ts";
 
 export { backboneWeights } from "../model/backbone.ts";
 export { restoreState } from "./state.ts";
 
-/** Final metrics in percent (the one JSON line of `deno task train`). */
-export type FinalMetrics = FinalScores;
+/**
+ * Final metrics in percent (the one JSON line of `deno task train`); with eval.crf also the scores after the
+ * dense CRF (hp-method.md §1: the final model is evaluated without and with the CRF, §8.5).
+ */
+export type FinalMetrics = FinalScores & { crf?: ValScores };
 
 /** Options of {@link runTraining}. */
 export interface TrainRunOptions {
@@ -69,7 +80,7 @@ export interface TrainRunOptions {
   skipBaseline?: boolean;
   /** Skip the GHP/LHP pictures (drawn at every checkpoint step otherwise). */
   noPictures?: boolean;
-  /** Loader Web Workers (default: {@link defaultLoaderWorkers} — 0 for synthetic, else min(cores − 1, 4)). */
+  /** Loader Web Workers, overriding the config's dataset.workers (`--workers`). */
   workers?: number;
   /** Memory the GPU buffers live in when known (system memory for a software adapter), for the plan check. */
   memoryBytes?: number;
@@ -93,9 +104,27 @@ export class DivergedError extends Error {
   readonly userFacing = true;
 }
 
-function datasetOptions(cfg: HpConfig, split: "train" | "val") {
+/** The final model's scores after the dense CRF: one more pass over the validation split with a CRF pool. */
+async function crfScores(evalCtx: EvalContext, graph: HpGraph, hooks: PhaseHooks): Promise<ValScores> {
+  const pool = new CrfPool();
+  try {
+    return (await evalCtx.run(graph, hooks, undefined, pool)).crf!;
+  } finally {
+    pool.close();
+  }
+}
+
+/** Loader Workers of a run: `--workers` when given, else dataset.workers (auto: {@link defaultLoaderWorkers}). */
+export function loaderWorkerCount(cfg: HpConfig, override?: number): number {
+  const w = cfg.dataset.workers;
+  return override ?? (w === "auto" ? defaultLoaderWorkers(cfg.dataset.name) : w);
+}
+
+/** What the run opens for `split`, from the config's dataset section (and train.res / eval.res for packs). */
+export function datasetOptions(cfg: HpConfig, split: "train" | "val"): DatasetOptions {
   const d = cfg.dataset;
   return {
+    packedSize: d.packed ? (split === "train" ? cfg.train.res : cfg.eval.res) : undefined,
     dataset: d.name,
     root: d.root || undefined,
     split,
@@ -104,7 +133,7 @@ function datasetOptions(cfg: HpConfig, split: "train" | "val") {
     count: d.name === "synthetic" ? (split === "train" ? d.train_count : d.val_count) : undefined,
     seed: d.name === "synthetic" ? 0 : undefined,
     nClasses: d.name === "folder" && d.n_classes > 0 ? d.n_classes : undefined,
-  } as const;
+  };
 }
 
 /** A buffer over the adapter's limits is the config's doing: the message names the sizes it asked for. */
@@ -172,7 +201,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       type: "status",
       state: "starting",
       runId: o.runId,
-      config: cfg as unknown as Record<string, unknown>,
+      config: cfg,
       // The log keeps the killed run's messages after this step; readers drop them (core/telemetry.ts).
       ...(o.resume ? { resumedFrom: o.resume.step } : {}),
       message: `${variant}, batch ${B} at ${tr.res} px: ${plan.summary}; ` +
@@ -183,8 +212,29 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
         `a step about ${formatFlops(stepFlops)}`,
     });
 
+    // eval.crf: the final CRF pass reads both probes' per-pixel probabilities [2, B, res, res, n] back
+    // from one buffer; where that is over the binding limit (e.g. the official eval.batch on a software
+    // adapter) the final evaluation runs without the CRF and says so now.
+    const crfBytes = 2 * cfg.eval.batch * cfg.eval.res ** 2 * n * 4;
+    const crf = cfg.eval.crf && crfBytes <= gpu.limits.maxStorageBufferBindingSize;
+    if (cfg.eval.crf && !crf) {
+      const fit = Math.floor(gpu.limits.maxStorageBufferBindingSize / (crfBytes / cfg.eval.batch));
+      post({
+        type: "status",
+        state: "starting",
+        runId: o.runId,
+        message:
+          `eval.crf: the CRF probabilities of eval.batch ${cfg.eval.batch} at eval.res ${cfg.eval.res} ` +
+          `need ${formatBytes(crfBytes)}, over this adapter's ${
+            formatBytes(gpu.limits.maxStorageBufferBindingSize)
+          } ` +
+          `binding limit; the final evaluation runs without the CRF (--set eval.batch=${fit} keeps it, or ` +
+          `\`deno task eval --crf --batch ${fit}\` on the run afterwards)`,
+      });
+    }
+
     // ---- loaders (one set of Workers shared by the training, pool and validation loaders)
-    const workers = o.workers ?? defaultLoaderWorkers(cfg.dataset.name);
+    const workers = loaderWorkerCount(cfg, o.workers);
     const pool = workers > 0 && trainDs.spec ? new LoaderWorkers(workers) : null;
     if (pool) cleanup.push(() => pool.close());
     const loader = new Loader(trainDs, {
@@ -420,6 +470,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
         }
       }
       final = { ...finalEv, kmeans_miou: kmeans_miou ?? NaN };
+      if (crf) final.crf = await crfScores(evalCtx, graph, prog.hooks("final", 1));
     } catch (err) {
       if (!(err instanceof Interrupted)) throw err;
       result.stopped = true;

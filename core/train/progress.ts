@@ -8,7 +8,7 @@
  */
 import { formatDuration, RunEta, type RunPhase } from "../progress.ts";
 import type { TelemetryMessage } from "../telemetry.ts";
-import type { HpConfig } from "../model/config.ts";
+import type { HpConfig } from "../model/config_schema.ts";
 import { baselineSample } from "../eval/kmeans.ts";
 
 /** The progress stream (every piece of work; not logged, drives the terminal bar and Ctrl-C). */

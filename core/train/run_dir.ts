@@ -6,7 +6,8 @@
  */
 import { InputError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
-import { configFromObject, configToYaml, type HpConfig, loadConfig } from "../model/config.ts";
+import { configFromObject, configToYaml, loadConfig } from "../model/config.ts";
+import { type HpConfig } from "../model/config_schema.ts";
 import type { TrainState } from "../model/checkpoint.ts";
 import {
   checkpointDir,

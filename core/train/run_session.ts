@@ -11,7 +11,7 @@
  */
 import { InputError } from "../errors.ts";
 import { canonicalPath } from "../io/paths.ts";
-import type { HpConfig } from "../model/config.ts";
+import type { HpConfig } from "../model/config_schema.ts";
 import { acquireRunLock, type RunLock } from "./run_lock.ts";
 import { checkpointDir } from "./run_checkpoints.ts";
 import { writeFileAtomic } from "../io/atomic.ts";

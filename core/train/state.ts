@@ -7,7 +7,7 @@
 import { readF32 } from "../gpu/readback.ts";
 import type { Rng } from "../rng.ts";
 import { InputError } from "../errors.ts";
-import type { HpConfig } from "../model/config.ts";
+import type { HpConfig } from "../model/config_schema.ts";
 import type { TrainState } from "../model/checkpoint.ts";
 import type { HpGraph } from "./graph.ts";
 

@@ -13,7 +13,7 @@ import { Interrupted } from "../errors.ts";
 import type { SegDataset } from "../../datasets/dataset.ts";
 import { Loader, type LoaderWorkers } from "../data/loader.ts";
 import { VitBackbone } from "../vit/vit.ts";
-import type { HpConfig } from "../model/config.ts";
+import type { HpConfig } from "../model/config_schema.ts";
 import type { HpGraph } from "./graph.ts";
 import { prepareHeadForward } from "../model/heads.ts";
 import { prepareL2Normalize } from "../kernels/l2norm.ts";
@@ -25,6 +25,9 @@ import {
   type ProbeParams,
 } from "../eval/evaluate.ts";
 import { baselineRestarts, baselineSample, kmeansF32, normalizeRows } from "../eval/kmeans.ts";
+import type { Scores } from "../eval/metrics.ts";
+import type { CrfPool } from "../eval/crf_pool.ts";
+import { denormalizeImageNet } from "../image/transforms.ts";
 import type { PhaseHooks } from "./progress.ts";
 
 /**
@@ -48,6 +51,15 @@ export interface ValScores {
   cluster_miou: number;
   linear_acc: number;
   linear_miou: number;
+}
+
+function toValScores(r: { cluster: Scores; linear: Scores }): ValScores {
+  return {
+    cluster_acc: r.cluster.acc,
+    cluster_miou: r.cluster.miou,
+    linear_acc: r.linear.acc,
+    linear_miou: r.linear.miou,
+  };
 }
 
 /** Validation: the eval-mode model over the validation split, plus the raw-feature k-means baseline. */
@@ -109,8 +121,8 @@ export class EvalContext {
     return new EvalContext(gpu, arena, vit, model, rawModel, ds, cfg, n, images, pool);
   }
 
-  /** The validation batches (all images, or `indices`), padded to eval.batch. */
-  async *batches(indices?: number[]): AsyncIterable<EvalBatch> {
+  /** The validation batches (all images, or `indices`), padded to eval.batch; with `rgb`, the RGB the CRF needs. */
+  async *batches(rgb = false, indices?: number[]): AsyncIterable<EvalBatch> {
     const Be = this.cfg.eval.batch, res = this.cfg.eval.res;
     const loader = new Loader(this.ds, {
       batch: Be,
@@ -124,14 +136,15 @@ export class EvalContext {
     try {
       for await (const b of loader.epoch(0)) {
         const count = b.indices.length;
+        const colours = rgb ? { rgb: denormalizeImageNet(b.images, count, res, res) } : {};
         if (count === Be) {
-          yield { images: b.images, labels: b.labels, count };
+          yield { images: b.images, labels: b.labels, count, ...colours };
         } else {
           const images = new Float32Array(Be * 3 * res * res),
             labels = new Int32Array(Be * res * res).fill(-1);
           images.set(b.images);
           labels.set(b.labels);
-          yield { images, labels, count };
+          yield { images, labels, count, ...colours };
         }
       }
     } finally {
@@ -148,7 +161,8 @@ export class EvalContext {
     graph: HpGraph,
     hooks: PhaseHooks = {},
     baseline?: Float32Array,
-  ): Promise<ValScores & { kmeans_miou?: number }> {
+    crf?: CrfPool,
+  ): Promise<ValScores & { kmeans_miou?: number; crf?: ValScores }> {
     const res = this.cfg.eval.res, Be = this.cfg.eval.batch, total = this.ds.length;
     const probes = {
       clusters: await readF32(this.gpu, graph.cluster.params),
@@ -158,13 +172,14 @@ export class EvalContext {
       ? { model: this.rawModel, probes: nearestCentroid(baseline, this.n) }
       : undefined;
     let t0 = performance.now();
-    const r = await evaluate(this.gpu, this.arena, this.model, probes, this.batches(), {
+    const r = await evaluate(this.gpu, this.arena, this.model, probes, this.batches(crf !== undefined), {
       B: Be,
       H: res,
       W: res,
       n: this.n,
       imageShape: [Be, 3, res, res],
       extra,
+      crf,
       shouldStop: hooks.shouldStop,
       onBatch: (images) => {
         const now = performance.now();
@@ -174,11 +189,9 @@ export class EvalContext {
     });
     this.last = { probes, clusterMatch: r.cluster.classToPred };
     return {
-      cluster_acc: r.cluster.acc,
-      cluster_miou: r.cluster.miou,
-      linear_acc: r.linear.acc,
-      linear_miou: r.linear.miou,
+      ...toValScores(r),
       ...(r.extra ? { kmeans_miou: r.extra.nearest.miou } : {}),
+      ...(r.crf ? { crf: toValScores(r.crf) } : {}),
     };
   }
 
@@ -192,7 +205,7 @@ export class EvalContext {
     const sample = baselineSample(this.ds.length, P, seed);
     const x = new Float32Array(sample.points * C);
     let row = 0, img = 0, t0 = performance.now();
-    for await (const b of this.batches(sample.images)) {
+    for await (const b of this.batches(false, sample.images)) {
       if (hooks.shouldStop?.()) throw new Interrupted("baseline interrupted");
       this.images.write(b.images);
       const rec = new StepRecorder(this.gpu, "kmeans-features");

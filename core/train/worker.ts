@@ -8,7 +8,7 @@
  * @module
  */
 import { openGpu } from "../gpu/device.ts";
-import type { HpConfig } from "../model/config.ts";
+import type { HpConfig } from "../model/config_schema.ts";
 import { runTraining, type TrainRunResult } from "./loop.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { isOsError } from "../errors.ts";

@@ -4,14 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { assertInputError } from "../_util.ts";
-import {
-  CONFIG_SCHEMA,
-  configFromObject,
-  configToYaml,
-  EMBEDDED_CONFIGS,
-  type HpConfig,
-  loadConfig,
-} from "../../core/model/config.ts";
+import { configFromObject, configToYaml, EMBEDDED_CONFIGS, loadConfig } from "../../core/model/config.ts";
+import { CONFIG_SCHEMA, type HpConfig } from "../../core/model/config_schema.ts";
 
 function tmpYaml(text: string): string {
   const path = Deno.makeTempFileSync({ suffix: ".yaml" });

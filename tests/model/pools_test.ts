@@ -14,6 +14,8 @@ import {
   shouldRenewPool,
 } from "../../core/model/pools.ts";
 import { headLayout } from "../../core/model/params.ts";
+import { headForwardRef } from "../../core/model/heads.ts";
+import { l2normalizeRef } from "../../core/kernels/l2norm.ts";
 import { assertAllClose, gpuTest, randnF32 } from "../_util.ts";
 
 Deno.test("shouldRenewPool() renews at non-zero multiples of the interval only", () => {
@@ -82,5 +84,52 @@ gpuTest(
     pb.begin(rng, false);
     assert.throws(() => pb.addBatch(new StepRecorder(gpu), 1, features), RangeError);
     assert.throws(() => pb.finish(new StepRecorder(gpu)), /batches added/);
+  },
+);
+
+gpuTest(
+  "PoolBuilder with dropout 0 builds the dropout-free pools (normalised rows, eval-mode EMA code)",
+  async (ctx) => {
+    const { gpu, arena } = ctx;
+    const dims: PoolDims = { K: 13, B: 4, P: 5, Df: 24, D: 16, dropout: 0 };
+    const xi = headLayout(dims.Df, dims.D).init(new Rng(7));
+    const features = arena.tensor([dims.B * dims.P, dims.Df], "f32", "features");
+    const pb = await preparePoolBuilder(
+      gpu,
+      arena,
+      dims,
+      arena.upload(xi, [xi.length], "f32", "xi"),
+      features,
+    );
+    assert.deepEqual(pb.dropouts().map((d) => d.shape.p), [0, 0, 0, 0]);
+    const draw = pb.begin(new Rng(3), true);
+    const batches: Float32Array[] = [];
+    for (let i = 0; i < pb.batches; i++) {
+      batches.push(randnF32(dims.B * dims.P * dims.Df, 50 + i));
+      features.write(batches[i]);
+      const rec = new StepRecorder(gpu);
+      pb.addBatch(rec, i, features);
+      if (i === pb.batches - 1) pb.finish(rec);
+      rec.submit();
+    }
+    const { K, B, P, Df, D } = dims;
+    const gather = (pos: number[]) =>
+      Float64Array.from({ length: K * Df }, (_, e) => {
+        const j = Math.floor(e / Df);
+        return batches[Math.floor(j / B)][((j % B) * P + pos[j]) * Df + (e % Df)];
+      });
+    const ag = l2normalizeRef(K, Df, gather(draw.posAg!)).z;
+    const sp =
+      l2normalizeRef(K, D, headForwardRef({ rows: K, Df, D, P: 1 }, xi, gather(draw.posSp), null).code).z;
+    assertAllClose(await readF32(gpu, pb.poolAg), ag, {
+      rtol: 1e-4,
+      atol: 1e-4,
+      label: "Pool_ag without dropout",
+    });
+    assertAllClose(await readF32(gpu, pb.poolSp), sp, {
+      rtol: 1e-4,
+      atol: 1e-4,
+      label: "Pool_sp without dropout",
+    });
   },
 );
