@@ -1,5 +1,5 @@
 /**
- * `deno task bench gemm [--json] [--quick] [full]`: f32 GEMM throughput (issue 2 §6, webgpu-notes.md §2, §8).
+ * `deno task bench gemm [--json] [--quick] [full]`: f32 GEMM throughput (webgpu-notes.md §2, §8).
  *
  * Reports GFLOP/s for the square 4096³ case and the ViT-S/8 shapes (M = 785·32 token rows; K=384 →
  * N=1152, 384, 1536 and K=1536 → N=384, dino-backbone.md §6), plus the cost of many tiny dispatches in

@@ -1,5 +1,5 @@
 /**
- * `deno task bench train [--json] [--quick]`: HP training step time and GPU memory (issue 5 acceptance).
+ * `deno task bench train [--json] [--quick]`: HP training step time and GPU memory (webgpu-notes.md §8: the official HP's step on an H100).
  *
  * Two settings, each a real {@link HpGraph} step (backbone clean + augmented view, heads, EMA, LHP, HP loss
  * and gradients, probes, four optimisers — one encoder, one submit):

@@ -1,6 +1,6 @@
 /**
  * `deno task bench vit [--json] [--quick] [S/16] [S/8] [B/8] [S/14] [B/14]`: frozen ViT forward throughput
- * at 224² (issue 3 §4, issue 16; dino-backbone.md §6): images/s for DINO ViT-S/16, ViT-S/8, ViT-B/8 and
+ * at 224² (dino-backbone.md §6): images/s for DINO ViT-S/16, ViT-S/8, ViT-B/8 and
  * DINOv2 ViT-S/14, ViT-B/14 (with 4 registers and LayerScale: 1 + 4 + 256 tokens at 224), with the HP
  * attention logits on. Naming models (`S/8` or `ViT-S/8`) times only those.
  *

@@ -1,5 +1,5 @@
 /**
- * `hpseg dashboard` (issue 7): serves the dashboard for past runs without training — the latest run in the
+ * `hpseg dashboard` (style.md §2.3): serves the dashboard for past runs without training — the latest run in the
  * runs folder, or `--run <id>`. `hpseg train` starts the same server itself (dashboard/server.ts
  * `startDashboard`) for the live run.
  * @module

@@ -1,6 +1,6 @@
 /**
  * `hpseg features`: DINO patch features and head-mean attention logits of images, to safetensors
- * (issue 3; dino-backbone.md §2.1; hp-method.md §2.1, §3.2 eval transform).
+ * (dino-backbone.md §2.1; hp-method.md §2.1, §3.2 eval transform).
  *
  * Each image is decoded (JPEG: core/image/jpeg.ts, libjpeg-exact; otherwise core/image/codecs.ts), resized so its shorter side is --size with PIL-style nearest
  * neighbour, centre-cropped to --size² with torchvision's offsets, normalised with the ImageNet mean/std,

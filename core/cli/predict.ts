@@ -2,7 +2,7 @@
  * `hpseg predict`: segments images with a checkpoint (hp-method.md §8.1–§8.2, §8.5) and writes label PNGs,
  * colour overlays and a legend. Needs no ground truth, so it works for runs trained on unlabeled folders.
  *
- * By default every mask has its input's own size (issue 10 §5): the image is resized (nearest, PIL indices)
+ * By default every mask has its input's own size (hp-method.md §8.1 evaluates at 320; users want their own): the image is resized (nearest, PIL indices)
  * so its shorter side is --res and its longer side the nearest multiple of the patch size, the code's
  * per-patch scores are bilinearly upsampled straight to the original size (core/eval/evaluate.ts), any
  * aspect ratio. `--crop` keeps the evaluation protocol instead (shorter side to --res, centre crop,

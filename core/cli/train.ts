@@ -1,12 +1,12 @@
 /**
  * `hpseg train`: HP training (hp-method.md §1). With no arguments it trains on the embedded synthetic scenes
- * with the built-in deterministic backbone (configs/synthetic.yaml; issue 5 §7) and prints the final
+ * with the built-in deterministic backbone (configs/synthetic.yaml) and prints the final
  * metrics as one JSON line.
  *
  * The main thread only parses arguments, creates the run directory, serves the dashboard (unless
  * `--no-serve`), draws the progress bar and relays Ctrl-C; the trainer runs in a Worker
  * (core/train/worker.ts) because GPU readbacks block the thread that awaits them. The Worker gets only
- * the permissions training needs (issue 7 §6, {@link trainerPermissions}).
+ * the permissions training needs ({@link trainerPermissions}).
  * @module
  */
 import { resolve } from "node:path";

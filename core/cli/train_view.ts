@@ -1,5 +1,5 @@
 /**
- * What `hpseg train` shows while the trainer Worker runs (issue 10 §2, §8): one progress bar fed by the
+ * What `hpseg train` shows while the trainer Worker runs: one progress bar fed by the
  * trainer's tick stream (monotonic steps, the trainer's one ETA; losses from metrics messages), the
  * progress published to the dashboard at phase changes and every few seconds, and the answer to Ctrl-C —
  * given at once, in every phase: where nothing new would be saved (setting up, building the first pools,

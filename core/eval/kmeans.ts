@@ -1,6 +1,6 @@
 /**
  * k-means for the trainer: Lloyd's k-means (float64, {@link kmeans}) that seeds the cluster probe, and the
- * k-means baseline of every run's final line (issue 5 §7, bounded by issue 10 §3).
+ * k-means baseline of every run's final line (README "The embedded default"), bounded at COCO size.
  *
  * The baseline: k-means with n_clusters = n_classes on the L2-normalised raw backbone patch features f̂ of
  * the validation images, scored with the same global Hungarian protocol as HP's cluster probe (hp-method.md
@@ -197,7 +197,7 @@ export function forEachUpsampled(
   }
 }
 
-/** Patches the baseline fits on at most (issue 10: bounded at COCO validation size). */
+/** Patches the baseline fits on at most (bounds the fit at COCO validation size). */
 export const BASELINE_MAX_POINTS = 32_768;
 /**
  * Restarts of the baseline's fit on `points` sampled patches: 3 while three runs cost no more than one run

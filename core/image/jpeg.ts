@@ -1,6 +1,6 @@
 /**
  * A JPEG decoder that reproduces libjpeg-turbo's default output bit for bit (what PIL, and so PyTorch
- * pipelines, see), for `hpseg features` parity on JPEG inputs (issue 3 acceptance: features within 1e-4 of
+ * pipelines, see), for `hpseg features` parity on JPEG inputs (dino-backbone.md §5: features within 1e-4 of
  * PyTorch). imagescript's WASM decoder differs from libjpeg by up to 3 grey levels on ~7 % of samples,
  * which moves ViT-S/16 features by ~3e-2.
  *

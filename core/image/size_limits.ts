@@ -1,5 +1,5 @@
 /**
- * Image size caps, checked from the file header before any pixel is decoded (issue 11 finding 4: a 1.2 MB
+ * Image size caps, checked from the file header before any pixel is decoded (a 1.2 MB
  * 20000×20000 PNG used to be decoded in full — 6 GB — and a JPEG claiming 65500×65500 crashed the WASM
  * decoder with "unreachable"). The PNG decoder (png.ts), the libjpeg-exact JPEG decoder (core/image/jpeg.ts)
  * and the shared decoder (image.ts) all call {@link checkImageSize}.

@@ -8,7 +8,7 @@ import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
 import { checkDims, checkDtype, checkExtent } from "./common.ts";
-import { erf64, gelu64 } from "./gemm.ts";
+import { erf64, gelu64 } from "./activations.ts";
 import source from "../../shaders/kernels/elementwise.wgsl" with { type: "text" };
 
 /**

@@ -8,6 +8,8 @@ import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type DType, GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel } from "../gpu/pipelines.ts";
 import source from "../../shaders/kernels/gemm.wgsl" with { type: "text" };
+import { gelu64 } from "./activations.ts";
+import { checkExtent } from "./common.ts";
 
 /** Activation applied after bias. */
 export type Activation = "none" | "relu" | "gelu";
@@ -79,42 +81,6 @@ function resolve(s: GemmShape): Resolved {
 
 // ---------------------------------------------------------------------------------------------------
 // CPU reference (float64 accumulation)
-
-/** erf with float64 accuracy (W. J. Cody's rational approximations would be overkill; series + cont. fraction). */
-export function erf64(x: number): number {
-  // Uses the relation to the regularised gamma function via a high-order series / continued fraction.
-  const ax = Math.abs(x);
-  let r: number;
-  if (ax < 2.5) {
-    // Maclaurin series: erf(x) = 2/√π Σ (-1)^n x^(2n+1) / (n! (2n+1))
-    let term = ax, sum = ax;
-    for (let n = 1; n < 60; n++) {
-      term *= -ax * ax / n;
-      sum += term / (2 * n + 1);
-      if (Math.abs(term) < 1e-17) break;
-    }
-    r = (2 / Math.sqrt(Math.PI)) * sum;
-  } else {
-    // Continued fraction for erfc (Lentz), accurate for x ≥ 2.5.
-    let f = ax, c = ax, d = 0;
-    for (let n = 1; n < 200; n++) {
-      const an = n / 2;
-      d = ax + an * d;
-      d = d === 0 ? 1e-300 : 1 / d;
-      c = ax + an / c;
-      const delta = c * d;
-      f *= delta;
-      if (Math.abs(delta - 1) < 1e-16) break;
-    }
-    r = 1 - Math.exp(-ax * ax) / (f * Math.sqrt(Math.PI));
-  }
-  return x < 0 ? -r : r;
-}
-
-/** Exact GELU, 0.5·x·(1+erf(x/√2)). */
-export function gelu64(x: number): number {
-  return 0.5 * x * (1 + erf64(x / Math.SQRT2));
-}
 
 /**
  * CPU reference for {@link prepareGemm}: writes into (a copy of) `c` and returns it as float64.
@@ -237,12 +203,6 @@ export interface GemmTensors {
   residual?: GpuTensor;
 }
 
-function checkExtent(name: string, t: GpuTensor, last: number): void {
-  if (last > t.size) {
-    throw new TypeError(`gemm: ${name} "${t.label}" has ${t.size} elements but the GEMM addresses ${last}`);
-  }
-}
-
 /**
  * Compiles (cached) and binds one GEMM; returns a dispatch to record every step. The uniform is written
  * once here and owned by `arena`. Shapes are checked against the tensors' sizes. `options.variant`
@@ -263,15 +223,20 @@ export async function prepareGemm(
   const lastB = r.bOffset + (r.batch - 1) * r.bBatchStride +
     (r.transB ? (r.N - 1) * r.ldb + r.K : (r.K - 1) * r.ldb + r.N);
   const lastC = r.cOffset + (r.batch - 1) * r.cBatchStride + (r.M - 1) * r.ldc + r.N;
-  checkExtent("A", t.a, lastA);
-  checkExtent("B", t.b, lastB);
-  checkExtent("C", t.c, lastC);
-  if (t.bias) checkExtent("bias", t.bias, r.N);
+  checkExtent("gemm", "A", t.a, lastA);
+  checkExtent("gemm", "B", t.b, lastB);
+  checkExtent("gemm", "C", t.c, lastC);
+  if (t.bias) checkExtent("gemm", "bias", t.bias, r.N);
   if (r.hasResidual !== (t.residual !== undefined)) {
     throw new TypeError("gemm: shape.residual and tensors.residual must be given together");
   }
   if (t.residual) {
-    checkExtent("residual", t.residual, r.rOffset + (r.batch - 1) * r.rBatchStride + (r.M - 1) * r.ldr + r.N);
+    checkExtent(
+      "gemm",
+      "residual",
+      t.residual,
+      r.rOffset + (r.batch - 1) * r.rBatchStride + (r.M - 1) * r.ldr + r.N,
+    );
   }
   const variant = options.variant ?? chooseGemmVariant(shape, gpu.isSoftware);
   const tile = variant === "tile128" ? 128 : 64;

@@ -1,6 +1,6 @@
 /**
  * The frozen backbone of a run (hp-method.md §2.1): its weights come from the embedded formula or a file,
- * and the weights decide the variant (issue 10 §7). `backbone.arch` / `backbone.patch` in a config say what
+ * and the weights decide the variant (README "Backbone weights"). `backbone.arch` / `backbone.patch` in a config say what
  * the user expects; a file holding another variant is refused in one line instead of silently training it,
  * and `auto` takes whatever the file holds. {@link resolveBackbone} returns the config with the variant that
  * really trains, which is what the run's config.yaml and checkpoints record.

@@ -1,5 +1,5 @@
 /**
- * Training checkpoints (issue 5 item 6; hp-method.md §8.7): one safetensors file holding every tensor of the
+ * Training checkpoints (hp-method.md §8.7; README "Configs and checkpoints"): one safetensors file holding every tensor of the
  * training state plus JSON metadata (config, step, epoch, batch-in-epoch, RNG states, optimiser step
  * counts, free-form extras), written atomically. A run folder's checkpoint files (last, step, best) are
  * managed by core/train/run_checkpoints.ts. Also imports the released

@@ -1,5 +1,5 @@
 /**
- * The DINOv2 training configs (issue 16), kept apart from core/model/config.ts: COCO-Stuff-27 with HP's
+ * The DINOv2 training configs (dino-backbone.md §1.1; README "DINOv2 backbones"), kept apart from core/model/config.ts: COCO-Stuff-27 with HP's
  * COCO hyper-parameters (hp-method.md §7) on a frozen DINOv2 ViT-S/14 or B/14, with or without 4 registers.
  *
  * Patch 14: training at 224 px gives a 16×16 grid (P = 256 patches per crop; HP's ViT-S/8 has 28×28);

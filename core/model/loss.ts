@@ -12,8 +12,10 @@
  *   4. forward     per row, logits only for j ∈ P_ag ∪ P_sp ∪ U[r_i,·]      4·D·Σ_i|A_i|
  *   5. reduce      one workgroup: M_b, losses, coef_i → aux slot 10        O(N)
  *   6. backward×2  per row: A_i plus anchors whose U row contains i          ≈ 4·D·Σ_i(|A_i| + ρPB) each
- *   At N = 50,176, Df = 384, D = 512, ρ = 0.02: ≈ 2.25 TFLOP of mask dots + ≈ 0.3 TFLOP of gathers
- *   (≈ 0.5 TB of mostly L2 traffic), planes 630 MB. The official code does ≈ 20 TFLOP (fp16).
+ *   At N = 50,176, Df = 384, D = 512, ρ = 0.02 (Σ_i|A_i| ≈ 55 M, ρPB ≈ 1,000): ≈ 2.25 TFLOP of mask dots
+ *   and ≈ 0.3 TFLOP of gathers, planes 630 MB. Reads: forward 8D·Σ|A_i| ≈ 0.23 TB, backward
+ *   2 × 4D·Σ(|A_i| + ρPB) ≈ 0.43 TB, mask tiles ≈ 0.14 TB — ≈ 0.8 TB, mostly from HBM (z and z̃ are 103 MB
+ *   each, twice an H100's L2). The official code does ≈ 20 TFLOP (fp16).
  * Dense (impl "dense"; loss_fwd.wgsl, loss_bwd.wgsl): row-owner passes streaming 64-column tiles,
  *   masks and logits recomputed in every pass: 2·N²·3·(Df + 3D) ≈ 29 TFLOP at COCO size. Kept as the
  *   simple, independent second implementation (and used when B exceeds the sparse round capacity).

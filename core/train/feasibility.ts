@@ -1,5 +1,5 @@
 /**
- * Feasibility of a training run on this adapter, checked before the first forward (issue 10 §2): every GPU
+ * Feasibility of a training run on this adapter, checked before the first forward (README "Training"): every GPU
  * buffer of the training graph (core/train/graph.ts), the validation pass (core/train/validation.ts) and the
  * reference pools must fit the adapter's binding and buffer limits, and their sum the memory we know of.
  * Instead of failing deep inside graph creation with a RangeError, a run that does not fit is refused in one

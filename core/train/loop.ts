@@ -354,7 +354,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
         const paths = await saveRunCheckpoint(o.runDir, state, { best: isBest });
         lastGood = `${paths[1]} (step ${step})`; // the step file: `last` moves on, this one stays
       } catch (err) {
-        // Finite losses can hide an overflowed optimiser moment (issue 11 finding 6): never save it as good.
+        // Finite losses can hide an overflowed optimiser moment: never save it as good.
         if (!(err instanceof NonFiniteStateError)) throw err;
         throw new DivergedError(
           `Training stopped at step ${step}: ${err.message}; nothing was saved, ` +

@@ -1,5 +1,5 @@
 /**
- * The trainer's side of the progress stream (issue 10 §2, §8): one {@link RunProgress} per run turns every
+ * The trainer's side of the progress stream: one {@link RunProgress} per run turns every
  * piece of work — pool batches, training steps, validation batches, the baseline and the final pass —
  * into `tick` messages with monotonic steps and the run's one smoothed estimate of the time left
  * (core/progress.ts RunEta), and posts a whole-run estimate once the first steps are timed. The same

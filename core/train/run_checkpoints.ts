@@ -1,5 +1,5 @@
 /**
- * A run's checkpoint files (issue 5 item 6, issue 11 findings 6 and 8): `<runDir>/checkpoints/` keeps
+ * A run's checkpoint files (hp-method.md §8.7; README "Configs and checkpoints"): `<runDir>/checkpoints/` keeps
  * `last.safetensors`, the newest two `step-<n>.safetensors` and, with selection=val, `best.safetensors`.
  *
  * Order and choice: `last` is written before the step file, so whenever the process dies `last` is never

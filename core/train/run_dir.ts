@@ -1,5 +1,5 @@
 /**
- * Run directories (issue 5 item 6): `<out>/<run-id>/` holds `config.yaml` (the resolved configuration),
+ * Run directories (README "Configs and checkpoints"): `<out>/<run-id>/` holds `config.yaml` (the resolved configuration),
  * `metrics.jsonl` (the dashboard's RunLog), `checkpoints/` and `pictures/`. A run id is the UTC start time
  * plus a short random suffix, e.g. `20261127-001502-3fa2`, so ids sort by time and never collide.
  * @module
@@ -131,8 +131,8 @@ export function setAsideNewerCheckpoints(runDir: string, step: number, now = new
 }
 
 /**
- * Removes a run folder this invocation created when the run failed before writing any checkpoint (issue
- * 11 finding 9: an early failure must not leave an empty run for the dashboard to list). A folder holding
+ * Removes a run folder this invocation created when the run failed before writing any checkpoint (an
+ * early failure must not leave an empty run for the dashboard to list). A folder holding
  * anything but what a starting run writes is left alone. Returns true when it was removed.
  */
 export function removeRunIfEmpty(runDir: string): boolean {

@@ -1,5 +1,5 @@
 /**
- * One trainer per run folder (issue 11 finding 1): `<runDir>/run.lock` holds the owner's pid, its start
+ * One trainer per run folder: `<runDir>/run.lock` holds the owner's pid, its start
  * time and the boot id, created with O_EXCL and removed when the run ends. A second `train --resume` of the
  * same folder is refused with one line naming the owner. A lock left behind by a killed trainer is stale
  * when no process with that pid exists, or the pid now belongs to a process that started at another time

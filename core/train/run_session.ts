@@ -1,5 +1,5 @@
 /**
- * Opening and closing a run folder for `hpseg train` (issue 11 findings 1, 8 and 9), on the main thread
+ * Opening and closing a run folder for `hpseg train` (lock, resume point, clean-up of a failed start), on the main thread
  * before the trainer Worker starts and after it ends:
  *   - a new run gets a fresh folder, locked at once; a resumed run's folder is locked before anything in
  *     it is read or changed (core/train/run_lock.ts), so two trainers never share one;

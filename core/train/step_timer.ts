@@ -1,5 +1,5 @@
 /**
- * GPU time per phase of a training step (issue 7 §2: "GPU pass times when timestamp queries exist").
+ * GPU time per phase of a training step, where the adapter has timestamp queries (webgpu-notes.md §1.7).
  * On steps whose metrics are captured, the trainer writes a timestamp before the first phase and after
  * each phase (StepRecorder.timestamp, between passes), resolves them and copies the raw u64 nanoseconds
  * behind the metrics in the same buffer, so they travel with the metrics readback: nothing is awaited in

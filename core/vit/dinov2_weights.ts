@@ -1,5 +1,5 @@
 /**
- * DINOv2 additions to the ViT weight loader (issue 16), kept apart from core/vit/weights.ts's DINO v1
+ * DINOv2 additions to the ViT weight loader (README "DINOv2 backbones"), kept apart from core/vit/weights.ts's DINO v1
  * rules so that each stays readable:
  * - the Hugging Face `facebook/dinov2-*` names that differ from HF ViT's (`norm1`/`norm2`, `mlp.fc1/fc2`,
  *   `layer_scale{1,2}.lambda1`, `embeddings.register_tokens`, `embeddings.mask_token`);

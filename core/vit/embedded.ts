@@ -1,5 +1,5 @@
 /**
- * The embedded default backbone (issue 5 §7): a small, fully deterministic DINO-layout ViT whose weights
+ * The embedded default backbone (README "The embedded default"): a small, fully deterministic DINO-layout ViT whose weights
  * are written by formula at start-up — no download, no file, identical on every machine.
  *
  * It is a genuine pre-norm ViT (dino-backbone.md §1.2: patch conv, CLS, position embedding, blocks of

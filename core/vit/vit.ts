@@ -1,6 +1,5 @@
 /**
- * Frozen DINO / DINOv2 ViT forward pass on WebGPU (dino-backbone.md §1.2, §2.1, §6.3; hp-method.md §2.1;
- * issue 16).
+ * Frozen DINO / DINOv2 ViT forward pass on WebGPU (dino-backbone.md §1.2, §2.1, §6.3; hp-method.md §2.1).
  *
  * Shapes (per chunk of Bc images): N = 1 + R + P tokens (CLS, R registers, P patches), C channels, H heads
  * of width d = C/H, M = mlp width.

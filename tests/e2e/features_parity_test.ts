@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { command } from "../../core/cli/features.ts";
 import { readSafetensorsSync } from "../../core/io/safetensors.ts";
-import { assertAllClose, testGpu } from "../_util.ts";
+import { assertAllClose, gpuCommandTest, testGpu } from "../_util.ts";
 import { task } from "../_task.ts";
 import { hasTorch } from "../_torch.ts";
 import { checkFeatures } from "../vit/_features.ts";
@@ -21,23 +21,8 @@ const REPO = new URL("../../", import.meta.url).pathname;
 const FIX = new URL("../fixtures/dinov2/", import.meta.url).pathname;
 const ignore = (await testGpu()) === null;
 
-function gpuCliTest(name: string, fn: () => Promise<void>) {
-  Deno.test({
-    name,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    async fn() {
-      if (!(await testGpu())) {
-        console.error(`[tests] skipped "${name}": no WebGPU adapter`);
-        return;
-      }
-      await fn();
-    },
-  });
-}
-
 const s16Mode = Deno.env.get("HPSEG_VIT_S16");
-gpuCliTest(
+gpuCommandTest(
   "features on a random-init ViT-S/16 .pth saved by PyTorch matches PyTorch (max abs ≤ 1e-4)",
   async () => {
     if (s16Mode === "0") return console.error("[tests] skipped ViT-S/16 parity: HPSEG_VIT_S16=0");

@@ -9,7 +9,7 @@ import { acquireRunLock, lockHolder, RUN_LOCK_FILE } from "../../core/train/run_
 import { listStepCheckpoints } from "../../core/train/run_checkpoints.ts";
 import { type MetricsMessage, readRunLog, type StatusMessage } from "../../core/telemetry.ts";
 import { createApp } from "../../dashboard/server.ts";
-import { testGpu } from "../_util.ts";
+import { gpuCommandTest } from "../_util.ts";
 import { TINY_SCHEDULE } from "../_tiny.ts";
 import { assertOneLineError, hpseg, hpsegCommand, pngBomb } from "../hostile/_hostile.ts";
 
@@ -43,21 +43,9 @@ async function copyRun(name: string): Promise<string> {
   return dst;
 }
 
-function gpuTest(name: string, fn: () => Promise<void>) {
-  Deno.test({
-    name,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    async fn() {
-      if (!(await testGpu())) return;
-      await fn();
-    },
-  });
-}
-
 const steps = (run: string) => listStepCheckpoints(run).map((s) => s.step);
 
-gpuTest(
+gpuCommandTest(
   "finding 1: a second trainer on a locked run folder is refused; a stale lock is replaced",
   async () => {
     const run = await copyRun("lock");
@@ -83,7 +71,7 @@ gpuTest(
   },
 );
 
-gpuTest(
+gpuCommandTest(
   "finding 6: a state with NaN/Inf is never saved as good; the message names a finite checkpoint",
   async () => {
     const run = await copyRun("diverge");
@@ -109,7 +97,7 @@ gpuTest(
   },
 );
 
-gpuTest("finding 11: a NaN checkpoint is an error for eval (it scored 24.6 %)", async () => {
+gpuCommandTest("finding 11: a NaN checkpoint is an error for eval (it scored 24.6 %)", async () => {
   const run = await copyRun("nan-eval");
   const last = `${run}/checkpoints/last.safetensors`;
   const s = await loadCheckpoint(last);
@@ -120,7 +108,7 @@ gpuTest("finding 11: a NaN checkpoint is an error for eval (it scored 24.6 %)", 
 });
 
 for (const [sig, code] of [["SIGTERM", 143], ["SIGHUP", 129]] as const) {
-  gpuTest(`finding 7: ${sig} saves a checkpoint, records "stopped" and exits ${code}`, async () => {
+  gpuCommandTest(`finding 7: ${sig} saves a checkpoint, records "stopped" and exits ${code}`, async () => {
     const run = await copyRun(sig);
     const child = hpsegCommand(["train", "--resume", run, "--steps", "100000", "--no-serve"]).spawn();
     const output = child.output();
@@ -155,7 +143,7 @@ for (const [sig, code] of [["SIGTERM", 143], ["SIGHUP", 129]] as const) {
   });
 }
 
-gpuTest(
+gpuCommandTest(
   "finding 8: resume takes the newest intact step file, cleans temporaries; --from-step N works",
   async () => {
     const run = await copyRun("order");
@@ -201,7 +189,7 @@ gpuTest(
   },
 );
 
-gpuTest("finding 9: a run that fails before its first checkpoint leaves no run folder", async () => {
+gpuCommandTest("finding 9: a run that fails before its first checkpoint leaves no run folder", async () => {
   const data = `${tmp}/empty-data`, out = `${tmp}/early`;
   Deno.mkdirSync(data, { recursive: true });
   const r = await hpseg([
@@ -219,7 +207,7 @@ gpuTest("finding 9: a run that fails before its first checkpoint leaves no run f
   assert.deepEqual([...Deno.readDirSync(out)], [], "the failed run left a folder");
 });
 
-gpuTest(
+gpuCommandTest(
   "finding 4: a PNG bomb in a folder dataset stops training with one line from the loader",
   async () => {
     const data = `${tmp}/bomb-data/images`, out = `${tmp}/bomb-runs`;
@@ -250,20 +238,23 @@ gpuTest(
   },
 );
 
-gpuTest("finding 10: values the runtime cannot handle are one line (config or trainer Worker)", async () => {
-  for (
-    const [set, pattern] of [
-      ["head.dim=4096", /head\.dim must be in \[4, 512\], got 4096/],
-      ["train.res=4096", /train\.res 4096 gives 262144 patches per crop .* over the 2048/],
-      ["dataset.train_count=2147483647", /dataset\.train_count must be in \[1, 1000000\]/],
-      // Adapter-dependent: over the buffer binding limit (lavapipe) or more than the dataset gives.
-      ["hp.pool_size=1048576", /pool-ag.*binding limit|pool of 1048576 needs/],
-    ] as const
-  ) {
-    const r = await hpseg(["train", ...TINY, "--set", set, "--no-serve", "--out", `${tmp}/limits`]);
-    assertOneLineError(r, [pattern], 1);
-  }
-});
+gpuCommandTest(
+  "finding 10: values the runtime cannot handle are one line (config or trainer Worker)",
+  async () => {
+    for (
+      const [set, pattern] of [
+        ["head.dim=4096", /head\.dim must be in \[4, 512\], got 4096/],
+        ["train.res=4096", /train\.res 4096 gives 262144 patches per crop .* over the 2048/],
+        ["dataset.train_count=2147483647", /dataset\.train_count must be in \[1, 1000000\]/],
+        // Adapter-dependent: over the buffer binding limit (lavapipe) or more than the dataset gives.
+        ["hp.pool_size=1048576", /pool-ag.*binding limit|pool of 1048576 needs/],
+      ] as const
+    ) {
+      const r = await hpseg(["train", ...TINY, "--set", set, "--no-serve", "--out", `${tmp}/limits`]);
+      assertOneLineError(r, [pattern], 1);
+    }
+  },
+);
 
 Deno.test({
   name: "cleanup of the hostile training runs",

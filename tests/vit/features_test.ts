@@ -10,24 +10,9 @@ import assert from "node:assert/strict";
 import { command } from "../../core/cli/features.ts";
 import { UsageError } from "../../core/errors.ts";
 import { readSafetensorsSync } from "../../core/io/safetensors.ts";
-import { assertAllClose, testGpu } from "../_util.ts";
+import { assertAllClose, gpuCommandTest } from "../_util.ts";
 
 const FIX = new URL("../fixtures/vit/", import.meta.url).pathname;
-
-function gpuCliTest(name: string, fn: () => Promise<void>) {
-  Deno.test({
-    name,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    async fn() {
-      if (!(await testGpu())) {
-        console.error(`[tests] skipped "${name}": no WebGPU adapter`);
-        return;
-      }
-      await fn();
-    },
-  });
-}
 
 Deno.test("features --help prints usage; bad arguments raise one-line UsageErrors", async () => {
   const log = console.log;
@@ -50,7 +35,7 @@ Deno.test("features --help prints usage; bad arguments raise one-line UsageError
   );
 });
 
-gpuCliTest(
+gpuCommandTest(
   "features matches PyTorch for the tiny model (PNG + JPEG, resize + crop, padded batch)",
   async () => {
     const out = await Deno.makeTempFile({ suffix: ".safetensors" });
