@@ -48,22 +48,9 @@ import { createHpModules, type HpModules } from "../model/modules.ts";
 import { type PoolBuilder, preparePoolBuilder } from "../model/pools.ts";
 import { ClusterProbe, LinearProbe } from "../model/probes.ts";
 import { StepTimer } from "./step_timer.ts";
+import { METRIC, METRIC_HEAD } from "./metrics.ts";
 import type { StepSeeds } from "./schedule.ts";
 import type { Rng } from "../rng.ts";
-
-/** Floats at the start of the metrics buffer (then the per-anchor aux [N, 12] for threshold quantiles). */
-export const METRIC_HEAD = 32;
-/** Slots of the metrics head (after the 16 HP stats of {@link HP_STATS}). */
-export const METRIC = {
-  reg: 16,
-  clu: 17,
-  lin: 18,
-  linPixels: 19,
-  gradNorm: 20,
-  clipCoef: 21,
-  /** Mean LHP set size |L_i| (hp-method.md §5.5), counted on the GPU by LhpCount. */
-  lhpSize: 22,
-} as const;
 
 /** Fixed sizes of a training graph. */
 export interface GraphDims {

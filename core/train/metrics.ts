@@ -1,11 +1,25 @@
 /**
- * Decoding of the trainer's metrics capture (core/train/graph.ts): the 16 HP loss statistics, the
- * regulariser and probe losses, the θ gradient norm, the mean LHP set size, and the 10/50/90 % quantiles of the per-anchor
- * thresholds R^ag and R^sp (hp-method.md §5.1) for the dashboard.
+ * The trainer's metrics capture (graph.ts copies it every log_every steps), its layout and its decoding:
+ * the 16 HP loss statistics, the regulariser and probe losses, the θ gradient norm, the mean LHP set size,
+ * and the 10/50/90 % quantiles of the per-anchor thresholds R^ag and R^sp (hp-method.md §5.1) for the
+ * dashboard.
  * @module
  */
 import { HP_AUX_STRIDE, HP_STATS } from "../model/loss.ts";
-import { METRIC, METRIC_HEAD } from "./graph.ts";
+
+/** Floats at the start of the metrics buffer (then the per-anchor aux [N, 12] for threshold quantiles). */
+export const METRIC_HEAD = 32;
+/** Slots of the metrics head (after the 16 HP stats of {@link HP_STATS}). */
+export const METRIC = {
+  reg: 16,
+  clu: 17,
+  lin: 18,
+  linPixels: 19,
+  gradNorm: 20,
+  clipCoef: 21,
+  /** Mean LHP set size |L_i| (hp-method.md §5.5), counted on the GPU by LhpCount. */
+  lhpSize: 22,
+} as const;
 
 /** A metrics capture decoded on the CPU. */
 export interface StepMetrics {
