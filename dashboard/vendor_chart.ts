@@ -1,6 +1,6 @@
 /**
  * Copies Chart.js's UMD build from the npm package (deno.json import "chart.js", exact version) into
- * dashboard/static/vendor/, so the dashboard can text-import it and `deno compile` embeds it (webgpu-notes.md §1.12).
+ * dashboard/static/vendor/, so the dashboard can text-import it and `deno compile` embeds it (issue 7 §2).
  *
  * Why a vendored copy: the package's `exports` map does not expose `dist/chart.umd.min.js`, so it cannot be
  * text-imported as `npm:chart.js/...`, and its ESM build is split into chunks that import `@kurkle/color`.
