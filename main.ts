@@ -4,10 +4,10 @@
  * Thin entry point: picks the subcommand and runs it. Each command lives in core/cli/<name>.ts.
  * @module
  */
-import { type Command, UsageError } from "./core/cli/command.ts";
+import { type Command } from "./core/cli/command.ts";
 import { commands } from "./core/cli/registry.ts";
 import { BACKEND_LIST } from "./core/gpu/device.ts";
-import { isOsError } from "./core/errors.ts";
+import { isOsError, UsageError } from "./core/errors.ts";
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

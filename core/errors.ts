@@ -6,6 +6,11 @@
  * @module
  */
 
+/** A bad command line (unknown flag, bad value): printed as one line plus a `--help` hint, exit code 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
 /** A problem with the user's input (file, dataset, config, checkpoint). Printed as one line. */
 export class InputError extends Error {
   override name = "InputError";

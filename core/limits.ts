@@ -1,6 +1,6 @@
 /**
- * Upper bounds on what a user can ask for, in one place (issue 11 finding 5 and "the schema's bounds equal
- * what the runtime supports"): the config schema (core/hp/config.ts), the CLI flags and the kernels all read
+ * Upper bounds on what a user can ask for, in one place ("the schema's bounds equal
+ * what the runtime supports"): the config schema (core/model/config.ts), the CLI flags and the kernels all read
  * them from here, and tests/hostile/limits_test.ts checks that they agree.
  *
  * Adapter-dependent limits (buffer sizes against `maxStorageBufferBindingSize`) cannot be known before a
@@ -34,7 +34,7 @@ export const MAX_BATCH = 4096;
 export const MAX_STEPS = 2 ** 31 - 1;
 
 /**
- * Image decoding caps, checked from the file header before any pixel is decoded (issue 11 finding 4: a
+ * Image decoding caps, checked from the file header before any pixel is decoded (a
  * 1.2 MB PNG of 20000×20000 pixels decoded to 6 GB). Defaults: 100 megapixels (a 12 MP photo is 12) and
  * 65535 pixels per side (JPEG's own limit); `HPSEG_MAX_IMAGE_PIXELS` and `HPSEG_MAX_IMAGE_SIDE` change them.
  */

@@ -1,7 +1,7 @@
 /**
  * Progress and time estimates.
  *
- * {@link RunEta} (issue 10 §8) is THE estimate of a training run's remaining time: the trainer Worker owns
+ * {@link RunEta} is THE estimate of a training run's remaining time: the trainer Worker owns
  * one, feeds it the wall-clock duration of every piece of work (pool batches, steps, validation batches) and
  * sends its smoothed answer with every progress tick and metrics message, so the terminal bar and the
  * dashboard show the same number. It counts everything left: the steps, the validations still to come, the
@@ -9,7 +9,7 @@
  * first guesses from related measurements (a validation image ≈ a pool image scaled by the patch count)
  * until the real ones arrive.
  *
- * {@link ProgressBar} is the terminal view (issue 7 §4): on a TTY, one bar line redrawn in place (at most
+ * {@link ProgressBar} is the terminal view: on a TTY, one bar line redrawn in place (at most
  * every 100 ms) with percentage, ETA, losses and throughput; otherwise (CI logs, pipes) plain lines without
  * escape codes, at most one per `plainIntervalMs`, plus the last update when {@link ProgressBar.done} is
  * called. Lines logged through {@link ProgressBar.log} appear above the bar without tearing it. It shows the

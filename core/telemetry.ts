@@ -304,7 +304,7 @@ export async function readRunLog(runDir: string): Promise<TelemetryMessage[]> {
   }
 }
 
-/** What {@link startDashboard} returns. */
+/** What `startDashboard` (dashboard/server.ts) returns. */
 export interface DashboardHandle {
   /** Address to open, e.g. `http://127.0.0.1:8787/` (with `?token=` when a token is set). */
   url: string;
@@ -314,7 +314,7 @@ export interface DashboardHandle {
   close(): Promise<void>;
 }
 
-/** Options of {@link startDashboard}. */
+/** Options of `startDashboard` (dashboard/server.ts). */
 export interface DashboardOptions {
   /** Output folder holding one directory per run (listed by `/api/runs`, pictures served from it). */
   runsDir: string;
@@ -330,15 +330,6 @@ export interface DashboardOptions {
   token?: string;
   /** The server stays up after the run (`train --keep-serving`): the page says so instead of "browse later". */
   keepServing?: boolean;
-}
-
-/**
- * Starts the dashboard server on the main thread (the trainer runs in a Worker and posts messages).
- * Thin re-export so callers depend on core/ only; the implementation lives in dashboard/server.ts.
- */
-export async function startDashboard(opts: DashboardOptions): Promise<DashboardHandle> {
-  const mod = await import("../dashboard/server.ts");
-  return await mod.startDashboard(opts);
 }
 
 /** Where {@link createTelemetrySink} sends messages. All parts are optional. */

@@ -11,7 +11,7 @@
  * @module
  */
 import { RUN_LOG_FILE } from "../core/telemetry.ts";
-import { lockHolder } from "../core/hp/run_lock.ts";
+import { lockHolder } from "../core/train/run_lock.ts";
 import { writeFileAtomic } from "../core/io/atomic.ts";
 import { LogTail } from "./log_tail.ts";
 import {

@@ -6,42 +6,11 @@
  * order (file-system dependent); we sort cities and files so five-crop indices are reproducible.
  * @module
  */
-import { decodeImage, decodeLabelPng, readBytes } from "../core/data/image.ts";
+import { decodeImage, decodeLabelPng, readBytes } from "../core/image/codecs.ts";
 import type { DatasetOptions, Sample, SegDataset } from "./dataset.ts";
 import { checkIndex, checkSameSize, mapLabels, requireDir } from "./dataset.ts";
-import { CITYSCAPES_LAYOUT } from "./layouts.ts";
+import { CITYSCAPES_CLASSES, CITYSCAPES_LAYOUT } from "./layouts.ts";
 import { InputError } from "../core/errors.ts";
-
-/** The 27 classes (labelIds 7..33). */
-export const CITYSCAPES_CLASSES = [
-  "road",
-  "sidewalk",
-  "parking",
-  "rail track",
-  "building",
-  "wall",
-  "fence",
-  "guard rail",
-  "bridge",
-  "tunnel",
-  "pole",
-  "polegroup",
-  "traffic light",
-  "traffic sign",
-  "vegetation",
-  "terrain",
-  "sky",
-  "person",
-  "rider",
-  "car",
-  "truck",
-  "bus",
-  "caravan",
-  "trailer",
-  "train",
-  "motorcycle",
-  "bicycle",
-];
 
 /** labelId → class (-1 ignore, -2 invalid). */
 export const CITYSCAPES_LABEL_MAP: Int16Array = (() => {

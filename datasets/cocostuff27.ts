@@ -7,41 +7,10 @@
  * (datasets/cropped.ts).
  * @module
  */
-import { decodeImage, decodeLabelPng, readBytes } from "../core/data/image.ts";
+import { decodeImage, decodeLabelPng, readBytes } from "../core/image/codecs.ts";
 import type { DatasetOptions, Sample, SegDataset } from "./dataset.ts";
 import { checkIndex, checkSameSize, mapLabels, readList, requireDir } from "./dataset.ts";
-import { COCO_LAYOUT } from "./layouts.ts";
-
-/** Coarse class names, index = class id. */
-export const COCO27_CLASSES = [
-  "electronic",
-  "appliance",
-  "food-things",
-  "furniture-things",
-  "indoor",
-  "kitchen",
-  "accessory",
-  "animal",
-  "outdoor",
-  "person",
-  "sports",
-  "vehicle",
-  "ceiling",
-  "floor",
-  "food-stuff",
-  "furniture-stuff",
-  "rawmaterial",
-  "textile",
-  "wall",
-  "window",
-  "building",
-  "ground",
-  "plant",
-  "sky",
-  "solid",
-  "structural",
-  "water",
-];
+import { COCO27_CLASSES, COCO_LAYOUT } from "./layouts.ts";
 
 /** Fine indices of each coarse class (hp-method.md §9.1 table); ranges are inclusive. */
 const COARSE_TO_FINE: (number | [number, number])[][] = [

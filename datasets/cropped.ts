@@ -7,11 +7,12 @@
  * by prepare itself).
  * @module
  */
-import { decodeImage, decodeLabelPng, readBytes } from "../core/data/image.ts";
-import { cropImage, cropLabels, fiveCropBoxes } from "../core/data/transforms.ts";
+import { decodeImage, decodeLabelPng, readBytes } from "../core/image/codecs.ts";
+import { cropImage, cropLabels, fiveCropBoxes } from "../core/image/transforms.ts";
 import { InputError } from "../core/errors.ts";
 import type { DatasetOptions, Sample, SegDataset } from "./dataset.ts";
 import { checkIndex, checkSameSize, mapLabels, requireDir } from "./dataset.ts";
+import { classNamesOf } from "./layouts.ts";
 
 /** The five-crop folder of a dataset root. */
 export function croppedDir(root: string, name: string, ratio = 0.5): string {
@@ -23,28 +24,6 @@ export function plusOneMap(nClasses: number): Int16Array {
   const m = new Int16Array(256).fill(-2);
   for (let v = 0; v <= nClasses; v++) m[v] = v - 1;
   return m;
-}
-
-/** Class names of a dataset, read without opening the full-image dataset. */
-export async function classNamesOf(opts: DatasetOptions): Promise<string[]> {
-  switch (opts.dataset) {
-    case "cocostuff27":
-      return (await import("./cocostuff27.ts")).COCO27_CLASSES.slice();
-    case "cityscapes":
-      return (await import("./cityscapes.ts")).CITYSCAPES_CLASSES.slice();
-    case "potsdam":
-      return (await import("./potsdam.ts")).POTSDAM_CLASSES.slice();
-    case "synthetic": {
-      if (!opts.root) return (await import("./synthetic.ts")).SYNTHETIC_CLASSES.slice();
-      try {
-        return JSON.parse(await Deno.readTextFile(`${opts.root}/synthetic.json`)).classes;
-      } catch {
-        throw new InputError(`Missing ${opts.root}/synthetic.json (not a synthetic dataset folder)`);
-      }
-    }
-    default:
-      throw new InputError(`Five-crop folders are not defined for dataset "${opts.dataset}"`);
-  }
 }
 
 /** Opens the five-crop folder of `opts.split` (or generates crops in memory for rootless synthetic). */

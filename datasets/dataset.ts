@@ -1,6 +1,6 @@
 /**
- * The dataset interface every loader, trainer and evaluator uses, and `openDataset`, which picks the
- * implementation (hp-method.md §9).
+ * The dataset interface every loader, trainer and evaluator uses, and the helpers the implementations share
+ * (hp-method.md §9). `openDataset` (registry.ts) picks the implementation.
  *
  * A dataset yields full-resolution samples: RGB u8 image plus a label map in the dataset's class ids
  * (-1 = ignore) or null when unlabelled. Resizing, cropping, normalising and augmenting happen in the loader
@@ -8,8 +8,7 @@
  * @module
  */
 import { InputError } from "../core/errors.ts";
-import type { RgbImage } from "../core/data/image.ts";
-import { rootLayoutHint } from "./layouts.ts";
+import type { RgbImage } from "../core/image/codecs.ts";
 
 /** One sample: image (RGB interleaved u8) and labels (H×W, -1 = ignore) or null. */
 export interface Sample {
@@ -42,7 +41,7 @@ export interface SegDataset {
 export type DatasetName = "cocostuff27" | "cityscapes" | "potsdam" | "folder" | "synthetic";
 export const DATASET_NAMES: DatasetName[] = ["cocostuff27", "cityscapes", "potsdam", "folder", "synthetic"];
 
-/** Options of {@link openDataset}. All fields are JSON-serialisable (sent to Web Workers). */
+/** Options of `openDataset` (registry.ts). All fields are JSON-serialisable (sent to Web Workers). */
 export interface DatasetOptions {
   dataset: DatasetName;
   /** Dataset folder (hp-method.md §9 layouts). Optional for "synthetic" (generated in memory). */
@@ -64,44 +63,6 @@ export interface DatasetOptions {
   seed?: number;
   /** folder: number of classes when `classes.txt` is absent. */
   nClasses?: number;
-}
-
-/** Opens a dataset; bad paths raise an InputError naming the expected path and layout. */
-export async function openDataset(opts: DatasetOptions): Promise<SegDataset> {
-  if (!DATASET_NAMES.includes(opts.dataset)) {
-    throw new InputError(`Unknown dataset "${opts.dataset}" (known: ${DATASET_NAMES.join(", ")})`);
-  }
-  if (opts.split !== "train" && opts.split !== "val") {
-    throw new InputError(`Unknown split "${opts.split}" (known: train, val)`);
-  }
-  if (opts.packedSize !== undefined) {
-    const { openPacked, packedPath } = await import("./packed.ts");
-    if (!opts.root) throw new InputError("A packed cache needs the dataset root (pass --root DIR)");
-    return await openPacked(packedPath(opts), opts);
-  }
-  if (opts.dataset !== "synthetic" && !opts.root) {
-    throw new InputError(`A dataset root is required for ${opts.dataset} (pass --root DIR)`);
-  }
-  const fiveCrop = usesFiveCrop(opts);
-  if (opts.root) {
-    await requireDir(opts.root, `dataset root for ${opts.dataset}`, rootLayoutHint(opts.dataset, fiveCrop));
-  }
-  if (fiveCrop && opts.dataset !== "potsdam") {
-    const { openCropped } = await import("./cropped.ts");
-    return await openCropped(opts);
-  }
-  switch (opts.dataset) {
-    case "cocostuff27":
-      return await (await import("./cocostuff27.ts")).openCocoStuff27(opts);
-    case "cityscapes":
-      return await (await import("./cityscapes.ts")).openCityscapes(opts);
-    case "potsdam":
-      return await (await import("./potsdam.ts")).openPotsdam(opts);
-    case "folder":
-      return await (await import("./folder.ts")).openFolder(opts);
-    case "synthetic":
-      return await (await import("./synthetic.ts")).openSynthetic(opts);
-  }
 }
 
 /** Whether the options select the five-crop folder (reference default: train of COCO and Cityscapes). */

@@ -8,7 +8,7 @@
  * Class names come from `root/classes.txt` (one per line) or `nClasses`; without either, labels are not read.
  * @module
  */
-import { decodeImage, decodeLabelPng, readBytes } from "../core/data/image.ts";
+import { decodeImage, decodeLabelPng, readBytes } from "../core/image/codecs.ts";
 import { InputError } from "../core/errors.ts";
 import type { DatasetOptions, Sample, SegDataset } from "./dataset.ts";
 import { checkIndex, checkSameSize, mapLabels, readList } from "./dataset.ts";

@@ -1,10 +1,13 @@
 /**
- * The on-disk layout each dataset expects (hp-method.md §9), one sentence each. They are the `hint` of every
- * "missing root / list / folder" error, so a wrong `--root` or `dataset.root` says what should be there.
- * Kept apart from the dataset modules so `openDataset` and `prepare` can name a layout without loading a
- * dataset's decoders.
+ * What each dataset is, without its decoders (hp-method.md §9): the on-disk layout it expects, one sentence
+ * each, and its class names. The layouts are the `hint` of every "missing root / list / folder" error, so a
+ * wrong `--root` or `dataset.root` says what should be there. Kept apart from the dataset modules so the
+ * registry, `prepare`, the five-crop folders and evaluation can name a layout or the classes without
+ * loading an implementation.
  * @module
  */
+import { InputError } from "../core/errors.ts";
+import type { DatasetOptions } from "./dataset.ts";
 
 /** COCO-Stuff-27 (full images; the curated lists of STEGO/HP). */
 export const COCO_LAYOUT = "expected COCO-Stuff layout: images/{train2017,val2017}/<id>.jpg, " +
@@ -57,4 +60,96 @@ export function datasetLayout(name: string): string | undefined {
       return FOLDER_LAYOUT;
   }
   return undefined;
+}
+
+// ---- class names
+
+/** COCO-Stuff-27 coarse class names, index = class id. */
+export const COCO27_CLASSES = [
+  "electronic",
+  "appliance",
+  "food-things",
+  "furniture-things",
+  "indoor",
+  "kitchen",
+  "accessory",
+  "animal",
+  "outdoor",
+  "person",
+  "sports",
+  "vehicle",
+  "ceiling",
+  "floor",
+  "food-stuff",
+  "furniture-stuff",
+  "rawmaterial",
+  "textile",
+  "wall",
+  "window",
+  "building",
+  "ground",
+  "plant",
+  "sky",
+  "solid",
+  "structural",
+  "water",
+];
+
+/** Cityscapes' 27 classes (labelIds 7..33), index = class id. */
+export const CITYSCAPES_CLASSES = [
+  "road",
+  "sidewalk",
+  "parking",
+  "rail track",
+  "building",
+  "wall",
+  "fence",
+  "guard rail",
+  "bridge",
+  "tunnel",
+  "pole",
+  "polegroup",
+  "traffic light",
+  "traffic sign",
+  "vegetation",
+  "terrain",
+  "sky",
+  "person",
+  "rider",
+  "car",
+  "truck",
+  "bus",
+  "caravan",
+  "trailer",
+  "train",
+  "motorcycle",
+  "bicycle",
+];
+
+/** Potsdam-3 class names (the 6 → 3 merge of IIC). */
+export const POTSDAM_CLASSES = ["roads and cars", "buildings and clutter", "trees and vegetation"];
+
+/** The synthetic scenes' texture classes, index = class id. */
+export const SYNTHETIC_CLASSES = ["hstripes", "vstripes", "checker", "dots", "grain", "smooth", "grid"];
+
+/** Class names of a dataset, read without opening the full-image dataset. */
+export async function classNamesOf(opts: DatasetOptions): Promise<string[]> {
+  switch (opts.dataset) {
+    case "cocostuff27":
+      return COCO27_CLASSES.slice();
+    case "cityscapes":
+      return CITYSCAPES_CLASSES.slice();
+    case "potsdam":
+      return POTSDAM_CLASSES.slice();
+    case "synthetic": {
+      if (!opts.root) return SYNTHETIC_CLASSES.slice();
+      try {
+        return JSON.parse(await Deno.readTextFile(`${opts.root}/synthetic.json`)).classes;
+      } catch {
+        throw new InputError(`Missing ${opts.root}/synthetic.json (not a synthetic dataset folder)`);
+      }
+    }
+    default:
+      throw new InputError(`Five-crop folders are not defined for dataset "${opts.dataset}"`);
+  }
 }

@@ -1,5 +1,5 @@
 /**
- * What a packed cache was made from (issue 11 finding 11: `prepare --pack` reused a stale pack without
+ * What a packed cache was made from (`prepare --pack` once reused a stale pack without
  * checking its sources). A pack's header records a fingerprint of the dataset folder — every file's path,
  * size and modification time under `--root`, except `packed/` itself — plus the pack's parameters; a re-run
  * whose fingerprint differs (an image added, replaced or removed, another `--skip-bad`) writes the pack

@@ -8,14 +8,12 @@
  * report it as an error naming the file and the value (it never occurs in the real data).
  * @module
  */
-import { DecodeError, readBytes } from "../core/data/image.ts";
+import { DecodeError, readBytes } from "../core/image/codecs.ts";
 import { readMatVariable } from "../core/io/mat.ts";
 import { InputError } from "../core/errors.ts";
 import type { DatasetOptions, Sample, SegDataset } from "./dataset.ts";
 import { checkIndex, readList, requireDir } from "./dataset.ts";
-import { POTSDAM_LAYOUT } from "./layouts.ts";
-
-export const POTSDAM_CLASSES = ["roads and cars", "buildings and clutter", "trees and vegetation"];
+import { POTSDAM_CLASSES, POTSDAM_LAYOUT } from "./layouts.ts";
 
 const MERGE: Record<number, number> = { 0: 0, 4: 0, 1: 1, 5: 1, 2: 2, 3: 2, 255: -1, [-1]: -1 };
 

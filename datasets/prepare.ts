@@ -13,24 +13,24 @@
  * folder stays gap-free, and the record keeps the numbering stable when resuming.
  * @module
  */
-import { DecodeError, encodeGrayPng, encodeJpeg } from "../core/data/image.ts";
-import {
-  cropImage,
-  cropLabels,
-  evalTransform,
-  evalTransformLabels,
-  fiveCropBoxes,
-} from "../core/data/transforms.ts";
+import { DecodeError } from "../core/image/codecs.ts";
+import { evalTransform, evalTransformLabels } from "../core/image/transforms.ts";
 import { InputError } from "../core/errors.ts";
 import { writeError, writeFileAtomic } from "../core/io/atomic.ts";
 import {
   type DatasetName,
   type DatasetOptions,
-  openDataset,
   requireDir,
   type SegDataset,
   usesFiveCrop,
 } from "./dataset.ts";
+import { openDataset } from "./registry.ts";
+import {
+  type EncodedSource,
+  encodeSource,
+  type PrepareReply,
+  type PrepareRequest,
+} from "./prepare_encode.ts";
 import { croppedDir } from "./cropped.ts";
 import { PACKED_HEADER_BYTES, packedPath, packedPrefix } from "./packed.ts";
 import { rootLayoutHint } from "./layouts.ts";
@@ -143,30 +143,6 @@ export async function prepareDataset(o: PrepareOptions): Promise<PrepareReport> 
     else throw err;
   }
   return report;
-}
-
-/** The ten encoded files of one source: crop j's JPEG and label+1 PNG. */
-export interface EncodedSource {
-  jpgs: Uint8Array[];
-  pngs: Uint8Array[];
-}
-
-/** Decodes source `n` of `ds` and encodes its five crops (shared by the in-process path and the workers). */
-export async function encodeSource(ds: SegDataset, n: number): Promise<EncodedSource> {
-  const s = await ds.get(n);
-  const { width: W, height: H } = s.image;
-  const out: EncodedSource = { jpgs: [], pngs: [] };
-  const labels = s.label ? { width: W, height: H, data: Int32Array.from(s.label) } : null;
-  for (const [t, l, h, w] of fiveCropBoxes(H, W, 0.5)) {
-    const lab8 = new Uint8Array(h * w); // label+1, 0 = ignore (unlabelled sources → all 0)
-    if (labels) {
-      const c = cropLabels(labels, t, l, h, w).data;
-      for (let i = 0; i < c.length; i++) lab8[i] = c[i] + 1;
-    }
-    out.pngs.push(encodeGrayPng(w, h, lab8));
-    out.jpgs.push(await encodeJpeg(cropImage(s.image, t, l, h, w), 75));
-  }
-  return out;
 }
 
 async function fiveCropSplit(
@@ -328,18 +304,6 @@ class SourcePool {
     this.#pending.clear();
   }
 }
-
-/** Messages to datasets/prepare_worker.ts. */
-export type PrepareRequest =
-  | { kind: "init"; dataset: DatasetOptions }
-  | { kind: "encode"; id: number; n: number };
-
-/** Messages from datasets/prepare_worker.ts. */
-export type PrepareReply =
-  | { kind: "ready" }
-  | { kind: "init-error"; error: { name: string; message: string; userFacing?: boolean } }
-  | { kind: "done"; id: number; files: EncodedSource }
-  | { kind: "error"; id: number; error: { name: string; message: string; userFacing?: boolean } };
 
 /** Recreates an error sent by a worker, keeping the classes callers test for. */
 function rebuildError(e: { name: string; message: string; userFacing?: boolean }): Error {

@@ -4,8 +4,9 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { openDataset, type SegDataset } from "./dataset.ts";
-import { encodeSource, type PrepareReply, type PrepareRequest } from "./prepare.ts";
+import type { SegDataset } from "./dataset.ts";
+import { openDataset } from "./registry.ts";
+import { encodeSource, type PrepareReply, type PrepareRequest } from "./prepare_encode.ts";
 
 const errInfo = (e: unknown) => ({
   name: e instanceof Error ? e.name : "Error",

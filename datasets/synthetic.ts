@@ -22,14 +22,11 @@
  */
 import { InputError } from "../core/errors.ts";
 import { hash32, hashUniform, Rng } from "../core/rng.ts";
-import { decodeImage, decodeLabelPng, encodeGrayPng, encodeRgbPng, readBytes } from "../core/data/image.ts";
+import { decodeImage, decodeLabelPng, encodeGrayPng, encodeRgbPng, readBytes } from "../core/image/codecs.ts";
 import type { DatasetOptions, Sample, SegDataset } from "./dataset.ts";
 import { checkIndex, checkSameSize, mapLabels, readList } from "./dataset.ts";
-import { SYNTHETIC_LAYOUT } from "./layouts.ts";
+import { SYNTHETIC_CLASSES, SYNTHETIC_LAYOUT } from "./layouts.ts";
 import { writeFileAtomic } from "../core/io/atomic.ts";
-
-/** Class names, index = class id. */
-export const SYNTHETIC_CLASSES = ["hstripes", "vstripes", "checker", "dots", "grain", "smooth", "grid"];
 
 /** Shared palette: every class draws its colours from here. */
 const PALETTE: [number, number, number][] = [

@@ -75,6 +75,26 @@ export function gpuTest(name: string, fn: (ctx: GpuTestContext) => Promise<void>
   });
 }
 
+/**
+ * Registers a Deno test that needs a WebGPU adapter but brings its own device (a command run in process or
+ * as a subprocess): skipped with a message when there is none (a failure under WEBGPU_REQUIRE=1, through
+ * {@link testGpu}).
+ */
+export function gpuCommandTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({
+    name,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      if (!(await testGpu())) {
+        console.error(`[tests] skipped "${name}": no WebGPU adapter`);
+        return;
+      }
+      await fn();
+    },
+  });
+}
+
 /** mulberry32: a small seeded PRNG returning floats in [0, 1). */
 export function rng(seed: number): () => number {
   let s = seed >>> 0;

@@ -1,6 +1,6 @@
 /**
- * The pinned Deno version and the test command agree across README.md, .ci/run and deno.json
- * (issue 2: "one place holds the version", and .ci/run runs exactly the README's test command).
+ * The pinned Deno version and the test command agree across README.md, .ci/run and deno.json (one place
+ * holds the version, and .ci/run runs exactly the README's test command, which runs both test tiers).
  * @module
  */
 import assert from "node:assert/strict";
@@ -38,6 +38,10 @@ Deno.test("README, .ci/run and deno.json agree on the Deno version and the test 
 
   const config = JSON.parse(read("deno.json"));
   assert.equal(config.tasks.test, "deno test --allow-all --parallel tests/");
+  // Two tiers (README "Tests and CI"): `test` runs both, `test:fast` all but tests/e2e/, `test:e2e` only that.
+  assert.equal(config.tasks["test:fast"], "deno test --allow-all --parallel --ignore=tests/e2e/ tests/");
+  assert.equal(config.tasks["test:e2e"], "deno test --allow-all --parallel tests/e2e/");
+  assert.ok([...Deno.readDirSync(new URL("tests/e2e/", root))].some((e) => e.name.endsWith("_test.ts")));
   assert.ok(config.tasks.train, "deno.json has the README's train task");
   // Any version mentioned in deno.json must be the same one.
   for (const m of read("deno.json").matchAll(/deno@(\d+\.\d+\.\d+)/g)) assert.equal(m[1], version);
@@ -79,7 +83,7 @@ Deno.test({
 
 Deno.test("README: every `deno task` command names a real task and only flags its --help lists", async () => {
   const { commands } = await import("../core/cli/registry.ts");
-  const { CONFIG_SCHEMA } = await import("../core/hp/config.ts");
+  const { CONFIG_SCHEMA } = await import("../core/model/config_schema.ts");
   const tasks = JSON.parse(read("deno.json")).tasks as Record<string, string>;
   const readme = read("README.md");
   let checked = 0;

@@ -2,13 +2,13 @@
  * Least privilege for the trainer Worker (issue 7 §6; core/cli/train.ts trainerPermissions): a Worker with
  * those permissions reads the dataset root, the weights file, its run folder and the fallback JPEG
  * decoder's .wasm, writes only the run folder, and has no network or subprocesses. The real train Worker runs under them in every CLI test
- * (tests/eval/train_eval_roundtrip_test.ts, tests/hp/resume_test.ts).
+ * (tests/eval/train_eval_roundtrip_test.ts, tests/train/resume_test.ts).
  * @module
  */
 import assert from "node:assert/strict";
 import { trainerPermissions } from "../core/cli/train.ts";
-import { loadConfig } from "../core/hp/config.ts";
-import { sharedJpegDecoderDir } from "../core/data/image.ts";
+import { loadConfig } from "../core/model/config.ts";
+import { sharedJpegDecoderDir } from "../core/image/codecs.ts";
 
 Deno.test("trainerPermissions() lets the trainer Worker read its inputs and write only its run folder", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "hpseg-perm-" });
@@ -40,7 +40,7 @@ Deno.test("trainerPermissions() lets the trainer Worker read its inputs and writ
         rej(new Error(e.message));
       };
       worker.postMessage([
-        // The fallback JPEG decoder's .wasm (CMYK and other JPEGs ours does not implement, core/data/image.ts).
+        // The fallback JPEG decoder's .wasm (CMYK and other JPEGs ours does not implement, core/image/codecs.ts).
         { op: "read", path: `${sharedJpegDecoderDir()}/jpeg.wasm` },
         { op: "read", path: `${tmp}/data/a.png` },
         { op: "read", path: `${tmp}/weights.pth` },

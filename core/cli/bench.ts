@@ -1,5 +1,5 @@
 /**
- * `hpseg bench <name> [--json]`: runs one benchmark suite from tests/bench/<name>_bench.ts.
+ * `hpseg bench <name> [--json]`: runs one benchmark suite from core/bench/<name>_bench.ts.
  *
  * Each suite exports `bench(opts)` returning a JSON-serialisable record; with `--json` the record is the
  * last line of stdout. Suites time against a reference in the same invocation where one exists. Every
@@ -8,21 +8,9 @@
  * 1-minute load when the suite finished; shared machines make timings depend on it).
  * @module
  */
-import { type Command, parseCommandArgs, UsageError } from "./command.ts";
-
-/** Options every bench suite receives. */
-export interface BenchOptions {
-  json: boolean;
-  /** Smaller sizes (used by the tests that check the bench runs). */
-  quick: boolean;
-  /** Extra positional arguments after the suite name. */
-  rest: string[];
-}
-
-/** A bench suite module. */
-export interface BenchSuite {
-  bench(opts: BenchOptions): Promise<Record<string, unknown>>;
-}
+import { type Command, parseCommandArgs } from "./command.ts";
+import type { BenchOptions, BenchSuite } from "../bench/suite.ts";
+import { UsageError } from "../errors.ts";
 
 // Static imports would load every suite's GPU code for `--help`; lazy thunks keep `deno compile` able to
 // see the modules (string literals) while loading only the one asked for.
@@ -37,39 +25,39 @@ function suite(name: string, summary: string, load: () => Promise<BenchSuite>) {
 suite(
   "gemm",
   "GEMM GFLOP/s: 4096³, ViT-S/8 shapes, dispatch overhead",
-  () => import("../../tests/bench/gemm_bench.ts"),
+  () => import("../bench/gemm_bench.ts"),
 );
 suite(
   "hploss",
   "HP loss fwd+bwd time per pass (N = 50,176 on a GPU)",
-  () => import("../../tests/bench/hploss_bench.ts"),
+  () => import("../bench/hploss_bench.ts"),
 );
 suite(
   "vit",
   "ViT-S/16, S/8, B/8 forward img/s at 224 (+ torch fp32 ref)",
-  () => import("../../tests/bench/vit_bench.ts"),
+  () => import("../bench/vit_bench.ts"),
 );
 
 suite(
   "data",
   "Loader images/s: 224 crops + augmentation, 0/1/N workers",
-  () => import("../../tests/bench/data_bench.ts"),
+  () => import("../bench/data_bench.ts"),
 );
 
 suite(
   "crf",
   "Dense CRF on a 320×320 photo, 27 classes, one core (ms)",
-  () => import("../../tests/bench/crf_bench.ts"),
+  () => import("../bench/crf_bench.ts"),
 );
 suite(
   "kmeans",
   "k-means baseline at COCO val size: fit (CPU) + scoring (GPU), seconds",
-  () => import("../../tests/bench/kmeans_bench.ts"),
+  () => import("../bench/kmeans_bench.ts"),
 );
 suite(
   "train",
   "HP training step time + GPU memory (synthetic; COCO S/8 b64 on a GPU)",
-  () => import("../../tests/bench/train_bench.ts"),
+  () => import("../bench/train_bench.ts"),
 );
 
 function help(): string {

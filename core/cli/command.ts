@@ -2,15 +2,12 @@
  * The shape every subcommand shares, and the argument parser they all use.
  *
  * Parsing goes through `node:util` parseArgs (JSR's @std/cli is not reachable from our machines).
- * A bad flag or value raises `UsageError`, which main.ts prints as one line plus a `--help` hint.
+ * A bad flag or value raises `UsageError` (core/errors.ts), which main.ts prints as one line plus a `--help`
+ * hint.
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-
-/** An error the user caused (bad flag, missing file, bad value): printed as one line, exit code 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+import { UsageError } from "../errors.ts";
 
 /** One `hpseg <name>` subcommand. `run` returns the process exit code. */
 export interface Command {

@@ -1,5 +1,5 @@
 /**
- * `hpseg compile` (issue 7 §5): builds the single `hpseg` executable with `deno compile`.
+ * `hpseg compile` (webgpu-notes.md §1.12): builds the single `hpseg` executable with `deno compile`.
  *
  * What gets embedded: everything in main.ts's module graph — the WGSL shaders, the dashboard page, script,
  * styles and Chart.js are text imports, so they are in the graph. Worker entry modules created as
@@ -13,8 +13,8 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { type Command, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
-import { InputError } from "../errors.ts";
+import { type Command, parseCommandArgs, stringOpt } from "./command.ts";
+import { InputError, UsageError } from "../errors.ts";
 
 const HELP = `Usage: hpseg compile [options]      (deno task compile [options])
 

@@ -1,12 +1,13 @@
 /**
- * `hpseg dashboard` (issue 7): serves the dashboard for past runs without training — the latest run in the
- * runs folder, or `--run <id>`. `hpseg train` starts the same server itself (core/telemetry.ts
+ * `hpseg dashboard` (style.md §2.3): serves the dashboard for past runs without training — the latest run in the
+ * runs folder, or `--run <id>`. `hpseg train` starts the same server itself (dashboard/server.ts
  * `startDashboard`) for the live run.
  * @module
  */
-import { type Command, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
-import { InputError } from "../errors.ts";
-import { RUN_LOG_FILE, startDashboard } from "../telemetry.ts";
+import { type Command, numberOpt, parseCommandArgs, stringOpt } from "./command.ts";
+import { InputError, UsageError } from "../errors.ts";
+import { RUN_LOG_FILE } from "../telemetry.ts";
+import { startDashboard } from "../../dashboard/server.ts";
 
 const HELP = `Usage: hpseg dashboard [options]      (deno task dashboard [options])
 

@@ -3,12 +3,13 @@
  * per-class IoU, optionally after the dense CRF.
  * @module
  */
-import { type Command, intOpt, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
-import { InputError } from "../errors.ts";
+import { type Command, intOpt, numberOpt, parseCommandArgs, stringOpt } from "./command.ts";
+import { InputError, UsageError } from "../errors.ts";
 import { openGpu } from "../gpu/device.ts";
 import { BufferArena } from "../gpu/buffers.ts";
-import { type DatasetName, openDataset } from "../../datasets/dataset.ts";
-import { evalTransform, evalTransformLabels, normalizeImageNet } from "../data/transforms.ts";
+import { type DatasetName } from "../../datasets/dataset.ts";
+import { openDataset } from "../../datasets/registry.ts";
+import { evalTransform, evalTransformLabels, normalizeImageNet } from "../image/transforms.ts";
 import { type EvalBatch, type EvalResult, evaluate } from "../eval/evaluate.ts";
 import { buildEvalModel, loadEvalModel, resolveCheckpoint } from "../eval/eval_model.ts";
 import { CrfPool } from "../eval/crf_pool.ts";

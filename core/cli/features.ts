@@ -1,26 +1,26 @@
 /**
  * `hpseg features`: DINO patch features and head-mean attention logits of images, to safetensors
- * (issue 3; dino-backbone.md §2.1; hp-method.md §2.1, §3.2 eval transform).
+ * (dino-backbone.md §2.1; hp-method.md §2.1, §3.2 eval transform).
  *
- * Each image is decoded (JPEG: core/vit/jpeg.ts, libjpeg-exact; otherwise core/data/image.ts), resized so its shorter side is --size with PIL-style nearest
+ * Each image is decoded (JPEG: core/image/jpeg.ts, libjpeg-exact; otherwise core/image/codecs.ts), resized so its shorter side is --size with PIL-style nearest
  * neighbour, centre-cropped to --size² with torchvision's offsets, normalised with the ImageNet mean/std,
  * and run through the frozen ViT. Output tensors (float32): `features` [B, P, C] (patch tokens after the
  * final LayerNorm, CLS dropped, rows b·P + y·S + x) and `attn` [B, P, P] (last block, pre-softmax logits
  * averaged over heads, patch tokens only). Metadata records the weights, variant, size and image list.
  * @module
  */
-import { type Command, intOpt, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
+import { type Command, intOpt, numberOpt, parseCommandArgs, stringOpt } from "./command.ts";
 import { openGpu } from "../gpu/device.ts";
 import { BufferArena } from "../gpu/buffers.ts";
 import { StepRecorder } from "../gpu/step_recorder.ts";
 import { readF32 } from "../gpu/readback.ts";
-import { loadVitWeights, variantName, type VitWeights } from "../io/vit_weights.ts";
+import { loadVitWeights, variantName, type VitWeights } from "../vit/weights.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { VitBackbone } from "../vit/vit.ts";
 import { nearestMultiples } from "../vit/variants.ts";
-import { decodeImage, readBytes, type RgbImage } from "../data/image.ts";
-import { InputError } from "../errors.ts";
-import { evalTransform, normalizeImageNet } from "../data/transforms.ts";
+import { decodeImage, readBytes, type RgbImage } from "../image/codecs.ts";
+import { InputError, UsageError } from "../errors.ts";
+import { evalTransform, normalizeImageNet } from "../image/transforms.ts";
 import { MAX_BATCH, MAX_RESOLUTION } from "../limits.ts";
 import { refuseOutputFileOverInputs } from "../io/paths.ts";
 
@@ -122,7 +122,7 @@ export async function extractFeatures(opts: {
 }
 
 /**
- * Decodes an image file. JPEGs go through the libjpeg-exact decoder (core/vit/jpeg.ts, via core/data's
+ * Decodes an image file. JPEGs go through the libjpeg-exact decoder (core/image/jpeg.ts, via core/data's
  * decodeImage) so features match a PIL/PyTorch pipeline; formats it does not cover (CMYK, arithmetic,
  * 12-bit) fall back to the shared WASM decoder.
  */

@@ -2,7 +2,7 @@
  * `hpseg predict`: segments images with a checkpoint (hp-method.md §8.1–§8.2, §8.5) and writes label PNGs,
  * colour overlays and a legend. Needs no ground truth, so it works for runs trained on unlabeled folders.
  *
- * By default every mask has its input's own size (issue 10 §5): the image is resized (nearest, PIL indices)
+ * By default every mask has its input's own size (hp-method.md §8.1 evaluates at 320; users want their own): the image is resized (nearest, PIL indices)
  * so its shorter side is --res and its longer side the nearest multiple of the patch size, the code's
  * per-patch scores are bilinearly upsampled straight to the original size (core/eval/evaluate.ts), any
  * aspect ratio. `--crop` keeps the evaluation protocol instead (shorter side to --res, centre crop,
@@ -12,22 +12,22 @@
  * @module
  */
 import { dirname, join, relative, resolve } from "node:path";
-import { type Command, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
-import { InputError } from "../errors.ts";
+import { type Command, numberOpt, parseCommandArgs, stringOpt } from "./command.ts";
+import { InputError, UsageError } from "../errors.ts";
 import { openGpu } from "../gpu/device.ts";
 import { BufferArena } from "../gpu/buffers.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
-import { encodeGrayPng, encodeRgbPng, readImage, type RgbImage } from "../data/image.ts";
+import { encodeGrayPng, encodeRgbPng, readImage, type RgbImage } from "../image/codecs.ts";
 import {
   evalTransform,
   normalizeImageNet,
   resizeImageNearest,
   resizeMapNearest,
-} from "../data/transforms.ts";
+} from "../image/transforms.ts";
 import { Predictor } from "../eval/evaluate.ts";
 import { buildEvalModel, type GpuEvalModel, loadEvalModel, resolveCheckpoint } from "../eval/eval_model.ts";
 import { CrfPool } from "../eval/crf_pool.ts";
-import { formatBytes, vitScratchPerImage } from "../hp/feasibility.ts";
+import { formatBytes, vitScratchPerImage } from "../train/feasibility.ts";
 import { ProgressBar } from "../progress.ts";
 import { DEFAULT_RES } from "./eval.ts";
 import { nearestMultiples } from "../vit/variants.ts";

@@ -3,7 +3,8 @@
  * packed caches. The work lives in datasets/prepare.ts; this file parses flags and draws the progress bar.
  * @module
  */
-import { type Command, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
+import { type Command, numberOpt, parseCommandArgs, stringOpt } from "./command.ts";
+import { UsageError } from "../errors.ts";
 import { DATASET_NAMES, type DatasetName } from "../../datasets/dataset.ts";
 import { MAX_RESOLUTION, MAX_SYNTHETIC_COUNT, MAX_WORKERS } from "../limits.ts";
 

@@ -7,11 +7,12 @@
  * @module
  */
 import { join } from "node:path";
-import { type Command, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
-import { InputError } from "../errors.ts";
-import { decodeLabelPng } from "../data/image.ts";
+import { type Command, numberOpt, parseCommandArgs, stringOpt } from "./command.ts";
+import { InputError, UsageError } from "../errors.ts";
+import { decodeLabelPng } from "../image/codecs.ts";
 import { Confusion, type ProbeMode, scoreConfusion, type Scores, scoresToJson } from "../eval/metrics.ts";
-import { DATASET_NAMES, type DatasetName, openDataset, type SegDataset } from "../../datasets/dataset.ts";
+import { DATASET_NAMES, type DatasetName, type SegDataset } from "../../datasets/dataset.ts";
+import { openDataset } from "../../datasets/registry.ts";
 
 const HELP =
   `Usage: hpseg score --pred DIR --dataset NAME --root DIR [--split val] [--mode cluster|linear] [--json]

@@ -1,5 +1,5 @@
 /**
- * Signals that stop a long command cleanly (issue 11 finding 7): SIGINT (Ctrl-C), SIGTERM (kill, systemd,
+ * Signals that stop a long command cleanly: SIGINT (Ctrl-C), SIGTERM (kill, systemd,
  * docker stop, a batch scheduler's time limit) and SIGHUP (the terminal closed) all ask for a checkpoint and
  * a clean stop; a second signal of any of them aborts at once. Exit codes follow the shell's 128 + signal
  * number: 130, 143, 129.

@@ -1,35 +1,30 @@
 /**
  * `hpseg train`: HP training (hp-method.md §1). With no arguments it trains on the embedded synthetic scenes
- * with the built-in deterministic backbone (configs/synthetic.yaml; issue 5 §7) and prints the final
+ * with the built-in deterministic backbone (configs/synthetic.yaml) and prints the final
  * metrics as one JSON line.
  *
  * The main thread only parses arguments, creates the run directory, serves the dashboard (unless
  * `--no-serve`), draws the progress bar and relays Ctrl-C; the trainer runs in a Worker
- * (core/hp/train_worker.ts) because GPU readbacks block the thread that awaits them. The Worker gets only
- * the permissions training needs (issue 7 §6, {@link trainerPermissions}).
+ * (core/train/worker.ts) because GPU readbacks block the thread that awaits them. The Worker gets only
+ * the permissions training needs ({@link trainerPermissions}).
  * @module
  */
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Command, numberOpt, parseCommandArgs, stringOpt, UsageError } from "./command.ts";
-import { InputError } from "../errors.ts";
+import { type Command, numberOpt, parseCommandArgs, stringOpt } from "./command.ts";
+import { InputError, UsageError } from "../errors.ts";
 import { MAX_STEPS, MAX_WORKERS } from "../limits.ts";
-import {
-  type DashboardHandle,
-  readRunLog,
-  RunLog,
-  startDashboard,
-  type TelemetryMessage,
-} from "../telemetry.ts";
+import { type DashboardHandle, readRunLog, RunLog, type TelemetryMessage } from "../telemetry.ts";
 import { TrainView } from "./train_view.ts";
 import { commandLine, HPSEG_VERSION } from "../version.ts";
-import { sharedJpegDecoderDir } from "../data/image.ts";
-import type { HpConfig } from "../hp/config.ts";
-import { resolveConfig } from "../hp/run_dir.ts";
-import { openNewRun, openResumedRun } from "../hp/run_session.ts";
+import { sharedJpegDecoderDir } from "../image/codecs.ts";
+import type { HpConfig } from "../model/config_schema.ts";
+import { resolveConfig } from "../train/run_dir.ts";
+import { openNewRun, openResumedRun } from "../train/run_session.ts";
 import { watchStopSignals } from "./stop_signals.ts";
-import type { StartRequest, WorkerResult } from "../hp/train_worker.ts";
-import type { FinalMetrics, TickMessage } from "../hp/train_loop.ts";
+import type { StartRequest, WorkerResult } from "../train/worker.ts";
+import type { FinalMetrics } from "../train/loop.ts";
+import type { TickMessage } from "../train/progress.ts";
 
 /** hpseg's own modules: the trainer starts its loader and CRF Workers from them, which needs read access. */
 const APP_ROOT = new URL("../../", import.meta.url).protocol === "file:"
@@ -58,7 +53,8 @@ Writes runs/<run-id>/ (config.yaml, metrics.jsonl, checkpoints/, pictures/), ser
 prints the final metrics as one JSON line on stdout:
   {"cluster_acc":…, "cluster_miou":…, "linear_acc":…, "linear_miou":…, "kmeans_miou":…}   (percent)
 kmeans_miou is the baseline: k-means (n_clusters = n_classes) on the raw backbone features of the
-validation images, scored with the same Hungarian protocol.
+validation images, scored with the same Hungarian protocol. With eval.crf (the official configs) the line
+also holds "crf": the four probe scores after the dense CRF (hp-method.md §8.5).
 
 Options:
   --config NAME|PATH   synthetic (default), cocostuff27, cityscapes, potsdam, a DINOv2 config
@@ -74,8 +70,8 @@ Options:
   --host H             dashboard bind address (default 127.0.0.1; others need --token)
   --port N             dashboard port (default 8787; 0 = any free port)
   --token T            dashboard access token
-  --workers N          data-loading Web Workers (default: 0 for synthetic, generated in the trainer's
-                       thread; other datasets min(CPU threads − 1, 4), at least 1; 0 = no Workers)
+  --workers N          data-loading Web Workers, overriding dataset.workers (auto: 0 for synthetic, generated
+                       in the trainer's thread; other datasets min(CPU threads − 1, 4); 0 = no Workers)
   --json               print every telemetry message as a JSON line on stdout (final metrics last)
   -h, --help           show this help
 
@@ -112,16 +108,19 @@ function positiveInt(
   return v;
 }
 
-/** The final JSON line: the five scores in percent, rounded to 0.01 (null when not computed). */
-function finalLine(f: FinalMetrics): Record<string, number | null> {
+/**
+ * The final JSON line: the five scores in percent, rounded to 0.01 (null when not computed); with eval.crf
+ * also `crf`, the four probe scores after the dense CRF.
+ */
+export function finalLine(f: FinalMetrics): Record<string, unknown> {
   const round = (v: number | null) => v !== null && Number.isFinite(v) ? Math.round(v * 100) / 100 : null;
-  return {
-    cluster_acc: round(f.cluster_acc),
-    cluster_miou: round(f.cluster_miou),
-    linear_acc: round(f.linear_acc),
-    linear_miou: round(f.linear_miou),
-    kmeans_miou: round(f.kmeans_miou),
-  };
+  const probes = (s: Omit<FinalMetrics, "kmeans_miou" | "crf">) => ({
+    cluster_acc: round(s.cluster_acc),
+    cluster_miou: round(s.cluster_miou),
+    linear_acc: round(s.linear_acc),
+    linear_miou: round(s.linear_miou),
+  });
+  return { ...probes(f), kmeans_miou: round(f.kmeans_miou), ...(f.crf ? { crf: probes(f.crf) } : {}) };
 }
 
 /** Resolves at the next SIGINT, SIGTERM or SIGHUP (`--keep-serving` after the run). */
@@ -172,7 +171,7 @@ export const command: Command = {
     const json = args.values.json === true;
 
     // The run folder stays locked until this function returns (one trainer per folder); a new run that
-    // fails before its first checkpoint leaves no folder behind (core/hp/run_session.ts).
+    // fails before its first checkpoint leaves no folder behind (core/train/run_session.ts).
     using run = resumeDir ? await openResumedRun(resumeDir, fromStep) : await openNewRun(
       stringOpt(args, "out") ?? "runs",
       resolveConfig(stringOpt(args, "config") ?? "synthetic", sets),
@@ -199,6 +198,8 @@ export const command: Command = {
     let dashboard: DashboardHandle | null = null;
     let log: RunLog | null = null;
     if (serve) {
+      // Loaded only when serving: Hono and the page stay out of `--no-serve` runs.
+      const { startDashboard } = await import("../../dashboard/server.ts");
       dashboard = await startDashboard({
         runsDir,
         runDir,
@@ -222,7 +223,7 @@ export const command: Command = {
 
     const view = new TrainView(publish);
     const say = (line: string) => view.say(line);
-    const worker = new Worker(new URL("../hp/train_worker.ts", import.meta.url), {
+    const worker = new Worker(new URL("../train/worker.ts", import.meta.url), {
       type: "module",
       deno: { permissions: trainerPermissions(config, runDir) },
     });

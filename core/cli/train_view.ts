@@ -1,5 +1,5 @@
 /**
- * What `hpseg train` shows while the trainer Worker runs (issue 10 §2, §8): one progress bar fed by the
+ * What `hpseg train` shows while the trainer Worker runs: one progress bar fed by the
  * trainer's tick stream (monotonic steps, the trainer's one ETA; losses from metrics messages), the
  * progress published to the dashboard at phase changes and every few seconds, and the answer to Ctrl-C —
  * given at once, in every phase: where nothing new would be saved (setting up, building the first pools,
@@ -9,7 +9,7 @@
  */
 import { ProgressBar } from "../progress.ts";
 import type { ProgressMessage, TelemetryMessage } from "../telemetry.ts";
-import type { TickMessage } from "../hp/train_loop.ts";
+import type { TickMessage } from "../train/progress.ts";
 
 /**
  * Least time between progress messages published to the dashboard within one phase: training steps also

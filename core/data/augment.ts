@@ -16,7 +16,7 @@
  * @module
  */
 import type { Rng } from "../rng.ts";
-import { normalizeInPlace } from "./transforms.ts";
+import { normalizeInPlace } from "../image/transforms.ts";
 
 /** Where the jitter runs: on the normalised tensor (official quirk) or in [0,1] RGB before normalising. */
 export type AugMode = "reference" | "clean";

@@ -10,7 +10,7 @@
  */
 import { hash32, Rng } from "../rng.ts";
 import { applyAug, type AugMode, sampleAugParams } from "./augment.ts";
-import { evalTransform, evalTransformLabels, normalizeImageNet, toTensor01 } from "./transforms.ts";
+import { evalTransform, evalTransformLabels, normalizeImageNet, toTensor01 } from "../image/transforms.ts";
 import type { SegDataset } from "../../datasets/dataset.ts";
 
 /** A batch of B images at S×S. */

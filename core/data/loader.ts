@@ -26,7 +26,7 @@ export type { Batch } from "./batch.ts";
 export const MAX_DEFAULT_LOADER_WORKERS = 4;
 
 /**
- * The loader Worker count `train` uses when `--workers` is not given (issue 4 §4: decoding and
+ * The loader Worker count `train` uses when dataset.workers is auto and `--workers` is not given (decoding and
  * augmentation off the trainer's thread with prefetch, so the GPU does not wait):
  * - `synthetic` → 0: scenes are generated on the fly in about a millisecond each, cheaper than a Worker
  *   round trip, and the embedded default stays exactly as fast and deterministic as before;

@@ -6,7 +6,8 @@
  */
 /// <reference lib="deno.worker" />
 import { type Batch, type BatchSpec, buildBatch } from "./batch.ts";
-import { type DatasetOptions, openDataset, type SegDataset } from "../../datasets/dataset.ts";
+import { type DatasetOptions, type SegDataset } from "../../datasets/dataset.ts";
+import { openDataset } from "../../datasets/registry.ts";
 
 /** Messages to the worker. */
 export type WorkerRequest =

@@ -3,18 +3,8 @@
  * (hp-method.md §8.5). Jobs are queued; each worker takes the next one when it finishes.
  * @module
  */
-import { type CrfParams, HP_CRF } from "./crf.ts";
-
-/** One job posted to a worker (crf_worker.ts): probabilities [H·W, C] and RGB [H·W, 3]. */
-export interface CrfJob {
-  id: number;
-  probs: Float32Array;
-  rgb: Uint8Array;
-  H: number;
-  W: number;
-  C: number;
-  params: CrfParams;
-}
+import { HP_CRF } from "./crf.ts";
+import type { CrfJob } from "./crf_worker.ts";
 
 interface Pending {
   job: CrfJob;

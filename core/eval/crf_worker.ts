@@ -4,8 +4,18 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { argmaxRows, denseCrf } from "./crf.ts";
-import type { CrfJob } from "./crf_pool.ts";
+import { argmaxRows, type CrfParams, denseCrf } from "./crf.ts";
+
+/** One job posted to a worker (crf_worker.ts): probabilities [H·W, C] and RGB [H·W, 3]. */
+export interface CrfJob {
+  id: number;
+  probs: Float32Array;
+  rgb: Uint8Array;
+  H: number;
+  W: number;
+  C: number;
+  params: CrfParams;
+}
 
 self.onmessage = (e: MessageEvent<CrfJob>) => {
   const j = e.data;

@@ -3,7 +3,7 @@
  * model (frozen ViT → segmentation head θ without dropout) for evaluate.ts.
  *
  * Accepted: our run folders (`<run>/checkpoints/{best,last}.safetensors`, picked by `selection`), our
- * `.safetensors` training states (core/hp/checkpoint.ts; the backbone comes from the stored config) and
+ * `.safetensors` training states (core/model/checkpoint.ts; the backbone comes from the stored config) and
  * official HP `ckpt.pth` files (ViT, head and probes from the same file).
  * @module
  */
@@ -12,14 +12,14 @@ import type { Gpu } from "../gpu/device.ts";
 import type { BufferArena, GpuTensor } from "../gpu/buffers.ts";
 import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { InputError } from "../errors.ts";
-import { importOfficialHpCheckpoint, loadCheckpoint } from "../hp/checkpoint.ts";
-import type { HpConfig } from "../hp/config.ts";
-import { prepareHeadForward } from "../hp/heads.ts";
-import { embeddedVitWeights } from "../hp/embedded_backbone.ts";
+import { importOfficialHpCheckpoint, loadCheckpoint } from "../model/checkpoint.ts";
+import type { HpConfig } from "../model/config_schema.ts";
+import { prepareHeadForward } from "../model/heads.ts";
+import { embeddedVitWeights } from "../vit/embedded.ts";
 import { loadVitWeights, VitBackbone, type VitWeights } from "../vit/vit.ts";
-import { resolveBackbone } from "../hp/backbone.ts";
+import { resolveBackbone } from "../model/backbone.ts";
 import type { EvalModel, ProbeParams } from "./evaluate.ts";
-import { classNamesOf } from "../../datasets/cropped.ts";
+import { classNamesOf } from "../../datasets/layouts.ts";
 
 /** A checkpoint's evaluation parts, on the CPU. */
 export interface LoadedModel {
@@ -75,8 +75,8 @@ type NamedTensors = Record<string, { shape: number[]; data: Float32Array }>;
 
 /**
  * The probes of one of our checkpoints as {@link ProbeParams}. Two layouts of the linear probe are read:
- * `linear.params` [n·D + n] (weight [n, D] then bias [n], flat — what the trainer writes, core/hp/
- * train_loop.ts captureState, the layout of core/eval/probes.ts LinearProbe) and separate `linear.weight`
+ * `linear.params` [n·D + n] (weight [n, D] then bias [n], flat — what the trainer writes, core/train/
+ * state.ts captureState, the layout of core/model/probes.ts LinearProbe) and separate `linear.weight`
  * [n, D] + `linear.bias` [n] (hand-built or converted checkpoints). The cluster probe is
  * `cluster.clusters` [n, D] in both.
  * @throws InputError naming the file when a probe is missing or the shapes disagree with D or each other

@@ -1,7 +1,7 @@
 /**
  * The evaluation path (hp-method.md §8.1–§8.5): codes from any model → per-patch cluster / linear scores
  * (GEMMs) → bilinear upsampling to the label size, argmax and GPU confusion matrices
- * (shaders/eval_pixels.wgsl) → Hungarian matching and metrics on the CPU (metrics.ts) → optional dense CRF
+ * (shaders/eval/evaluate_pixels.wgsl) → Hungarian matching and metrics on the CPU (metrics.ts) → optional dense CRF
  * in a worker pool (crf_pool.ts) on softmax(2·cos) / softmax(logits).
  *
  * Shapes: code [B·Sh·Sw, D] (row = b·P + y·Sw + x), labels [B, H, W] Int32 (−1 = ignore).
@@ -15,15 +15,11 @@ import { readTensor } from "../gpu/readback.ts";
 import { prepareGemm } from "../kernels/gemm.ts";
 import { Confusion, scoreConfusion, type Scores } from "./metrics.ts";
 import type { CrfPool } from "./crf_pool.ts";
-import { prepareLinearLogits } from "./probes.ts";
+import { prepareLinearLogits } from "../model/probes.ts";
 import { Interrupted } from "../errors.ts";
-import kernelSrc from "../../shaders/eval_pixels.wgsl" with { type: "text" };
-import bilinearSrc from "../../shaders/bilinear.wgsl" with { type: "text" };
+import source from "../../shaders/eval/evaluate_pixels.wgsl" with { type: "text" };
 import { LimitError } from "../errors.ts";
 import { MAX_EVAL_CLASSES } from "../limits.ts";
-
-/** bilinear.wgsl (taps) + the kernel. */
-const source = bilinearSrc + kernelSrc;
 
 /** What evaluation needs from a model: a fixed code tensor and a way to record the forward into it. */
 export interface EvalModel {
@@ -120,7 +116,7 @@ export class Predictor {
     const conf = arena.tensor([2 * n * n], "u32", "eval-confusion");
     const probs = shape.probs ? arena.tensor([2 * pix * n], "f32", "eval-probs") : null;
     const kernel = await getKernel(gpu, {
-      file: "eval_pixels.wgsl",
+      file: "eval/evaluate_pixels.wgsl",
       source,
       bindings: ["read", "read", "read", "read", "rw", "rw", "rw", "uniform"],
       constants: { HAS_LABELS: 1, WRITE_PROBS: probs ? 1 : 0, CLUSTER: shape.linearOnly ? 0 : 1 },

@@ -105,7 +105,7 @@ export async function openGpu(options: GpuOptions = {}): Promise<Gpu> {
   const isSoftware = info.isFallbackAdapter === true ||
     /llvmpipe|lavapipe|swiftshader/i.test(info.description);
   if (isSoftware && backends === "gl") {
-    // Measured (issue 11 finding 5): a features job of 0.5 s on lavapipe/Vulkan still ran after 120 s at
+    // Measured: a features job of 0.5 s on lavapipe/Vulkan still ran after 120 s at
     // 100 % CPU on llvmpipe/GL, whose compute shaders are far slower. Refuse instead of spinning.
     throw new BadBackendError(
       `backend gl found only the software rasteriser ${info.description}, whose OpenGL compute path is ` +

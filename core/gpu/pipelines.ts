@@ -1,28 +1,35 @@
 /**
  * Shader compilation, explicit bind-group layouts and the pipeline cache.
  *
- * WGSL lives in shaders/*.wgsl and is text-imported by each kernel wrapper (so `deno compile` embeds it).
- * Compile errors name the shader file with line:column and quote the offending line. Pipelines are
- * cached per device by (file, entry point, override constants), so building a kernel twice is free.
+ * WGSL lives in shaders/<folder>/*.wgsl and is text-imported by each kernel wrapper (so `deno compile`
+ * embeds it); `#include` lines pull in fragments of shaders/include/ (wgsl.ts). Compile errors name the file
+ * the line was written in, with line:column, and quote it. Pipelines are cached per device by (file,
+ * variant, entry point, override constants), so building a kernel twice is free.
  * Bind groups are cached per kernel by the identity, offset and size of each bound buffer (a bounded
  * LRU: buffers get fresh ids, so an entry for a destroyed buffer is never hit and ages out).
  * @module
  */
 import type { Gpu } from "./device.ts";
 import { GpuTensor } from "./buffers.ts";
+import { type AssembledWgsl, assembleWgsl, sourceLocation } from "./wgsl.ts";
 
 /** How a kernel sees one binding (all in group 0, binding index = position). */
 export type BindingKind = "read" | "rw" | "uniform";
 
 /** What identifies a compiled kernel. */
 export interface KernelSpec {
-  /** Shader file name, e.g. "gemm.wgsl" — used in error messages and as cache key. */
+  /** Shader path relative to shaders/, e.g. "kernels/gemm.wgsl" — used in error messages and as cache key. */
   file: string;
+  /** Its text, `#include` lines not yet inlined. */
   source: string;
+  /** A generated variant of the file's text (e.g. gemm's f16 storage), named in labels and the cache key. */
+  variant?: string;
   entryPoint?: string;
   bindings: BindingKind[];
   /** WGSL `override` constants. */
   constants?: Record<string, number>;
+  /** Fragments `#include` lines may name (default: shaders/include/; tests pass their own). */
+  fragments?: Readonly<Record<string, string>>;
 }
 
 /** A compiled compute pipeline plus its bind-group layout. */
@@ -44,13 +51,13 @@ function cacheKey(spec: KernelSpec): string {
   const c = spec.constants
     ? Object.entries(spec.constants).sort(([a], [b]) => a < b ? -1 : 1).map(([k, v]) => `${k}=${v}`).join(",")
     : "";
-  return `${spec.file}#${spec.entryPoint ?? "main"}#${c}#${spec.bindings.join(",")}`;
+  return `${spec.file}#${spec.variant ?? ""}#${spec.entryPoint ?? "main"}#${c}#${spec.bindings.join(",")}`;
 }
 
-function formatMessages(file: string, source: string, messages: readonly GPUCompilationMessage[]): string {
-  const lines = source.split("\n");
+function formatMessages(wgsl: AssembledWgsl, messages: readonly GPUCompilationMessage[]): string {
+  const lines = wgsl.code.split("\n");
   return messages.map((m) => {
-    const where = `shaders/${file}:${m.lineNum}:${m.linePos}`;
+    const where = `${sourceLocation(wgsl, m.lineNum)}:${m.linePos}`;
     const text = lines[m.lineNum - 1];
     return `${where} ${m.type}: ${m.message}` + (text !== undefined ? `\n    ${text.trim()}` : "");
   }).join("\n");
@@ -78,16 +85,21 @@ export function getKernel(gpu: Gpu, spec: KernelSpec): Promise<Kernel> {
 
 async function buildKernel(gpu: Gpu, spec: KernelSpec): Promise<Kernel> {
   const { device } = gpu;
-  const label = `${spec.file}:${spec.entryPoint ?? "main"}`;
+  const name = spec.variant ? `${spec.file} (${spec.variant})` : spec.file;
+  const label = `${name}:${spec.entryPoint ?? "main"}`;
+  let wgsl: AssembledWgsl;
+  try {
+    wgsl = assembleWgsl(spec.file, spec.source, spec.fragments);
+  } catch (err) {
+    throw new ShaderError(`Cannot assemble shaders/${name}: ${(err as Error).message}`);
+  }
   device.pushErrorScope("validation");
-  const module = device.createShaderModule({ label: spec.file, code: spec.source });
+  const module = device.createShaderModule({ label: name, code: wgsl.code });
   const info = await module.getCompilationInfo();
   const errors = info.messages.filter((m) => m.type === "error");
   if (errors.length) {
     await device.popErrorScope();
-    throw new ShaderError(
-      `Cannot compile shaders/${spec.file}:\n${formatMessages(spec.file, spec.source, errors)}`,
-    );
+    throw new ShaderError(`Cannot compile shaders/${name}:\n${formatMessages(wgsl, errors)}`);
   }
   const layout = device.createBindGroupLayout({
     label,
@@ -103,7 +115,7 @@ async function buildKernel(gpu: Gpu, spec: KernelSpec): Promise<Kernel> {
     compute: { module, entryPoint: spec.entryPoint ?? "main", constants: spec.constants },
   });
   const err = await device.popErrorScope();
-  if (err) throw new ShaderError(`Cannot build pipeline shaders/${spec.file} (${label}): ${err.message}`);
+  if (err) throw new ShaderError(`Cannot build pipeline shaders/${name} (${label}): ${err.message}`);
   if (Deno.env.get("HPSEG_DEBUG") === "2") {
     console.error(
       `[shader] ${label} bindings=${spec.bindings.join(",")} constants=${

@@ -54,8 +54,9 @@ export async function readF32(gpu: Gpu, t: GpuTensor): Promise<Float32Array> {
 
 /**
  * A ring of staging buffers for periodic metrics. `capture()` records a copy into the step's encoder
- * (no await); `collect()` later maps the oldest capture. With ≥ 2 slots the map of one capture overlaps
- * the GPU work of the following steps.
+ * (no await); `collect()` later maps the oldest capture — which, like every map, waits until the GPU is
+ * idle (module comment), so the loop collects only every `log_every` steps. With ≥ 2 slots a step can
+ * capture while an older capture still waits to be collected.
  */
 export class StagingRing {
   readonly #slots: GPUBuffer[];

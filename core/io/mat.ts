@@ -13,7 +13,7 @@
  * @module
  */
 import { inflateSync } from "node:zlib";
-import { imageLimits } from "../data/image_limits.ts";
+import { imageLimits } from "../image/size_limits.ts";
 import { InputError } from "../errors.ts";
 
 /** A numeric array from a MAT file, row-major (C order) with MATLAB's dimension list. */

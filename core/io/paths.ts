@@ -1,6 +1,6 @@
 /**
- * Output paths that would overwrite or re-read an input are refused before any work starts (issue 11
- * findings 2 and 11: `features --out W` overwrote the weights file W; `predict --out` inside its input
+ * Output paths that would overwrite or re-read an input are refused before any work starts (once,
+ * `features --out W` overwrote the weights file W; `predict --out` inside its input
  * folder re-read its own outputs).
  *
  * Paths are compared after resolving symlinks (the deepest existing ancestor of a path that does not exist

@@ -1,15 +1,15 @@
 /**
  * Strided elementwise ops: copy, fill, scale, axpy, add, mul, div, relu, gelu (erf) and the ReLU / GELU
  * backward products, over a [rows, cols] index space with per-operand row and column strides (so a
- * strided copy, a broadcast bias add or a per-row scale is one call). Kernel: shaders/elementwise.wgsl.
+ * strided copy, a broadcast bias add or a per-row scale is one call). Kernel: shaders/kernels/elementwise.wgsl.
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
-import { checkDims, checkDtype, checkExtent } from "./_common.ts";
-import { erf64, gelu64 } from "./gemm.ts";
-import source from "../../shaders/elementwise.wgsl" with { type: "text" };
+import { checkDims, checkDtype, checkExtent } from "./common.ts";
+import { erf64, gelu64 } from "./activations.ts";
+import source from "../../shaders/kernels/elementwise.wgsl" with { type: "text" };
 
 /**
  * An elementwise op, out = f(x, y):
@@ -197,7 +197,7 @@ export async function prepareElementwise(
   const n = r.rows * r.cols;
   if (n >= 2 ** 32) throw new RangeError(`${k}: ${r.rows}×${r.cols} elements exceed u32 indexing`);
   const kernel = await getKernel(gpu, {
-    file: "elementwise.wgsl",
+    file: "kernels/elementwise.wgsl",
     source,
     bindings: ["read", "read", "rw", "uniform"],
     constants: {

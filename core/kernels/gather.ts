@@ -1,6 +1,6 @@
 /**
  * Gather and scatter rows by index (e.g. selecting the patch rows of a token matrix, the sampled
- * negatives of hp-method.md, or writing rows back). Kernel: shaders/gather.wgsl.
+ * negatives of hp-method.md, or writing rows back). Kernel: shaders/kernels/gather.wgsl.
  *
  * Indices are i32. Gather fills rows whose index is out of range with 0, so -1 works as padding.
  * Scatter skips such rows; its indices must be distinct (duplicates race: there is no deterministic
@@ -10,8 +10,8 @@
 import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
-import { checkDims, checkDtype, checkExtent } from "./_common.ts";
-import source from "../../shaders/gather.wgsl" with { type: "text" };
+import { checkDims, checkDtype, checkExtent } from "./common.ts";
+import source from "../../shaders/kernels/gather.wgsl" with { type: "text" };
 
 /**
  * `n` rows of width `cols`. Gather: out[i] = src[idx[i]] for i < n, with `srcRows` rows in src.
@@ -129,7 +129,7 @@ async function prepare(
   const total = r.n * r.cols;
   if (total >= 2 ** 32) throw new RangeError(`${k}: ${r.n}×${r.cols} elements exceed u32 indexing`);
   const kernel = await getKernel(gpu, {
-    file: "gather.wgsl",
+    file: "kernels/gather.wgsl",
     source,
     entryPoint: mode,
     bindings: ["read", "read", "rw", "uniform"],

@@ -1,13 +1,15 @@
 /**
  * GEMM: batched C = epilogue(alpha · op(A) · op(B)) with transposes, strides/offsets (to address
  * windows such as the q/k/v thirds of a qkv tensor), and fused bias / ReLU / GELU / residual / accumulate.
- * Kernel: shaders/gemm.wgsl.
+ * Kernel: shaders/kernels/gemm.wgsl.
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type DType, GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel } from "../gpu/pipelines.ts";
-import source from "../../shaders/gemm.wgsl" with { type: "text" };
+import source from "../../shaders/kernels/gemm.wgsl" with { type: "text" };
+import { gelu64 } from "./activations.ts";
+import { checkExtent } from "./common.ts";
 
 /** Activation applied after bias. */
 export type Activation = "none" | "relu" | "gelu";
@@ -79,42 +81,6 @@ function resolve(s: GemmShape): Resolved {
 
 // ---------------------------------------------------------------------------------------------------
 // CPU reference (float64 accumulation)
-
-/** erf with float64 accuracy (W. J. Cody's rational approximations would be overkill; series + cont. fraction). */
-export function erf64(x: number): number {
-  // Uses the relation to the regularised gamma function via a high-order series / continued fraction.
-  const ax = Math.abs(x);
-  let r: number;
-  if (ax < 2.5) {
-    // Maclaurin series: erf(x) = 2/√π Σ (-1)^n x^(2n+1) / (n! (2n+1))
-    let term = ax, sum = ax;
-    for (let n = 1; n < 60; n++) {
-      term *= -ax * ax / n;
-      sum += term / (2 * n + 1);
-      if (Math.abs(term) < 1e-17) break;
-    }
-    r = (2 / Math.sqrt(Math.PI)) * sum;
-  } else {
-    // Continued fraction for erfc (Lentz), accurate for x ≥ 2.5.
-    let f = ax, c = ax, d = 0;
-    for (let n = 1; n < 200; n++) {
-      const an = n / 2;
-      d = ax + an * d;
-      d = d === 0 ? 1e-300 : 1 / d;
-      c = ax + an / c;
-      const delta = c * d;
-      f *= delta;
-      if (Math.abs(delta - 1) < 1e-16) break;
-    }
-    r = 1 - Math.exp(-ax * ax) / (f * Math.sqrt(Math.PI));
-  }
-  return x < 0 ? -r : r;
-}
-
-/** Exact GELU, 0.5·x·(1+erf(x/√2)). */
-export function gelu64(x: number): number {
-  return 0.5 * x * (1 + erf64(x / Math.SQRT2));
-}
 
 /**
  * CPU reference for {@link prepareGemm}: writes into (a copy of) `c` and returns it as float64.
@@ -204,12 +170,12 @@ function gemmSource(
   c: DType,
   vecA: boolean,
   vecB: boolean,
-): { file: string; source: string } {
+): { source: string; variant?: string } {
   for (const [name, dt] of [["A", a], ["B", b]] as const) {
     if (dt !== "f32" && dt !== "f16") throw new TypeError(`gemm: ${name} must be f32 or f16, got ${dt}`);
   }
   if (c !== "f32") throw new TypeError(`gemm: C must be f32, got ${c}`);
-  if (a === "f32" && b === "f32" && !vecA && !vecB) return { file: "gemm.wgsl", source };
+  if (a === "f32" && b === "f32" && !vecA && !vecB) return { source };
   const half = a === "f16" || b === "f16";
   if (half && !gpu.hasF16) {
     throw new TypeError(
@@ -219,11 +185,13 @@ function gemmSource(
   let s = (half ? "enable f16; " : "") + source;
   for (const [name, dt, vec] of [["A", a, vecA], ["B", b, vecB]] as const) {
     const plain = accessLines(name, "f32", false);
-    if (!s.includes(plain)) throw new Error(`gemm: shaders/gemm.wgsl no longer has the ${name} access lines`);
+    if (!s.includes(plain)) {
+      throw new Error(`gemm: shaders/kernels/gemm.wgsl no longer has the ${name} access lines`);
+    }
     s = s.replace(plain, accessLines(name, dt as "f32" | "f16", vec));
   }
   const tag = (dt: DType, vec: boolean) => `${dt}${vec ? " vec4" : ""}`;
-  return { file: `gemm.wgsl (A ${tag(a, vecA)}, B ${tag(b, vecB)})`, source: s };
+  return { variant: `A ${tag(a, vecA)}, B ${tag(b, vecB)}`, source: s };
 }
 
 /** Tensors of one GEMM. `bias` is [N]; `residual` is laid out as described by `shape.residual`. */
@@ -233,12 +201,6 @@ export interface GemmTensors {
   c: GpuTensor;
   bias?: GpuTensor;
   residual?: GpuTensor;
-}
-
-function checkExtent(name: string, t: GpuTensor, last: number): void {
-  if (last > t.size) {
-    throw new TypeError(`gemm: ${name} "${t.label}" has ${t.size} elements but the GEMM addresses ${last}`);
-  }
 }
 
 /**
@@ -261,15 +223,20 @@ export async function prepareGemm(
   const lastB = r.bOffset + (r.batch - 1) * r.bBatchStride +
     (r.transB ? (r.N - 1) * r.ldb + r.K : (r.K - 1) * r.ldb + r.N);
   const lastC = r.cOffset + (r.batch - 1) * r.cBatchStride + (r.M - 1) * r.ldc + r.N;
-  checkExtent("A", t.a, lastA);
-  checkExtent("B", t.b, lastB);
-  checkExtent("C", t.c, lastC);
-  if (t.bias) checkExtent("bias", t.bias, r.N);
+  checkExtent("gemm", "A", t.a, lastA);
+  checkExtent("gemm", "B", t.b, lastB);
+  checkExtent("gemm", "C", t.c, lastC);
+  if (t.bias) checkExtent("gemm", "bias", t.bias, r.N);
   if (r.hasResidual !== (t.residual !== undefined)) {
     throw new TypeError("gemm: shape.residual and tensors.residual must be given together");
   }
   if (t.residual) {
-    checkExtent("residual", t.residual, r.rOffset + (r.batch - 1) * r.rBatchStride + (r.M - 1) * r.ldr + r.N);
+    checkExtent(
+      "gemm",
+      "residual",
+      t.residual,
+      r.rOffset + (r.batch - 1) * r.rBatchStride + (r.M - 1) * r.ldr + r.N,
+    );
   }
   const variant = options.variant ?? chooseGemmVariant(shape, gpu.isSoftware);
   const tile = variant === "tile128" ? 128 : 64;
@@ -279,6 +246,7 @@ export async function prepareGemm(
   const vecA = wide && aligned(r.transA ? r.M : r.K, r.lda, r.aOffset, r.batch > 1 ? r.aBatchStride : 0);
   const vecB = wide && aligned(r.transB ? r.K : r.N, r.ldb, r.bOffset, r.batch > 1 ? r.bBatchStride : 0);
   const kernel = await getKernel(gpu, {
+    file: "kernels/gemm.wgsl",
     ...gemmSource(gpu, t.a.dtype, t.b.dtype, t.c.dtype, vecA, vecB),
     entryPoint: variant === "tile128" ? "main128" : "main",
     bindings: ["read", "read", "rw", "read", "read", "uniform"],

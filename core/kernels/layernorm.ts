@@ -1,18 +1,14 @@
 /**
  * Row layernorm (dino-backbone.md §2: pre-norm blocks and the final norm, eps 1e-6) with optional affine
  * weight and bias and optional per-row (mean, rstd) output for a backward pass. Kernel:
- * shaders/layernorm.wgsl (with shaders/wg_reduce.wgsl). Variance is the biased one, as torch.nn.LayerNorm.
+ * shaders/kernels/layernorm.wgsl (with shaders/include/wg_reduce.wgsl). Variance is the biased one, as torch.nn.LayerNorm.
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
-import { checkDims, checkDtype, checkExtent, checkRowsInOut, rowWorkgroupSize } from "./_common.ts";
-import kernelSrc from "../../shaders/layernorm.wgsl" with { type: "text" };
-import wgReduceSrc from "../../shaders/wg_reduce.wgsl" with { type: "text" };
-
-/** wg_reduce.wgsl (workgroup sum / max) + the kernel. */
-const source = wgReduceSrc + kernelSrc;
+import { checkDims, checkDtype, checkExtent, checkRowsInOut, rowWorkgroupSize } from "./common.ts";
+import source from "../../shaders/kernels/layernorm.wgsl" with { type: "text" };
 
 /** Layout of one layernorm over `rows` rows of width `cols`; strides and offsets in elements. */
 export interface LayerNormShape {
@@ -110,7 +106,7 @@ export async function prepareLayerNorm(
   if (t.bias) checkExtent("layernorm", "bias", t.bias, r.cols);
   if (t.stats) checkExtent("layernorm", "stats", t.stats, 2 * r.rows);
   const kernel = await getKernel(gpu, {
-    file: "layernorm.wgsl",
+    file: "kernels/layernorm.wgsl",
     source,
     bindings: ["read", "rw", "read", "read", "rw", "uniform"],
     constants: {

@@ -1,18 +1,14 @@
 /**
  * Row reductions (sum, max, logsumexp) and deterministic column sums (webgpu-notes.md §3.2: the bias
  * gradient db is the column sum of dY, written as a fixed-order two-pass reduction without atomics).
- * Kernel: shaders/reduce.wgsl (with shaders/wg_reduce.wgsl).
+ * Kernel: shaders/kernels/reduce.wgsl (with shaders/include/wg_reduce.wgsl).
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
-import { checkDims, checkDtype, checkExtent, MASK_NEG, rowWorkgroupSize } from "./_common.ts";
-import kernelSrc from "../../shaders/reduce.wgsl" with { type: "text" };
-import wgReduceSrc from "../../shaders/wg_reduce.wgsl" with { type: "text" };
-
-/** wg_reduce.wgsl (workgroup sum / max) + the kernel. */
-const source = wgReduceSrc + kernelSrc;
+import { checkDims, checkDtype, checkExtent, MASK_NEG, rowWorkgroupSize } from "./common.ts";
+import source from "../../shaders/kernels/reduce.wgsl" with { type: "text" };
 
 /** A row reduction. */
 export type RowReduceOp = "sum" | "max" | "logsumexp";
@@ -164,7 +160,7 @@ export async function prepareRowReduce(
   const r = resolve(shape);
   checkCommon("rowReduce", r, t, r.rows);
   const kernel = await getKernel(gpu, {
-    file: "reduce.wgsl",
+    file: "kernels/reduce.wgsl",
     source,
     entryPoint: "rows",
     bindings: ["read", "rw", "rw", "uniform"],
@@ -213,7 +209,7 @@ export async function prepareColSum(
   };
   const bindings: Array<"read" | "rw" | "uniform"> = ["read", "rw", "rw", "uniform"];
   const partialKernel = await getKernel(gpu, {
-    file: "reduce.wgsl",
+    file: "kernels/reduce.wgsl",
     source,
     entryPoint: "col_partial",
     bindings,
@@ -228,7 +224,7 @@ export async function prepareColSum(
   };
   if (final) return [first];
   const finishKernel = await getKernel(gpu, {
-    file: "reduce.wgsl",
+    file: "kernels/reduce.wgsl",
     source,
     entryPoint: "col_finish",
     bindings,

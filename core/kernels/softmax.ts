@@ -1,6 +1,6 @@
 /**
  * Row softmax and log-softmax with an optional scale and an additive mask (dino-backbone.md §2 attention,
- * hp-method.md §3 attention prior). Kernel: shaders/softmax.wgsl (with shaders/wg_reduce.wgsl).
+ * hp-method.md §3 attention prior). Kernel: shaders/kernels/softmax.wgsl (with shaders/include/wg_reduce.wgsl).
  *
  * Masking is additive with a large finite negative ({@link MASK_NEG}), never -inf (webgpu-notes.md §2.3):
  * put 0 where a logit is kept and MASK_NEG where it is dropped. A fully masked row comes out uniform.
@@ -9,12 +9,8 @@
 import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
-import { checkDims, checkDtype, checkExtent, checkRowsInOut, MASK_NEG, rowWorkgroupSize } from "./_common.ts";
-import kernelSrc from "../../shaders/softmax.wgsl" with { type: "text" };
-import wgReduceSrc from "../../shaders/wg_reduce.wgsl" with { type: "text" };
-
-/** wg_reduce.wgsl (workgroup sum / max) + the kernel. */
-const source = wgReduceSrc + kernelSrc;
+import { checkDims, checkDtype, checkExtent, checkRowsInOut, MASK_NEG, rowWorkgroupSize } from "./common.ts";
+import source from "../../shaders/kernels/softmax.wgsl" with { type: "text" };
 
 export { MASK_NEG };
 
@@ -139,7 +135,7 @@ export async function prepareSoftmax(
   }
   const wg = rowWorkgroupSize(r.cols);
   const kernel = await getKernel(gpu, {
-    file: "softmax.wgsl",
+    file: "kernels/softmax.wgsl",
     source,
     bindings: ["read", "rw", "read", "uniform"],
     constants: { WG: wg, HAS_MASK: r.hasMask ? 1 : 0, LOG: r.log ? 1 : 0, X_IS_Y: inPlace ? 1 : 0 },

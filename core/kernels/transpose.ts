@@ -1,14 +1,14 @@
 /**
  * Batched 2-D transpose: OUT[b][c][r] = IN[b][r][c], with row strides, offsets and batch strides (so a
  * head-major [B, H, N, d] view or a window of a wider matrix can be transposed in one call).
- * Kernel: shaders/transpose.wgsl.
+ * Kernel: shaders/kernels/transpose.wgsl.
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel } from "../gpu/pipelines.ts";
-import { checkDims, checkDtype, checkExtent } from "./_common.ts";
-import source from "../../shaders/transpose.wgsl" with { type: "text" };
+import { checkDims, checkDtype, checkExtent } from "./common.ts";
+import source from "../../shaders/kernels/transpose.wgsl" with { type: "text" };
 
 /** A batch of [rows, cols] matrices transposed into [cols, rows]; strides and offsets in elements. */
 export interface TransposeShape {
@@ -111,7 +111,7 @@ export async function prepareTranspose(
   const zs = Math.ceil(r.batch / bPerZ);
   if (zs > maxDim) throw new RangeError(`transpose: batch ${r.batch} too large`);
   const kernel = await getKernel(gpu, {
-    file: "transpose.wgsl",
+    file: "kernels/transpose.wgsl",
     source,
     bindings: ["read", "rw", "uniform"],
   });

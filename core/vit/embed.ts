@@ -1,6 +1,6 @@
 /**
  * ViT input kernels (dino-backbone.md §1.2 steps 1–2): im2col of image patches for the patch-embedding
- * GEMM (shaders/vit_embed.wgsl), and the CLS rows of the token matrix (the library's elementwise copy with
+ * GEMM (shaders/vit/embed.wgsl), and the CLS rows of the token matrix (the library's elementwise copy with
  * a broadcast source row). CPU references included.
  * @module
  */
@@ -8,7 +8,7 @@ import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d, type Kernel } from "../gpu/pipelines.ts";
 import { prepareElementwise } from "../kernels/elementwise.ts";
-import source from "../../shaders/vit_embed.wgsl" with { type: "text" };
+import source from "../../shaders/vit/embed.wgsl" with { type: "text" };
 
 /** Geometry of one patchify: `images` images of 3×H×W starting at image `first`, patch size p. */
 export interface PatchifyShape {
@@ -66,7 +66,7 @@ export async function preparePatchify(gpu: Gpu, arena: BufferArena, s: PatchifyS
   }
   const count = s.images * n * K;
   const kernel = await getKernel(gpu, {
-    file: "vit_embed.wgsl",
+    file: "vit/embed.wgsl",
     source,
     entryPoint: "patchify",
     bindings: ["read", "rw", "uniform"],

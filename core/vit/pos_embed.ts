@@ -1,5 +1,5 @@
 /**
- * Position-embedding table for an input size (dino-backbone.md §1.3, hp-method.md §2.1; issue 16), computed
+ * Position-embedding table for an input size (dino-backbone.md §1.3, hp-method.md §2.1; DINOv2's own rules), computed
  * once per (gh, gw) on the CPU in float64 and uploaded once. Two resize rules, both reproducing PyTorch's
  * `F.interpolate(mode="bicubic", align_corners=False)` of the learned G×G grid, separable, per channel:
  *

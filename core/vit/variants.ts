@@ -1,5 +1,5 @@
 /**
- * Backbone variants as configs name them, and the patch-14 size rule (issue 16).
+ * Backbone variants as configs name them (dino-backbone.md §1.1), and DINOv2's patch-14 size rule.
  *
  * `backbone.arch` names a DINOv2 variant like its released file: dinov2_vits14, dinov2_vitb14,
  * dinov2_vitl14 and their `_reg4` forms (`dinov2_vits14_reg4_pretrain.pth`). The weights decide what runs;
@@ -11,8 +11,8 @@
  * @module
  */
 import { InputError } from "../errors.ts";
-import { variantName, type VitConfig } from "../io/vit_weights.ts";
-import { dinov2Size } from "../io/dinov2_weights.ts";
+import { variantName, type VitConfig } from "./weights.ts";
+import { dinov2Size } from "./dinov2_weights.ts";
 
 /** The DINOv2 `backbone.arch` values. */
 export const DINOV2_ARCHS = [

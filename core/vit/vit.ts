@@ -1,6 +1,5 @@
 /**
- * Frozen DINO / DINOv2 ViT forward pass on WebGPU (dino-backbone.md §1.2, §2.1, §6.3; hp-method.md §2.1;
- * issue 16).
+ * Frozen DINO / DINOv2 ViT forward pass on WebGPU (dino-backbone.md §1.2, §2.1, §6.3; hp-method.md §2.1).
  *
  * Shapes (per chunk of Bc images): N = 1 + R + P tokens (CLS, R registers, P patches), C channels, H heads
  * of width d = C/H, M = mlp width.
@@ -29,13 +28,13 @@ import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { prepareGemm } from "../kernels/gemm.ts";
 import { prepareLayerNorm } from "../kernels/layernorm.ts";
 import { prepareSoftmax } from "../kernels/softmax.ts";
-import { BLOCK_PARAMS, type VitConfig, type VitWeights } from "../io/vit_weights.ts";
+import { BLOCK_PARAMS, type VitConfig, type VitWeights } from "./weights.ts";
 import { positionTable } from "./pos_embed.ts";
 import { type PatchifyPlan, prepareClsRows, preparePatchify } from "./embed.ts";
 import { LimitError } from "../errors.ts";
 
-export type { VitConfig, VitWeights } from "../io/vit_weights.ts";
-export { loadVitWeights } from "../io/vit_weights.ts";
+export type { VitConfig, VitWeights } from "./weights.ts";
+export { loadVitWeights } from "./weights.ts";
 
 /** Options for {@link VitBackbone.create}. */
 export interface VitOptions {

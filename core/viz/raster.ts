@@ -1,6 +1,6 @@
 /**
  * A small RGBA raster for the training pictures (issue 7 §3): nearest-neighbour blits of uint8 RGB images,
- * tinted rectangles and outlines, and PNG encoding through our own encoder (core/data/png.ts). The bitmap is
+ * tinted rectangles and outlines, and PNG encoding through our own encoder (core/image/png.ts). The bitmap is
  * a plain Uint8ClampedArray written in place, so a picture of a few hundred thousand pixels takes
  * milliseconds on the trainer's thread.
  *
@@ -8,7 +8,7 @@
  * need --allow-ffi, which the least-privilege `train` task does not grant (issue 7 §6).
  * @module
  */
-import { encodePng } from "../data/png.ts";
+import { encodePng } from "../image/png.ts";
 
 /** An RGB colour, 0..255 per channel. */
 export type Rgb = readonly [number, number, number];

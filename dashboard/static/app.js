@@ -300,6 +300,11 @@ async function loadRuns() {
     }
   } catch (err) {
     console.warn("cannot list runs:", err.message);
+    // No stream either (the run ended, or a runs browser): the server has gone away; stop asking.
+    if (page.ended) {
+      stopPolling();
+      setConn("server stopped", false);
+    }
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { command, withProvenance } from "../../core/cli/bench.ts";
-import { UsageError } from "../../core/cli/command.ts";
+import { UsageError } from "../../core/errors.ts";
 
 const SUITES = ["gemm", "hploss", "vit", "data", "crf", "train"];
 
@@ -39,7 +39,7 @@ Deno.test("withProvenance: date, command, deno and loadavg first; the invocation
 });
 
 Deno.test("bench vit: an unknown model name is a usage error before any GPU work", async () => {
-  const { bench } = await import("./vit_bench.ts");
+  const { bench } = await import("../../core/bench/vit_bench.ts");
   await assert.rejects(
     bench({ json: true, quick: false, rest: ["S/9"] }),
     (e: unknown) => e instanceof UsageError && /unknown model "S\/9".*S\/16, S\/8, B\/8/.test(e.message),

@@ -1,21 +1,18 @@
 /**
  * Test helper: a tiny REAL training run behind the dashboard, wired the way `hpseg train` (core/cli/train.ts)
- * wires it: the trainer Worker (core/hp/train_worker.ts) trains on a small synthetic config
+ * wires it: the trainer Worker (core/train/worker.ts) trains on a small synthetic config
  * (`loadConfig("synthetic", …)`) and posts telemetry; the main thread publishes it to the dashboard, which logs
  * it to the run's metrics.jsonl and streams it over /events. Ticks carry the trainer thread's clock, so tests
  * can measure the real step rate.
  * @module
  */
-import {
-  type DashboardHandle,
-  isTelemetryMessage,
-  startDashboard,
-  type TelemetryMessage,
-} from "../../core/telemetry.ts";
-import { loadConfig } from "../../core/hp/config.ts";
-import { createRunDir } from "../../core/hp/run_dir.ts";
-import type { StartRequest, WorkerResult } from "../../core/hp/train_worker.ts";
-import type { TickMessage, TrainRunResult } from "../../core/hp/train_loop.ts";
+import { type DashboardHandle, isTelemetryMessage, type TelemetryMessage } from "../../core/telemetry.ts";
+import { startDashboard } from "../../dashboard/server.ts";
+import { loadConfig } from "../../core/model/config.ts";
+import { createRunDir } from "../../core/train/run_dir.ts";
+import type { StartRequest, WorkerResult } from "../../core/train/worker.ts";
+import type { TrainRunResult } from "../../core/train/loop.ts";
+import type { TickMessage } from "../../core/train/progress.ts";
 import { TrainView } from "../../core/cli/train_view.ts";
 
 /**
@@ -72,7 +69,7 @@ export async function startRealRun(
   const runId = `tiny-${crypto.randomUUID().slice(0, 8)}`;
   const runDir = await createRunDir(runsDir, runId, config);
   const dash = await startDashboard({ runsDir, runDir, port: 0, token: opts.token });
-  const worker = new Worker(new URL("../../core/hp/train_worker.ts", import.meta.url), { type: "module" });
+  const worker = new Worker(new URL("../../core/train/worker.ts", import.meta.url), { type: "module" });
   const stepAt: number[] = [];
   const deliver = (m: TelemetryMessage) => (opts.route ? opts.route(m, dash) : dash.publish(m));
   const view = opts.progress ? new TrainView(deliver) : null;

@@ -1,5 +1,5 @@
 /**
- * SSE clients in their own process for tests/dashboard/sse_load_test.ts, as real dashboard pages would be
+ * SSE clients in their own process for tests/e2e/dashboard_sse_load_test.ts, as real dashboard pages would be
  * (so the test's server process does only server work). Usage: `_sse_clients.ts URL N`. Connects N clients
  * to URL/events, prints "ready" once every stream is live, and when the run reports "done" prints one JSON
  * line: for each client the steps of the metrics messages it received, in order, and its data-frame count.

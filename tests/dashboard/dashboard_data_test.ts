@@ -26,7 +26,7 @@ import {
   RunLog,
   type TelemetryMessage,
 } from "../../core/telemetry.ts";
-import { acquireRunLock } from "../../core/hp/run_lock.ts";
+import { acquireRunLock } from "../../core/train/run_lock.ts";
 // The page's own modules (plain ES modules without DOM access at load).
 import { emaSmooth } from "../../dashboard/static/smooth.js";
 import { finalScoresText } from "../../dashboard/static/format.js";

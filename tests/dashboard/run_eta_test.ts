@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { ProgressBar, RunEta, type RunShape, SmoothedRate } from "../../core/progress.ts";
 import { TrainView } from "../../core/cli/train_view.ts";
 import type { TelemetryMessage } from "../../core/telemetry.ts";
-import type { TickMessage } from "../../core/hp/train_loop.ts";
+import type { TickMessage } from "../../core/train/progress.ts";
 
 Deno.test("SmoothedRate: first sample as is, then an exponential moving average per unit", () => {
   const r = new SmoothedRate(0.5);

@@ -6,15 +6,14 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createApp, TelemetryHub } from "../../dashboard/server.ts";
 import {
   type MetricsMessage,
   parseRunLog,
   RUN_LOG_FILE,
   RunLog,
-  startDashboard,
   type TelemetryMessage,
 } from "../../core/telemetry.ts";
+import { createApp, startDashboard, TelemetryHub } from "../../dashboard/server.ts";
 import { InputError } from "../../core/errors.ts";
 
 const PNG_BYTES = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3, 4]);

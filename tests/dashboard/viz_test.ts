@@ -1,12 +1,12 @@
 /**
- * core/viz picture tests: the PNGs are decoded again (core/data/png.ts decodePng, whose decoder is tested on
- * PIL-written files in tests/data/codecs_test.ts) and pixels are checked against values computed here from
+ * core/viz picture tests: the PNGs are decoded again (core/image/png.ts decodePng, whose decoder is tested on
+ * PIL-written files in tests/image/codecs_test.ts) and pixels are checked against values computed here from
  * the documented colour rules (blend = (1−α)·pixel + α·colour), on solid-colour inputs where every expected
  * pixel is known. The module graph of core/viz must not load imagescript (its native codec needs FFI).
  * @module
  */
 import assert from "node:assert/strict";
-import { decodePng } from "../../core/data/png.ts";
+import { decodePng } from "../../core/image/png.ts";
 import {
   ANCHOR_RGB,
   BOTH_RGB,
@@ -277,7 +277,7 @@ Deno.test("font: glyph rows as authored, text width, unknown characters drawn as
 });
 
 Deno.test("ghpAnchorSets splits the reference masks; patchLabels takes each patch's majority class", async () => {
-  const { hpMasksRef, thresholdsRef } = await import("../../core/hp/loss_ref.ts");
+  const { hpMasksRef, thresholdsRef } = await import("../../core/model/loss_ref.ts");
   const B = 2, S = 3, Df = 5, D = 4, K = 6, N = B * S * S;
   let seed = 99;
   const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
@@ -332,7 +332,7 @@ Deno.test("makePalette gives distinct colours; writePicture writes atomically un
 });
 
 Deno.test("ghpAnchorWeights matches the HP reference masks (hpMasksRef); nearestPoolMember sets R_i", async () => {
-  const { hpMasksRef, thresholdsRef } = await import("../../core/hp/loss_ref.ts");
+  const { hpMasksRef, thresholdsRef } = await import("../../core/model/loss_ref.ts");
   const { ghpAnchorWeights, nearestPoolMember } = await import("../../core/viz/ghp_set.ts");
   const B = 2, S = 3, Df = 5, D = 4, K = 6, N = B * S * S;
   let seed = 12345;
@@ -365,7 +365,7 @@ Deno.test("ghpAnchorWeights matches the HP reference masks (hpMasksRef); nearest
 });
 
 Deno.test("encodePng RGBA round-trips through decodePng, byte-identical across calls", async () => {
-  const { encodePng } = await import("../../core/data/png.ts");
+  const { encodePng } = await import("../../core/image/png.ts");
   const w = 37, h = 23;
   let seed = 7;
   const data = Uint8ClampedArray.from({ length: w * h * 4 }, (_, i) => {
@@ -420,8 +420,8 @@ Deno.test("core/viz draws and writes pictures with only --allow-read/--allow-wri
 });
 
 Deno.test("patchContext: 3×3-patch crop around a pool member, clipped at the border, context dimmed", async () => {
-  const { patchContext } = await import("../../core/hp/train_pictures.ts");
-  const { IMAGENET_MEAN, IMAGENET_STD } = await import("../../core/data/transforms.ts");
+  const { patchContext } = await import("../../core/train/pictures.ts");
+  const { IMAGENET_MEAN, IMAGENET_STD } = await import("../../core/image/transforms.ts");
   const res = 12, S = 3, B = 2, plane = res * res;
   // Normalised batch whose de-normalised value is 0.8 (=204) in every channel, 0.4 in image 1.
   const images = new Float32Array(B * 3 * plane);

@@ -1,7 +1,7 @@
 /** Test helper: runs a Loader (with its own Workers) inside a Worker, as the trainer does. */
 /// <reference lib="deno.worker" />
 import { Loader } from "../../core/data/loader.ts";
-import { openDataset } from "../../datasets/dataset.ts";
+import { openDataset } from "../../datasets/registry.ts";
 
 self.onmessage = async (ev: MessageEvent<{ workers: number }>) => {
   const ds = await openDataset({ dataset: "synthetic", split: "train", count: 8, imageSize: 16 });

@@ -5,8 +5,9 @@
  */
 import assert, { deepStrictEqual } from "node:assert/strict";
 import { type Batch, defaultLoaderWorkers, Loader, LoaderWorkers } from "../../core/data/loader.ts";
-import { openDataset, type SegDataset } from "../../datasets/dataset.ts";
-import { evalTransform, normalizeImageNet } from "../../core/data/transforms.ts";
+import { type SegDataset } from "../../datasets/dataset.ts";
+import { openDataset } from "../../datasets/registry.ts";
+import { evalTransform, normalizeImageNet } from "../../core/image/transforms.ts";
 import { augRng } from "../../core/data/batch.ts";
 import { applyAug, sampleAugParams } from "../../core/data/augment.ts";
 

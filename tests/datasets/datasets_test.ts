@@ -3,7 +3,7 @@
  * (182→27, labelId−7, Potsdam 6→3), sizes, order, and bad-input messages.
  */
 import assert, { deepStrictEqual } from "node:assert/strict";
-import { openDataset } from "../../datasets/dataset.ts";
+import { openDataset } from "../../datasets/registry.ts";
 import { COCO_FINE_TO_COARSE } from "../../datasets/cocostuff27.ts";
 import { assertRejectsInputError } from "../_util.ts";
 

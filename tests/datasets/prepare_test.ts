@@ -5,9 +5,9 @@
  */
 import assert, { deepStrictEqual, rejects } from "node:assert/strict";
 import { prepareDataset } from "../../datasets/prepare.ts";
-import { openDataset } from "../../datasets/dataset.ts";
-import { decodeImage, decodeLabelPng } from "../../core/data/image.ts";
-import { evalTransform, evalTransformLabels } from "../../core/data/transforms.ts";
+import { openDataset } from "../../datasets/registry.ts";
+import { decodeImage, decodeLabelPng } from "../../core/image/codecs.ts";
+import { evalTransform, evalTransformLabels } from "../../core/image/transforms.ts";
 import { InputError } from "../../core/errors.ts";
 import { main } from "../../main.ts";
 

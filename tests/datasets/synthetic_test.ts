@@ -3,8 +3,9 @@
  * class, region sizes, and on-disk layout = in-memory scenes.
  */
 import assert, { deepStrictEqual } from "node:assert/strict";
-import { generateScene, SYNTHETIC_CLASSES } from "../../datasets/synthetic.ts";
-import { openDataset } from "../../datasets/dataset.ts";
+import { generateScene } from "../../datasets/synthetic.ts";
+import { SYNTHETIC_CLASSES } from "../../datasets/layouts.ts";
+import { openDataset } from "../../datasets/registry.ts";
 import { prepareDataset } from "../../datasets/prepare.ts";
 
 Deno.test("synthetic scenes are deterministic, differ per index/split/seed and cost about a millisecond", () => {

@@ -17,9 +17,10 @@
  * @module
  */
 import { join } from "node:path";
-import { encodeGrayPng, encodeJpeg } from "../../core/data/image.ts";
-import { encodePng } from "../../core/data/png.ts";
-import { generateScene, SYNTHETIC_CLASSES } from "../../datasets/synthetic.ts";
+import { encodeGrayPng, encodeJpeg } from "../../core/image/codecs.ts";
+import { encodePng } from "../../core/image/png.ts";
+import { generateScene } from "../../datasets/synthetic.ts";
+import { SYNTHETIC_CLASSES } from "../../datasets/layouts.ts";
 import { COCO_FINE_TO_COARSE } from "../../datasets/cocostuff27.ts";
 import { Rng } from "../../core/rng.ts";
 

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { testGpu } from "../_util.ts";
 import { task } from "../_task.ts";
 import { encodeSafetensors } from "../../core/io/safetensors.ts";
-import { dinoShapes } from "../../core/io/vit_weights.ts";
+import { dinoShapes } from "../../core/vit/weights.ts";
 import { writeCocoStuff } from "./_official_layouts.ts";
 
 const gpu = await testGpu();

@@ -19,10 +19,8 @@ import assert, { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { join } from "node:path";
 import { testGpu } from "../_util.ts";
 import { task } from "../_task.ts";
-import { decodeLabelPng } from "../../core/data/image.ts";
-import { COCO27_CLASSES } from "../../datasets/cocostuff27.ts";
-import { CITYSCAPES_CLASSES } from "../../datasets/cityscapes.ts";
-import { SYNTHETIC_CLASSES } from "../../datasets/synthetic.ts";
+import { decodeLabelPng } from "../../core/image/codecs.ts";
+import { CITYSCAPES_CLASSES, COCO27_CLASSES, SYNTHETIC_CLASSES } from "../../datasets/layouts.ts";
 import { type TruthMaps, writeCityscapes, writeCocoStuff, writeJpegFolder } from "./_official_layouts.ts";
 
 const TINY_VIT = new URL("../fixtures/real_data/tiny_vit_p8.pth", import.meta.url).pathname;

@@ -8,11 +8,11 @@
 import { deepEqual as assertEquals, ok, throws } from "node:assert/strict";
 import { join } from "node:path";
 import { runCli } from "./_util.ts";
-import { saveCheckpoint, type TrainState } from "../../core/hp/checkpoint.ts";
-import { loadConfig } from "../../core/hp/config.ts";
-import { headLayout, projectionLayout } from "../../core/hp/params.ts";
-import { openDataset } from "../../datasets/dataset.ts";
-import { decodeLabelPng, encodeRgbPng } from "../../core/data/image.ts";
+import { saveCheckpoint, type TrainState } from "../../core/model/checkpoint.ts";
+import { loadConfig } from "../../core/model/config.ts";
+import { headLayout, projectionLayout } from "../../core/model/params.ts";
+import { openDataset } from "../../datasets/registry.ts";
+import { decodeLabelPng, encodeRgbPng } from "../../core/image/codecs.ts";
 import { randnF32, testGpu } from "../_util.ts";
 import { probesFromState } from "../../core/eval/eval_model.ts";
 

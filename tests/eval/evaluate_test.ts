@@ -6,7 +6,7 @@
 import { deepEqual as assertEquals, ok, rejects } from "node:assert/strict";
 import { Interrupted } from "../../core/errors.ts";
 import { type EvalModel, evaluate, Predictor } from "../../core/eval/evaluate.ts";
-import { upsampleRef } from "../../core/eval/probes.ts";
+import { upsampleRef } from "../../core/model/probes.ts";
 import { Confusion, scoreConfusion } from "../../core/eval/metrics.ts";
 import { CrfPool } from "../../core/eval/crf_pool.ts";
 import type { BufferArena } from "../../core/gpu/buffers.ts";

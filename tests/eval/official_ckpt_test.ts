@@ -7,7 +7,7 @@
 import { ok } from "node:assert/strict";
 import { join } from "node:path";
 import { runCli } from "./_util.ts";
-import { decodeLabelPng } from "../../core/data/image.ts";
+import { decodeLabelPng } from "../../core/image/codecs.ts";
 import { testGpu } from "../_util.ts";
 
 const FIX = new URL("../fixtures/eval/official_eval/", import.meta.url).pathname;

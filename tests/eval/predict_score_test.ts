@@ -9,9 +9,9 @@ import assert, { deepStrictEqual as assertEquals, rejects } from "node:assert/st
 import { join } from "node:path";
 import { forwardSize, outputStems } from "../../core/cli/predict.ts";
 import { scoreAgainstDataset } from "../../core/cli/score.ts";
-import { encodeGrayPng } from "../../core/data/image.ts";
+import { encodeGrayPng } from "../../core/image/codecs.ts";
 import { InputError } from "../../core/errors.ts";
-import { openDataset } from "../../datasets/dataset.ts";
+import { openDataset } from "../../datasets/registry.ts";
 import { task } from "../_task.ts";
 import { type TruthMaps, writeCityscapes, writeCocoStuff } from "../e2e/_official_layouts.ts";
 

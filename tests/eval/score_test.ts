@@ -7,7 +7,7 @@ import { deepEqual as assertEquals, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { scoreLabelDirs } from "../../core/cli/score.ts";
 import { runCli } from "./_util.ts";
-import { decodeLabelPng, encodeGrayPng } from "../../core/data/image.ts";
+import { decodeLabelPng, encodeGrayPng } from "../../core/image/codecs.ts";
 
 const FIX = new URL("../fixtures/eval/score/", import.meta.url).pathname;
 const SETS = ["a", "b", "c", "d", "e"];

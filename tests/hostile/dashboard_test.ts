@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../dashboard/server.ts";
 import { compactHistory, type TelemetryMessage } from "../../core/telemetry.ts";
-import { acquireRunLock } from "../../core/hp/run_lock.ts";
+import { acquireRunLock } from "../../core/train/run_lock.ts";
 import { withTempDir } from "./_hostile.ts";
 
 const get = (app: ReturnType<typeof createApp>, url: string) =>

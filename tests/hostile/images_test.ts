@@ -4,8 +4,8 @@
  * command that reads images; the caps are configurable.
  */
 import assert from "node:assert/strict";
-import { decodeImage, decodeLabelPng } from "../../core/data/image.ts";
-import { decodeJpegExact } from "../../core/vit/jpeg.ts";
+import { decodeImage, decodeLabelPng } from "../../core/image/codecs.ts";
+import { decodeJpegExact } from "../../core/image/jpeg.ts";
 import { DEFAULT_MAX_IMAGE_PIXELS } from "../../core/limits.ts";
 import { assertOneLineError, hpseg, pngBomb, VIT, withTempDir } from "./_hostile.ts";
 

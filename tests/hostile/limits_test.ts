@@ -4,9 +4,10 @@
  * line naming the key and the value — before any run folder or Worker exists.
  */
 import assert from "node:assert/strict";
-import { CONFIG_SCHEMA, loadConfig } from "../../core/hp/config.ts";
-import { HP_MAX_D } from "../../core/hp/loss.ts";
-import { LHP_MAX_P } from "../../core/hp/lhp.ts";
+import { loadConfig } from "../../core/model/config.ts";
+import { CONFIG_SCHEMA } from "../../core/model/config_schema.ts";
+import { HP_MAX_D } from "../../core/model/loss.ts";
+import { LHP_MAX_P } from "../../core/model/lhp.ts";
 import { MAX_EVAL_CLASSES, MAX_SYNTHETIC_COUNT } from "../../core/limits.ts";
 import { assertInputError } from "../_util.ts";
 

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { prepareDataset } from "../../datasets/prepare.ts";
-import { openDataset } from "../../datasets/dataset.ts";
-import { encodeRgbPng } from "../../core/data/image.ts";
+import { openDataset } from "../../datasets/registry.ts";
+import { encodeRgbPng } from "../../core/image/codecs.ts";
 import { withTempDir } from "./_hostile.ts";
 
 function image(seed: number, size = 24): Uint8Array {

@@ -5,7 +5,7 @@
  * an input.
  */
 import assert from "node:assert/strict";
-import { loadVitWeights } from "../../core/io/vit_weights.ts";
+import { loadVitWeights } from "../../core/vit/weights.ts";
 import { unpickle } from "../../core/io/pickle.ts";
 import { readSafetensorsSync } from "../../core/io/safetensors.ts";
 import { assertRejectsInputError } from "../_util.ts";

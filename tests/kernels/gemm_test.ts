@@ -1,11 +1,11 @@
 import {
   chooseGemmVariant,
-  gelu64,
   gemmRef,
   type GemmShape,
   type GemmVariant,
   prepareGemm,
 } from "../../core/kernels/gemm.ts";
+import { gelu64 } from "../../core/kernels/activations.ts";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
 import { readF32 } from "../../core/gpu/readback.ts";
 import { assertAllClose, gpuTest, randnF32 } from "../_util.ts";

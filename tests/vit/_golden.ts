@@ -4,7 +4,7 @@
  * tests/vit/vit_golden_big_test.ts.
  * @module
  */
-import { formulaVitWeights, type VitWeights } from "../../core/io/vit_weights.ts";
+import { formulaVitWeights, type VitWeights } from "../../core/vit/weights.ts";
 import { positionTable } from "../../core/vit/pos_embed.ts";
 import { VitBackbone, type VitGpuWeights } from "../../core/vit/vit.ts";
 import type { Gpu } from "../../core/gpu/device.ts";

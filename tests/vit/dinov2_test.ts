@@ -7,28 +7,27 @@
  * resize rules against torch's F.interpolate (antialiased exact-size bicubic A = −0.5 for registers; the
  * +0.1 scale rule A = −0.75 without), the register/CLS prefix rows, and the LayerScale fold.
  *
- * The full-size random-init ViT-S/14 case (88 MB files, generated on the fly) needs Debian's python3-torch;
- * it runs when /usr/bin/python3 can import torch and is skipped visibly otherwise. HPSEG_VIT_S14=0 skips
- * it; HPSEG_VIT_S14=1 makes a missing torch a failure.
+ * The full-size random-init ViT-S/14 case is in the slow tier (tests/e2e/features_parity_test.ts).
  * @module
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readSafetensorsSync } from "../../core/io/safetensors.ts";
-import { loadVitWeights } from "../../core/io/vit_weights.ts";
+import { loadVitWeights } from "../../core/vit/weights.ts";
 import { antialiasTaps, positionTable, type PosResize, resizeGrid } from "../../core/vit/pos_embed.ts";
 import { prepareClsRows } from "../../core/vit/embed.ts";
 import { layerScaled } from "../../core/vit/vit.ts";
 import { command as features } from "../../core/cli/features.ts";
-import { decodeImage } from "../../core/data/image.ts";
-import { evalTransform, normalizeImageNet } from "../../core/data/transforms.ts";
+import { decodeImage } from "../../core/image/codecs.ts";
+import { evalTransform, normalizeImageNet } from "../../core/image/transforms.ts";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
 import { readF32 } from "../../core/gpu/readback.ts";
 import { assertAllClose, gpuTest, randnF32, testGpu } from "../_util.ts";
+import { task } from "../_task.ts";
+import { checkFeatures } from "./_features.ts";
 import { forward } from "./_golden.ts";
 
 const FIX = new URL("../fixtures/dinov2/", import.meta.url).pathname;
-const ROOT = new URL("../../", import.meta.url).pathname;
 const exp = readSafetensorsSync(FIX + "dinov2_expected.safetensors");
 const expected = (k: string) => exp.getF32(k);
 globalThis.addEventListener("unload", () => exp.close());
@@ -116,37 +115,6 @@ gpuTest(
   },
 );
 
-/** Runs `deno task features …` exactly as deno.json defines it (same permissions), from the repository root. */
-async function featuresTask(args: string[]) {
-  const tasks = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))).tasks;
-  const words: string[] = tasks.features.split(/\s+/);
-  assert.equal(words[0], "deno");
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [...words.slice(1), ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { DENO_WEBGPU_BACKEND: Deno.env.get("DENO_WEBGPU_BACKEND") ?? "vulkan", XDG_RUNTIME_DIR: "/tmp" },
-  }).output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
-}
-
-/** Checks a features output file against expectations; returns the max errors. */
-function check(out: string, feat: Float32Array, attn: Float32Array, label: string) {
-  const st = readSafetensorsSync(out);
-  try {
-    const ef = assertAllClose(st.getF32("features"), feat, {
-      atol: 1e-4,
-      rtol: 0,
-      label: `${label} features`,
-    });
-    const ea = assertAllClose(st.getF32("attn"), attn, { atol: 1e-3, rtol: 0, label: `${label} attn` });
-    return { ef, ea, variant: st.metadata.variant };
-  } finally {
-    st.close();
-  }
-}
-
 const ignore = (await testGpu()) === null;
 
 Deno.test({
@@ -165,7 +133,7 @@ Deno.test({
       ) {
         for (const size of [224, 112]) {
           const out = join(dir, `${tag}_${size}.safetensors`);
-          const r = await featuresTask([
+          const r = await task("features", [
             "--weights",
             FIX + file,
             "--heads",
@@ -177,7 +145,7 @@ Deno.test({
             FIX + "dinov2_image.png",
           ]);
           assert.equal(r.code, 0, r.stderr);
-          const e = check(
+          const e = checkFeatures(
             out,
             expected(`feat_${tag}_${size}`),
             expected(`attn_${tag}_${size}`),
@@ -192,7 +160,7 @@ Deno.test({
         }
       }
       // Sizes that are not multiples of 14 are refused in one line, naming the nearest multiples.
-      const bad = await featuresTask([
+      const bad = await task("features", [
         "--weights",
         FIX + "dinov2_tiny_pretrain.pth",
         "--heads",
@@ -232,7 +200,7 @@ Deno.test({
           const out = join(dir, `${tag}_${size}.safetensors`);
           const args = ["--weights", FIX + file, "--heads", "2", "--size", String(size), "--out", out];
           assert.equal(await features.run([...args, FIX + "dinov2_image.png"]), 0);
-          const e = check(
+          const e = checkFeatures(
             out,
             expected(`feat_${tag}_${size}`),
             expected(`attn_${tag}_${size}`),
@@ -283,82 +251,3 @@ gpuTest(
     }
   },
 );
-
-async function hasTorch(): Promise<boolean> {
-  try {
-    const r = await new Deno.Command("/usr/bin/python3", {
-      args: ["-c", "import torch, PIL"],
-      stderr: "null",
-    }).output();
-    return r.success;
-  } catch {
-    return false;
-  }
-}
-
-const s14Mode = Deno.env.get("HPSEG_VIT_S14");
-Deno.test({
-  name:
-    "deno task features on random-init DINOv2 ViT-S/14 (± reg4 at 224 and 112; HF reg4 at 224) matches PyTorch",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  ignore,
-  async fn() {
-    if (s14Mode === "0") return console.error("[tests] skipped DINOv2 ViT-S/14 parity: HPSEG_VIT_S14=0");
-    if (!(await hasTorch())) {
-      if (s14Mode === "1") throw new Error("HPSEG_VIT_S14=1 but /usr/bin/python3 cannot import torch");
-      return console.error(
-        "[tests] skipped DINOv2 ViT-S/14 parity: /usr/bin/python3 with torch is not available",
-      );
-    }
-    const dir = await Deno.makeTempDir({ prefix: "dinov2_s14_" });
-    try {
-      const gen = await new Deno.Command("/usr/bin/python3", {
-        args: [FIX + "make_fixtures.py", "--s14", dir],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.ok(gen.success, new TextDecoder().decode(gen.stderr));
-      const made = JSON.parse(new TextDecoder().decode(gen.stdout).trim().split("\n").pop()!);
-      const e = readSafetensorsSync(made.expected);
-      try {
-        for (const tag of ["reg4", "noreg"]) {
-          for (
-            const [layout, sizes] of [["pth", [224, 112]], ["hf", tag === "reg4" ? [224] : []]] as const
-          ) {
-            for (const size of sizes) {
-              const out = join(dir, `${tag}_${layout}_${size}.safetensors`);
-              const t0 = performance.now();
-              const r = await featuresTask([
-                "--weights",
-                made.files[tag][layout],
-                "--size",
-                String(size),
-                "--out",
-                out,
-                made.image,
-              ]);
-              assert.equal(r.code, 0, r.stderr);
-              const c = check(
-                out,
-                e.getF32(`feat_${tag}_${size}`),
-                e.getF32(`attn_${tag}_${size}`),
-                `S/14 ${tag} ${layout} ${size}`,
-              );
-              assert.equal(c.variant, tag === "reg4" ? "DINOv2 ViT-S/14-reg4" : "DINOv2 ViT-S/14");
-              console.error(
-                `  S/14 ${tag} ${layout} ${size}²: ${
-                  ((performance.now() - t0) / 1000).toFixed(1)
-                } s, max |Δfeatures| ${c.ef.toExponential(2)}, max |Δattn| ${c.ea.toExponential(2)}`,
-              );
-            }
-          }
-        }
-      } finally {
-        e.close();
-      }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-});

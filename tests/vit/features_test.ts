@@ -3,34 +3,16 @@
  * crop with round-half-even offsets, ImageNet normalisation), the ViT and the safetensors output, against
  * PyTorch outputs from tests/fixtures/vit/make_fixtures.py.
  *
- * The random-init ViT-S/16 parity case (issue 3 acceptance) needs Debian's python3-torch to generate its
- * 87 MB weights; it runs when /usr/bin/python3 can import torch, and is skipped (visibly) otherwise.
- * HPSEG_VIT_S16=0 skips it; HPSEG_VIT_S16=1 makes a missing torch a failure.
+ * The random-init ViT-S/16 parity case is in the slow tier (tests/e2e/features_parity_test.ts).
  * @module
  */
 import assert from "node:assert/strict";
 import { command } from "../../core/cli/features.ts";
-import { UsageError } from "../../core/cli/command.ts";
+import { UsageError } from "../../core/errors.ts";
 import { readSafetensorsSync } from "../../core/io/safetensors.ts";
-import { assertAllClose, testGpu } from "../_util.ts";
+import { assertAllClose, gpuCommandTest } from "../_util.ts";
 
 const FIX = new URL("../fixtures/vit/", import.meta.url).pathname;
-const REPO = new URL("../../", import.meta.url).pathname;
-
-function gpuCliTest(name: string, fn: () => Promise<void>) {
-  Deno.test({
-    name,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    async fn() {
-      if (!(await testGpu())) {
-        console.error(`[tests] skipped "${name}": no WebGPU adapter`);
-        return;
-      }
-      await fn();
-    },
-  });
-}
 
 Deno.test("features --help prints usage; bad arguments raise one-line UsageErrors", async () => {
   const log = console.log;
@@ -53,7 +35,7 @@ Deno.test("features --help prints usage; bad arguments raise one-line UsageError
   );
 });
 
-gpuCliTest(
+gpuCommandTest(
   "features matches PyTorch for the tiny model (PNG + JPEG, resize + crop, padded batch)",
   async () => {
     const out = await Deno.makeTempFile({ suffix: ".safetensors" });
@@ -111,70 +93,6 @@ gpuCliTest(
       );
     } finally {
       await Deno.remove(out);
-    }
-  },
-);
-
-async function hasTorch(): Promise<boolean> {
-  try {
-    const r = await new Deno.Command("/usr/bin/python3", {
-      args: ["-c", "import torch, PIL"],
-      stderr: "null",
-    })
-      .output();
-    return r.success;
-  } catch {
-    return false;
-  }
-}
-
-const s16Mode = Deno.env.get("HPSEG_VIT_S16");
-gpuCliTest(
-  "features on a random-init ViT-S/16 .pth saved by PyTorch matches PyTorch (max abs ≤ 1e-4)",
-  async () => {
-    if (s16Mode === "0") return console.error("[tests] skipped ViT-S/16 parity: HPSEG_VIT_S16=0");
-    if (!(await hasTorch())) {
-      if (s16Mode === "1") throw new Error("HPSEG_VIT_S16=1 but /usr/bin/python3 cannot import torch");
-      return console.error("[tests] skipped ViT-S/16 parity: /usr/bin/python3 with torch is not available");
-    }
-    const dir = await Deno.makeTempDir({ prefix: "vit_s16_" });
-    try {
-      const gen = await new Deno.Command("/usr/bin/python3", {
-        args: [REPO + "tests/fixtures/vit/make_fixtures.py", "--s16", dir],
-        stderr: "piped",
-        stdout: "piped",
-      }).output();
-      assert.ok(gen.success, new TextDecoder().decode(gen.stderr));
-      const { weights, images } = JSON.parse(new TextDecoder().decode(gen.stdout).trim().split("\n").pop()!);
-      const out = `${dir}/out.safetensors`;
-      const t0 = performance.now();
-      assert.equal(await command.run(["--weights", weights, "--out", out, "--size", "224", ...images]), 0);
-      const secs = (performance.now() - t0) / 1000;
-      const st = readSafetensorsSync(out);
-      const exp = readSafetensorsSync(`${dir}/expected.safetensors`);
-      try {
-        assert.equal(st.metadata.variant, "ViT-S/16");
-        const e = assertAllClose(st.getF32("features"), exp.getF32("features"), {
-          atol: 1e-4,
-          rtol: 0,
-          label: "features",
-        });
-        const a = assertAllClose(st.getF32("attn"), exp.getF32("attn"), {
-          atol: 1e-4,
-          rtol: 1e-4,
-          label: "attn",
-        });
-        console.error(
-          `  ViT-S/16 224², ${images.length} image(s): ${secs.toFixed(1)} s, max |Δfeatures| ${
-            e.toExponential(2)
-          }, max |Δattn| ${a.toExponential(2)}`,
-        );
-      } finally {
-        st.close();
-        exp.close();
-      }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
     }
   },
 );

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { readSafetensorsSync } from "../../core/io/safetensors.ts";
-import { loadVitWeights } from "../../core/io/vit_weights.ts";
+import { loadVitWeights } from "../../core/vit/weights.ts";
 import { positionTable, resizeGrid } from "../../core/vit/pos_embed.ts";
 import { patchifyRef, prepareClsRows, preparePatchify } from "../../core/vit/embed.ts";
 import { chunkSize, VitBackbone, VitGpuWeights } from "../../core/vit/vit.ts";

@@ -1,0 +1,138 @@
+/**
+ * `hpseg bench hploss [--json] [--quick] [B=64 S=28 Df=384 D=512 K=2048 rho=0.02 reps=5] [impl=sparse|dense|both]`:
+ * time of one HP loss forward + backward (core/model/loss.ts: all dispatches in one submit) and of each pass
+ * alone, for the sparse (default) and/or the dense implementation, in the same run.
+ * Defaults: the COCO ViT-S/8 batch-64 shape (N = 50,176) on a real GPU, N = 392 on a software adapter.
+ * Reference point: the official PyTorch code spends ≈ 0.95 s of its 1.01 s H100 step in this loss
+ * (webgpu-notes.md §8).
+ * @module
+ */
+import type { BenchOptions } from "./suite.ts";
+import { UsageError } from "../errors.ts";
+import { openGpu } from "../gpu/device.ts";
+import { BufferArena } from "../gpu/buffers.ts";
+import { StepRecorder } from "../gpu/step_recorder.ts";
+import { readF32 } from "../gpu/readback.ts";
+import { type HpDims, HpLoss, hpLossFlops, type HpLossImpl } from "../model/loss.ts";
+import { hashUniform } from "../rng.ts";
+
+/** Unit rows from a hash (cheap enough for 50,176 × 512). */
+function unitRows(n: number, d: number, seed: number): Float32Array {
+  const out = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    let nn = 0;
+    for (let t = 0; t < d; t++) {
+      const v = hashUniform(seed, i * d + t) - 0.5 + (t % 7 === i % 7 ? 0.5 : 0); // a little cluster structure
+      out[i * d + t] = v;
+      nn += v * v;
+    }
+    const inv = 1 / Math.sqrt(nn);
+    for (let t = 0; t < d; t++) out[i * d + t] *= inv;
+  }
+  return out;
+}
+
+function parseRest(rest: string[], defaults: Record<string, number>): Record<string, number> {
+  const out = { ...defaults };
+  for (const a of rest) {
+    if (/^impl=(sparse|dense|both)$/.test(a)) continue;
+    const m = /^(\w+)=([\d.e+-]+)$/.exec(a);
+    if (!m || !(m[1] in out) || !Number.isFinite(Number(m[2]))) {
+      throw new UsageError(
+        `bench hploss: bad argument "${a}" (expected KEY=NUMBER, keys ${Object.keys(out).join(", ")})`,
+      );
+    }
+    out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+export async function bench(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const gpu = await openGpu({ announce: !opts.json });
+  const defaults = opts.quick
+    ? { B: 2, S: 5, Df: 24, D: 16, K: 13, rho: 0.3, reps: 2 }
+    : gpu.isSoftware
+    ? { B: 2, S: 14, Df: 64, D: 64, K: 128, rho: 0.02, reps: 3 }
+    : { B: 64, S: 28, Df: 384, D: 512, K: 2048, rho: 0.02, reps: 5 };
+  const a = parseRest(opts.rest, defaults);
+  const dims: HpDims = { B: a.B, S: a.S, Df: a.Df, D: a.D, K: a.K };
+  const N = dims.B * dims.S * dims.S;
+  const arena = new BufferArena(gpu, "hploss-bench");
+  try {
+    const up = (x: Float32Array, r: number, c: number, l: string) => arena.upload(x, [r, c], "f32", l);
+    const inputs = {
+      fhat: up(unitRows(N, dims.Df, 1), N, dims.Df, "fhat"),
+      shat: up(unitRows(N, dims.D, 2), N, dims.D, "shat"),
+      poolAg: up(unitRows(dims.K, dims.Df, 3), dims.K, dims.Df, "poolAg"),
+      poolSp: up(unitRows(dims.K, dims.D, 4), dims.K, dims.D, "poolSp"),
+      z: up(unitRows(N, dims.D, 5), N, dims.D, "z"),
+      zt: up(unitRows(N, dims.D, 6), N, dims.D, "zt"),
+    };
+    const inputBytes = arena.liveBytes;
+    const run = async (record: (rec: StepRecorder) => void) => {
+      const rec = new StepRecorder(gpu, "hploss-bench");
+      record(rec);
+      const t0 = performance.now();
+      rec.submit();
+      await gpu.device.queue.onSubmittedWorkDone();
+      return performance.now() - t0;
+    };
+    const implArg = opts.rest.find((r) => r.startsWith("impl="))?.slice(5) ?? "sparse";
+    const impls: HpLossImpl[] = implArg === "both" ? ["sparse", "dense"] : [implArg as HpLossImpl];
+    const result: Record<string, unknown> = {
+      suite: "hploss",
+      adapter: gpu.description,
+      software: gpu.isSoftware,
+      dims: { ...dims, N, rho: a.rho },
+      dense_tflop: Number((hpLossFlops(dims).total / 1e12).toFixed(4)),
+      input_bytes: inputBytes,
+    };
+    for (const impl of impls) {
+      const before = arena.liveBytes;
+      const hp = await HpLoss.create(gpu, arena, dims, { tau: 0.8, rho: a.rho }, inputs, { impl });
+      const ownBytes = arena.liveBytes - before;
+      hp.setStep(0.5, 12345);
+      const warm = await run((rec) => hp.record(rec)); // compiles on first use (lavapipe)
+      const times: number[] = [];
+      for (let r = 0; r < a.reps; r++) {
+        hp.setStep(0.5, 12345 + r);
+        times.push(await run((rec) => hp.record(rec)));
+      }
+      const perPass: Record<string, number> = {};
+      for (let i = 0; i < hp.passes.length; i++) {
+        perPass[hp.passes[i]] = Number((await run((rec) => hp.recordPass(rec, i))).toFixed(3));
+      }
+      const stats = await readF32(gpu, hp.stats);
+      times.sort((x, y) => x - y);
+      const r = {
+        first_run_ms: Number(warm.toFixed(1)),
+        step_ms_median: Number(times[Math.floor(times.length / 2)].toFixed(3)),
+        step_ms_min: Number(times[0].toFixed(3)),
+        per_pass_ms: perPass,
+        gpu_bytes_allocated: ownBytes,
+        loss_hp: stats[2],
+        mean_pos_ag: stats[3],
+        mean_pos_sp: stats[4],
+        mean_denominator: stats[6],
+      };
+      result[impl] = r;
+      hp.destroy();
+      if (!opts.json) {
+        console.log(
+          `hploss ${impl} N=${N} D=${dims.D} Df=${dims.Df} K=${dims.K} ρ=${a.rho} on ${gpu.description}`,
+        );
+        console.log(`  step (one submit): median ${r.step_ms_median} ms, min ${r.step_ms_min} ms`);
+        console.log(`  per pass: ${JSON.stringify(perPass)}`);
+        console.log(
+          `  own buffers ${
+            (ownBytes / 2 ** 20).toFixed(1)
+          } MiB; mean |P_ag| ${r.mean_pos_ag}, |D| ${r.mean_denominator}`,
+        );
+      }
+    }
+    return result;
+  } finally {
+    arena.destroyAll();
+    gpu.destroy();
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * `deno task bench vit [--json] [--quick] [S/16] [S/8] [B/8] [S/14] [B/14]`: frozen ViT forward throughput
+ * at 224² (dino-backbone.md §6): images/s for DINO ViT-S/16, ViT-S/8, ViT-B/8 and
+ * DINOv2 ViT-S/14, ViT-B/14 (with 4 registers and LayerScale: 1 + 4 + 256 tokens at 224), with the HP
+ * attention logits on. Naming models (`S/8` or `ViT-S/8`) times only those.
+ *
+ * Batch 32 on a real GPU. On a software adapter (lavapipe, ~1–10 GFLOP/s) the batch is 1 and each model
+ * runs once after a warm-up; `--quick` times only ViT-S/16. Weights are random (shape is all that matters
+ * for speed). Timing records `reps` forwards into one encoder, submits once and awaits
+ * onSubmittedWorkDone, so Deno's ~10 ms poll floor is amortised.
+ *
+ * PyTorch reference, same invocation: when a python3 with torch and a CUDA device is present, the same
+ * models (timm's vit_*_patch*_224 when timm is installed, else an equivalent clean-room pre-norm ViT of
+ * identical shapes) run in fp32 with TF32 off in a subprocess, and the ratio ours/torch is reported.
+ * Otherwise `torch` is null and `torchReason` says why.
+ * @module
+ */
+import type { BenchOptions } from "./suite.ts";
+import { UsageError } from "../errors.ts";
+import { describeGpu, openGpu } from "../gpu/device.ts";
+import { BufferArena } from "../gpu/buffers.ts";
+import { StepRecorder } from "../gpu/step_recorder.ts";
+import { dinoShapes, variantName, type VitConfig, type VitWeights } from "../vit/weights.ts";
+import { VitBackbone } from "../vit/vit.ts";
+import { torchReference } from "./torch_reference.ts";
+
+interface ModelSpec {
+  name: string;
+  timm: string;
+  patch: number;
+  dim: number;
+  /** DINOv2 with this many registers (LayerScale on, 37×37 position grid resized to 16×16). */
+  dinov2Registers?: number;
+}
+
+const MODELS: ModelSpec[] = [
+  { name: "ViT-S/16", timm: "vit_small_patch16_224", patch: 16, dim: 384 },
+  { name: "ViT-S/8", timm: "vit_small_patch8_224", patch: 8, dim: 384 },
+  { name: "ViT-B/8", timm: "vit_base_patch8_224", patch: 8, dim: 768 },
+  { name: "ViT-S/14", timm: "vit_small_patch14_reg4_dinov2", patch: 14, dim: 384, dinov2Registers: 4 },
+  { name: "ViT-B/14", timm: "vit_base_patch14_reg4_dinov2", patch: 14, dim: 768, dinov2Registers: 4 },
+];
+
+interface Result {
+  model: string;
+  variant: string;
+  batch: number;
+  reps: number;
+  chunk: number;
+  dispatches: number;
+  msPerBatch: number;
+  imagesPerSec: number;
+  gflopPerImage: number;
+  tflops: number;
+  torchImagesPerSec?: number;
+  ratioToTorch?: number;
+}
+
+/** Forward FLOPs per image (dino-backbone.md §6.1: multiply-add = 2). */
+export function vitFlops(c: VitConfig, size: number): number {
+  const g = Math.floor(size / c.patch), n = g * g, N = n + 1 + (c.registers ?? 0), C = c.dim;
+  return c.depth * (24 * N * C * C + 4 * N * N * C) + 2 * n * 3 * c.patch * c.patch * C;
+}
+
+/** The architecture a bench model stands for. */
+function specConfig(spec: ModelSpec): VitConfig {
+  const config: VitConfig = {
+    patch: spec.patch,
+    dim: spec.dim,
+    depth: 12,
+    heads: spec.dim / 64,
+    eps: 1e-6,
+    posGrid: spec.dinov2Registers === undefined ? 224 / spec.patch : 37,
+    mlpDim: 4 * spec.dim,
+  };
+  if (spec.dinov2Registers !== undefined) {
+    const R = spec.dinov2Registers;
+    Object.assign(config, { registers: R, layerScale: true, posResize: R ? "antialias" : "offset" });
+  }
+  return config;
+}
+
+/**
+ * Random weights of the right shapes (LCG, scaled by 1/√fan_in; LayerNorm weights and LayerScale γ 1) —
+ * much faster than the §5.1 formula. Also used by tests that need full-size weights of any variant.
+ */
+export function randomVitWeights(config: VitConfig, seed = 12345): VitWeights {
+  let s = seed;
+  const tensors = new Map<string, Float32Array>();
+  for (const [name, shape] of dinoShapes(config)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const a = new Float32Array(n);
+    if (/norm\d?\.weight$|\.gamma$/.test(name)) a.fill(1);
+    else {
+      const scale = 1 / Math.sqrt(n / shape[0]);
+      for (let i = 0; i < n; i++) {
+        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+        a[i] = ((s / 4294967296) * 2 - 1) * scale;
+      }
+    }
+    tensors.set(name, a);
+  }
+  return { config, tensors, source: "random", format: "random" };
+}
+
+const TORCH_SCRIPT = `
+import json, sys, time, math
+import torch, torch.nn as nn, torch.nn.functional as F
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+dev = torch.device("cuda")
+cfg = json.loads(sys.argv[1])
+class Block(nn.Module):
+    def __init__(s, C, ls):
+        super().__init__(); s.n1 = nn.LayerNorm(C, eps=1e-6); s.qkv = nn.Linear(C, 3*C); s.proj = nn.Linear(C, C)
+        s.n2 = nn.LayerNorm(C, eps=1e-6); s.fc1 = nn.Linear(C, 4*C); s.fc2 = nn.Linear(4*C, C); s.h = C // 64
+        s.g1 = nn.Parameter(torch.ones(C)) if ls else None; s.g2 = nn.Parameter(torch.ones(C)) if ls else None
+    def forward(s, x):
+        B, N, C = x.shape
+        q, k, v = s.qkv(s.n1(x)).reshape(B, N, 3, s.h, 64).permute(2, 0, 3, 1, 4)
+        if hasattr(F, "scaled_dot_product_attention"): o = F.scaled_dot_product_attention(q, k, v)
+        else: o = ((q @ k.transpose(-2, -1)) * 0.125).softmax(-1) @ v
+        a = s.proj(o.transpose(1, 2).reshape(B, N, C)); x = x + (a if s.g1 is None else s.g1 * a)
+        m = s.fc2(F.gelu(s.fc1(s.n2(x)))); return x + (m if s.g2 is None else s.g2 * m)
+class ViT(nn.Module):
+    def __init__(s, p, C, R):
+        super().__init__(); s.pe = nn.Conv2d(3, C, p, p); s.cls = nn.Parameter(torch.zeros(1, 1, C))
+        s.reg = nn.Parameter(torch.zeros(1, R, C)) if R is not None else None
+        s.pos = nn.Parameter(torch.zeros(1, (224 // p) ** 2 + 1, C))
+        s.blocks = nn.Sequential(*[Block(C, R is not None) for _ in range(12)]); s.norm = nn.LayerNorm(C, eps=1e-6)
+    def forward(s, x):
+        t = s.pe(x).flatten(2).transpose(1, 2)
+        t = torch.cat([s.cls.expand(t.shape[0], -1, -1), t], 1) + s.pos
+        if s.reg is not None: t = torch.cat([t[:, :1], s.reg.expand(t.shape[0], -1, -1), t[:, 1:]], 1)
+        return s.norm(s.blocks(t))
+out = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "results": []}
+try:
+    import timm; out["module"] = "timm " + timm.__version__
+except Exception:
+    timm = None; out["module"] = "clean-room ViT (same shapes)"
+for m in cfg["models"]:
+    R = m.get("dinov2Registers")
+    kw = {"img_size": 224} if R is not None else {}
+    model = (timm.create_model(m["timm"], pretrained=False, num_classes=0, **kw) if timm else ViT(m["patch"], m["dim"], R))
+    model = model.to(dev).eval()
+    x = torch.randn(cfg["batch"], 3, 224, 224, device=dev)
+    with torch.no_grad():
+        for _ in range(3): model(x)
+        torch.cuda.synchronize(); reps = 0; t0 = time.perf_counter()
+        while reps < 5 or time.perf_counter() - t0 < 2.0:
+            model(x); reps += 1
+        torch.cuda.synchronize(); dt = (time.perf_counter() - t0) / reps
+    out["results"].append({"model": m["name"], "msPerBatch": dt * 1e3, "imagesPerSec": cfg["batch"] / dt})
+    del model; torch.cuda.empty_cache()
+print(json.dumps(out))
+`;
+
+/** The models named on the command line (`S/8` or `ViT-S/8`, any case), in the suite's order. */
+function pickModels(names: string[]): ModelSpec[] {
+  const want = new Set<string>();
+  for (const n of names) {
+    const key = n.toUpperCase().replace(/^VIT-/, "");
+    const m = MODELS.find((x) => x.name.toUpperCase() === `VIT-${key}`);
+    if (!m) {
+      throw new UsageError(
+        `bench vit: unknown model "${n}" (known: ${MODELS.map((x) => x.name.slice(4)).join(", ")})`,
+      );
+    }
+    want.add(m.name);
+  }
+  return MODELS.filter((m) => want.has(m.name));
+}
+
+/** Runs the suite; prints a table (or returns the JSON record for --json). */
+export async function bench(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const models = opts.rest.length ? pickModels(opts.rest) : opts.quick ? MODELS.slice(0, 1) : MODELS;
+  const gpu = await openGpu({ announce: !opts.json });
+  const say = (s: string) => opts.json ? undefined : console.log(s);
+  const batch = gpu.isSoftware ? 1 : 32;
+  const results: Result[] = [];
+  try {
+    for (const m of models) {
+      const w = randomVitWeights(specConfig(m));
+      const arena = new BufferArena(gpu, `bench-${m.name}`);
+      const vit = await VitBackbone.create(gpu, arena, w, { batch, height: 224, width: 224, attn: true });
+      try {
+        const images = arena.tensor([batch, 3, 224, 224], "f32", "images");
+        const x = new Float32Array(batch * 3 * 224 * 224);
+        for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37);
+        images.write(x);
+        const run = async (reps: number) => {
+          const rec = new StepRecorder(gpu, "vit-bench");
+          for (let i = 0; i < reps; i++) vit.encode(rec, images);
+          const t0 = performance.now();
+          rec.submit();
+          await gpu.device.queue.onSubmittedWorkDone();
+          return performance.now() - t0;
+        };
+        await run(1); // warm-up: first use of every pipeline
+        let reps = 1, ms = await run(1);
+        while (!gpu.isSoftware && ms < 1000 && reps < 64) {
+          reps *= 2;
+          ms = await run(reps);
+        }
+        const msPerBatch = ms / reps;
+        const flops = vitFlops(w.config, 224);
+        results.push({
+          model: m.name,
+          variant: variantName(w.config),
+          batch,
+          reps,
+          chunk: vit.chunk,
+          dispatches: vit.dispatchCount,
+          msPerBatch,
+          imagesPerSec: (batch * 1000) / msPerBatch,
+          gflopPerImage: flops / 1e9,
+          tflops: (flops * batch) / (msPerBatch * 1e9),
+        });
+        say(
+          `${m.name}: ${(batch * 1000 / msPerBatch).toFixed(2)} img/s (batch ${batch}, ${
+            msPerBatch.toFixed(0)
+          } ms)`,
+        );
+      } finally {
+        vit.destroy();
+        arena.destroyAll();
+      }
+    }
+  } finally {
+    gpu.destroy();
+  }
+  const { torch, reason } = await torchReference(TORCH_SCRIPT, { models, batch });
+  if (torch) {
+    for (const r of results) {
+      const t = (torch.results as Array<{ model: string; imagesPerSec: number }>).find((x) =>
+        x.model === r.model
+      );
+      if (t) {
+        r.torchImagesPerSec = t.imagesPerSec;
+        r.ratioToTorch = r.imagesPerSec / t.imagesPerSec;
+      }
+    }
+  }
+  say("model      batch  chunk  ms/batch    img/s   TFLOP/s  torch img/s  ratio");
+  for (const r of results) {
+    say(
+      `${r.model.padEnd(9)} ${String(r.batch).padStart(6)} ${String(r.chunk).padStart(6)} ${
+        r.msPerBatch.toFixed(1).padStart(9)
+      } ${r.imagesPerSec.toFixed(2).padStart(8)} ${r.tflops.toFixed(3).padStart(9)} ${
+        (r.torchImagesPerSec?.toFixed(1) ?? "-").padStart(12)
+      } ${(r.ratioToTorch?.toFixed(3) ?? "-").padStart(6)}`,
+    );
+  }
+  if (!torch) say(`torch: not measured (${reason})`);
+  return {
+    suite: "vit",
+    adapter: describeGpu(gpu),
+    software: gpu.isSoftware,
+    size: 224,
+    batch,
+    batchNote: gpu.isSoftware ? "software adapter: batch 1, one timed forward per model" : "batch 32",
+    models: models.map((m) => m.name),
+    results,
+    torch,
+    torchReason: torch ? undefined : reason,
+  };
+}

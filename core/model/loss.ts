@@ -1,0 +1,371 @@
+/**
+ * The hidden-positive loss on the GPU (hp-method.md §5.1–§5.4, §5.7, §5.9): thresholds, symmetric GHP
+ * masks, Bernoulli negatives, the merged multi-positive objective for y = z (GHP) and y = z̃ (LHP) with the
+ * same masks, the per-image normalisers and dL/dz, dL/dz̃ through both anchor and contrast sides.
+ * CPU reference: core/model/loss_ref.ts. Nothing N×N is ever stored (no N×N floats; the sparse path keeps
+ * two N² *bit*-planes). Two implementations of the same function, both tested against the reference:
+ *
+ * Sparse (default; core/model/loss_sparse.ts):
+ *   1. thresholds  R^ag, R^sp (loss_threshold.wgsl, fused dot+max)           2·N·K·(Df + D) FLOPs
+ *   2. urows       U[r,·] as bits [P, W = ⌈N/32⌉] from the hash              P·N hashes
+ *   3. mask        P_ag, P_sp bit-planes (loss_sparse_mask.wgsl), dense       N²·(Df + D) (upper triangle)
+ *   4. forward     per row, logits only for j ∈ P_ag ∪ P_sp ∪ U[r_i,·]      4·D·Σ_i|A_i|
+ *   5. reduce      one workgroup: M_b, losses, coef_i → aux slot 10        O(N)
+ *   6. backward×2  per row: A_i plus anchors whose U row contains i          ≈ 4·D·Σ_i(|A_i| + ρPB) each
+ *   At N = 50,176, Df = 384, D = 512, ρ = 0.02 (Σ_i|A_i| ≈ 55 M, ρPB ≈ 1,000): ≈ 2.25 TFLOP of mask dots
+ *   and ≈ 0.3 TFLOP of gathers, planes 630 MB. Reads: forward 8D·Σ|A_i| ≈ 0.23 TB, backward
+ *   2 × 4D·Σ(|A_i| + ρPB) ≈ 0.43 TB, mask tiles ≈ 0.14 TB — ≈ 0.8 TB, mostly from HBM (z and z̃ are 103 MB
+ *   each, twice an H100's L2). The official code does ≈ 20 TFLOP (fp16).
+ * Dense (impl "dense"; loss_fwd.wgsl, loss_bwd.wgsl): row-owner passes streaming 64-column tiles,
+ *   masks and logits recomputed in every pass: 2·N²·3·(Df + 3D) ≈ 29 TFLOP at COCO size. Kept as the
+ *   simple, independent second implementation (and used when B exceeds the sparse round capacity).
+ * In both, dL/dy_i = (1/τ) Σ_j (G_ij + G_ji) y_j is gathered by the row owner from the symmetric dot
+ * products — no column pass, no atomics, deterministic.
+ * Levers not yet taken: f16 dots for the mask pass (only comparisons; the official code uses fp16 there),
+ * grouping the B anchors of one grid position r so that their shared U row becomes a dense mini-GEMM.
+ *
+ * Bindings stay ≤ 8 storage buffers per kernel; the largest f32 binding is [N, 512] (98 MiB at
+ * N = 50,176), inside lavapipe's 128 MiB limit; the bit-planes are split into row chunks that fit the
+ * adapter's binding limit (one chunk on an H100: 2 GiB). The step uniform (λ, seed) is one 48-byte
+ * writeBuffer.
+ * @module
+ */
+import type { Gpu } from "../gpu/device.ts";
+import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
+import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
+import type { StepRecorder } from "../gpu/step_recorder.ts";
+import { checkDtype, checkExtent } from "../kernels/common.ts";
+import { type HpDims, type HpParams, TAU_BASE } from "./loss_ref.ts";
+import thresholdSrc from "../../shaders/model/loss_threshold.wgsl" with { type: "text" };
+import fwdSrc from "../../shaders/model/loss_fwd.wgsl" with { type: "text" };
+import reduceSrc from "../../shaders/model/loss_reduce.wgsl" with { type: "text" };
+import bwdSrc from "../../shaders/model/loss_bwd.wgsl" with { type: "text" };
+import { buildSparse, SPARSE_MAX_B } from "./loss_sparse.ts";
+import { LimitError } from "../errors.ts";
+import { MAX_CODE_DIM } from "../limits.ts";
+
+export type { HpDims, HpParams };
+
+/** Floats per row of {@link HpLoss.aux}; slot meanings in shaders/include/loss_common.wgsl. */
+export const HP_AUX_STRIDE = 12;
+/** Slots of {@link HpLoss.aux}. */
+export const HP_AUX = {
+  rAg: 0,
+  rSp: 1,
+  lseZ: 2,
+  lseZt: 3,
+  sumZ: 4,
+  sumZt: 5,
+  w: 6,
+  nAg: 7,
+  nSp: 8,
+  nD: 9,
+  coef: 10,
+} as const;
+/** Entries of {@link HpLoss.stats} (f32[16]). */
+export const HP_STATS = {
+  lossGhp: 0,
+  lossLhp: 1,
+  lossHp: 2,
+  meanPosAg: 3,
+  meanPosSp: 4,
+  kept: 5,
+  meanDenom: 6,
+  emptyImages: 7,
+  lambda: 8,
+} as const;
+/** Largest code width the backward kernel supports (16 vec4 accumulators per thread). */
+export const HP_MAX_D = MAX_CODE_DIM;
+const BWD_SHARED_BYTES = (512 + 1024 + 2048) * 4 + 512 * 16;
+
+/** GPU inputs of the loss; f32, row-major. Pools are L2-normalised rows, f̂/ŝ̄/z/z̃ unit rows. */
+export interface HpLossInputs {
+  /** f̂ [N, Df] */
+  fhat: GpuTensor;
+  /** ŝ̄ [N, D] */
+  shat: GpuTensor;
+  /** Pool_ag [K, Df] */
+  poolAg: GpuTensor;
+  /** Pool_sp [K, D] */
+  poolSp: GpuTensor;
+  /** z [N, D] */
+  z: GpuTensor;
+  /** z̃ [N, D] */
+  zt: GpuTensor;
+}
+
+const NAME = "HpLoss";
+
+/** Largest ρ for which "auto" picks the sparse path. */
+export const SPARSE_MAX_RHO = 0.25;
+
+/** FLOPs of one {@link HpLoss.record} per pass, dense path (see the module header). */
+export function hpLossFlops(
+  dims: HpDims,
+): { threshold: number; forward: number; backward: number; total: number } {
+  const N = dims.B * dims.S * dims.S;
+  const threshold = 2 * N * dims.K * (dims.Df + dims.D);
+  const forward = 2 * N * N * (dims.Df + 3 * dims.D);
+  const backward = 2 * 2 * N * N * (dims.Df + 3 * dims.D); // per y: c^ag, c^sp, l dots + H·y
+  return { threshold, forward, backward, total: threshold + forward + backward };
+}
+
+/** Which implementation {@link HpLoss} uses (both compute the same function; tests check both). */
+export type HpLossImpl = "dense" | "sparse";
+
+/** Options of {@link HpLoss.create}. */
+export interface HpLossOptions {
+  /**
+   * "auto" (default): sparse (bit-plane masks, logits only on D_i ∪ P_i ∪ {j : i ∈ D_j}) when
+   * ρ ≤ {@link SPARSE_MAX_RHO}, dense otherwise.
+   */
+  impl?: HpLossImpl | "auto";
+  /** Sparse path: cap on rows per bit-plane chunk (default: as many as the binding limit allows). */
+  maxChunkRows?: number;
+}
+
+/**
+ * The HP loss for one batch shape. Build once, then per step: `setStep(λ, seed)` before encoding and
+ * `record(rec)` inside the step (a fixed list of dispatches, no allocation, no await). Outputs are
+ * overwritten every step.
+ */
+export class HpLoss {
+  /** dL_HP/dz [N, D] (anchor + contrast side; L_HP = GHP + LHP terms of §5.7). */
+  readonly dz: GpuTensor;
+  /** dL_HP/dz̃ [N, D]. */
+  readonly dzt: GpuTensor;
+  /**
+   * f32[16]: 0 loss_ghp, 1 loss_lhp, 2 loss_hp (= 0 + 1), 3 mean |P_ag_i| over all N anchors,
+   * 4 mean |P_sp_i|, 5 kept anchors, 6 mean |D_i|, 7 images with empty K_b, 8 λ (see {@link HP_STATS}).
+   */
+  readonly stats: GpuTensor;
+  /** Per-anchor values [N, 12] (thresholds at slots 0/1 for quantile telemetry; see {@link HP_AUX}). */
+  readonly aux: GpuTensor;
+  readonly N: number;
+  readonly P: number;
+  /** The implementation in use. */
+  readonly impl: HpLossImpl;
+  /** Names of the dispatch groups in recording order (per-pass timing in the bench). */
+  readonly passes: readonly string[];
+  #groups: Dispatch[][];
+  #forwardGroups: number;
+  #uniform: GPUBuffer;
+  #fields: (lambda: number, seed: number) => ArrayBuffer;
+  #owned: GpuTensor[];
+
+  private constructor(
+    readonly gpu: Gpu,
+    t: { dz: GpuTensor; dzt: GpuTensor; stats: GpuTensor; aux: GpuTensor },
+    impl: HpLossImpl,
+    groups: Array<[string, Dispatch[]]>,
+    uniform: GPUBuffer,
+    fields: (lambda: number, seed: number) => ArrayBuffer,
+    owned: GpuTensor[],
+    N: number,
+    P: number,
+  ) {
+    this.dz = t.dz;
+    this.dzt = t.dzt;
+    this.stats = t.stats;
+    this.aux = t.aux;
+    this.impl = impl;
+    this.passes = groups.map(([n]) => n);
+    this.#groups = groups.map(([, d]) => d);
+    this.#forwardGroups = this.passes.indexOf("reduce") + 1;
+    this.#uniform = uniform;
+    this.#fields = fields;
+    this.#owned = owned;
+    this.N = N;
+    this.P = P;
+  }
+
+  /** Compiles the kernels and allocates outputs in `arena`. Throws naming the tensor or limit at fault. */
+  static async create(
+    gpu: Gpu,
+    arena: BufferArena,
+    dims: HpDims,
+    params: HpParams,
+    inputs: HpLossInputs,
+    options: HpLossOptions = {},
+  ): Promise<HpLoss> {
+    const { B, S, Df, D, K } = dims;
+    const P = S * S, N = B * P;
+    for (const [k, v] of Object.entries(dims)) {
+      if (!Number.isInteger(v) || v <= 0) {
+        throw new TypeError(`${NAME}: dims.${k} must be a positive integer, got ${v}`);
+      }
+    }
+    if (D % 4 !== 0 || D > HP_MAX_D) {
+      throw new LimitError(`${NAME}: D = ${D} must be a multiple of 4 and ≤ ${HP_MAX_D}`);
+    }
+    if (P * N >= 2 ** 32) throw new LimitError(`${NAME}: P·N = ${P * N} overflows the u32 Bernoulli index`);
+    if (!(params.tau > 0) || !(params.rho >= 0 && params.rho <= 1)) {
+      throw new RangeError(`${NAME}: need tau > 0 and 0 ≤ rho ≤ 1, got tau=${params.tau} rho=${params.rho}`);
+    }
+    // With a large ρ the random negatives cover most columns and gathers would move ≈ ρ·N²·8D bytes:
+    // dense tiles are then the better shape (Potsdam uses ρ = 1).
+    const asked = options.impl ?? "auto";
+    const sparseOk = B <= SPARSE_MAX_B;
+    const impl: HpLossImpl = asked === "dense" || !sparseOk
+      ? "dense"
+      : asked === "sparse" || params.rho <= SPARSE_MAX_RHO
+      ? "sparse"
+      : "dense";
+    const shared = gpu.limits.maxComputeWorkgroupStorageSize;
+    if (impl === "dense" && shared < BWD_SHARED_BYTES) {
+      throw new RangeError(
+        `${NAME}: backward kernel needs ${BWD_SHARED_BYTES} B of workgroup memory, adapter has ${shared}`,
+      );
+    }
+    const want: Array<[keyof HpLossInputs, number, number]> = [
+      ["fhat", N, Df],
+      ["shat", N, D],
+      ["poolAg", K, Df],
+      ["poolSp", K, D],
+      ["z", N, D],
+      ["zt", N, D],
+    ];
+    for (const [name, rows, cols] of want) {
+      checkDtype(NAME, name, inputs[name], "f32");
+      checkExtent(NAME, name, inputs[name], rows * cols);
+    }
+    const dz = arena.tensor([N, D], "f32", "hp.dz");
+    const dzt = arena.tensor([N, D], "f32", "hp.dzt");
+    const stats = arena.tensor([16], "f32", "hp.stats");
+    const aux = arena.tensor([N, HP_AUX_STRIDE], "f32", "hp.aux");
+
+    const [thr, red] = await Promise.all([
+      getKernel(gpu, {
+        file: "model/loss_threshold.wgsl",
+        source: thresholdSrc,
+        bindings: ["read", "read", "rw", "uniform"],
+      }),
+      getKernel(gpu, {
+        file: "model/loss_reduce.wgsl",
+        source: reduceSrc,
+        bindings: ["rw", "rw", "uniform"],
+      }),
+    ]);
+    const thrUniform = (d: number, off: number) =>
+      arena.uniform(
+        packUniform([[N, "u32"], [K, "u32"], [d, "u32"], [HP_AUX_STRIDE, "u32"], [off, "u32"]]),
+        "hp.threshold-params",
+      );
+    const scale = params.tau / (params.tauBase ?? TAU_BASE);
+    const fields = (lambda: number, seed: number) =>
+      packUniform([
+        [N, "u32"],
+        [P, "u32"],
+        [B, "u32"],
+        [Df, "u32"],
+        [D, "u32"],
+        [seed >>> 0, "u32"],
+        [lambda, "f32"],
+        [params.rho, "f32"],
+        [1 / params.tau, "f32"],
+        [scale, "f32"],
+        [0, "u32"],
+        [0, "u32"],
+      ]);
+    const uniform = arena.uniform(fields(0, 0), "hp.params");
+    const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
+    const rowsGrid = (rowsPerGroup: number) => grid1d(Math.ceil(N / rowsPerGroup), maxWg);
+    const thresholds: Array<[string, Dispatch[]]> = [
+      ["threshold-ag", [{
+        kernel: thr,
+        bindGroup: bindGroup(gpu, thr, [inputs.fhat, inputs.poolAg, aux, thrUniform(Df, HP_AUX.rAg)]),
+        workgroups: rowsGrid(64),
+      }]],
+      ["threshold-sp", [{
+        kernel: thr,
+        bindGroup: bindGroup(gpu, thr, [inputs.shat, inputs.poolSp, aux, thrUniform(D, HP_AUX.rSp)]),
+        workgroups: rowsGrid(64),
+      }]],
+    ];
+    const reduce: [string, Dispatch[]] = [
+      "reduce",
+      [{ kernel: red, bindGroup: bindGroup(gpu, red, [aux, stats, uniform]), workgroups: [1, 1, 1] }],
+    ];
+    let groups: Array<[string, Dispatch[]]>;
+    let owned: GpuTensor[] = [];
+    if (impl === "sparse") {
+      const sp = await buildSparse(gpu, arena, {
+        N,
+        P,
+        inputs,
+        aux,
+        dz,
+        dzt,
+        uniform,
+        maxChunkRows: options.maxChunkRows,
+      });
+      owned = sp.owned;
+      const g = sp.groups;
+      groups = [
+        ...thresholds,
+        ["urows", g.urows],
+        ["mask", g.mask],
+        ["forward", g.forward],
+        reduce,
+        ["backward-z", g["backward-z"]],
+        ["backward-zt", g["backward-zt"]],
+      ];
+    } else {
+      const [fwd, bwd] = await Promise.all([
+        getKernel(gpu, {
+          file: "model/loss_fwd.wgsl",
+          source: fwdSrc,
+          bindings: ["read", "read", "read", "read", "rw", "uniform"],
+        }),
+        getKernel(gpu, {
+          file: "model/loss_bwd.wgsl",
+          source: bwdSrc,
+          bindings: ["read", "read", "read", "read", "rw", "uniform", "uniform"],
+        }),
+      ]);
+      const which = (w: number) => arena.uniform(packUniform([[w, "u32"]]), "hp.bwd-which");
+      const bwdDispatch = (y: GpuTensor, out: GpuTensor, w: number): Dispatch => ({
+        kernel: bwd,
+        bindGroup: bindGroup(gpu, bwd, [inputs.fhat, inputs.shat, y, aux, out, uniform, which(w)]),
+        workgroups: rowsGrid(32),
+      });
+      groups = [
+        ...thresholds,
+        ["forward", [{
+          kernel: fwd,
+          bindGroup: bindGroup(gpu, fwd, [inputs.fhat, inputs.shat, inputs.z, inputs.zt, aux, uniform]),
+          workgroups: rowsGrid(64),
+        }]],
+        reduce,
+        ["backward-z", [bwdDispatch(inputs.z, dz, 0)]],
+        ["backward-zt", [bwdDispatch(inputs.zt, dzt, 1)]],
+      ];
+    }
+    return new HpLoss(gpu, { dz, dzt, stats, aux }, impl, groups, uniform, fields, owned, N, P);
+  }
+
+  /** Sets λ_t (weight of task-specific positives) and the u32 seed of this step's Bernoulli negatives. */
+  setStep(lambda: number, seed: number): void {
+    this.gpu.device.queue.writeBuffer(this.#uniform, 0, this.#fields(lambda, seed));
+  }
+
+  /** Records thresholds, masks, forward, reduce and both backward passes. */
+  record(rec: StepRecorder): void {
+    for (const g of this.#groups) rec.dispatch(...g);
+  }
+
+  /** Records pass `i` of {@link passes} alone (benchmarks; passes depend on earlier ones). */
+  recordPass(rec: StepRecorder, i: number): void {
+    rec.dispatch(...this.#groups[i]);
+  }
+
+  /** Records everything up to the reduce pass (losses and stats, no gradients). */
+  recordForward(rec: StepRecorder): void {
+    for (const g of this.#groups.slice(0, this.#forwardGroups)) rec.dispatch(...g);
+  }
+
+  /** Destroys the tensors this object allocated (uniforms go with the arena). */
+  destroy(): void {
+    for (const t of [this.dz, this.dzt, this.stats, this.aux, ...this.#owned]) t.destroy();
+  }
+}
