@@ -251,7 +251,7 @@ Deno.test({
     const browser = await launch();
     let exited = false;
     try {
-      await waitFor("the dashboard address", () => url, (u) => u !== undefined, 120_000);
+      await waitFor("the dashboard address", () => url, (u) => u !== undefined, 180_000);
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
       const trouble = watch(page);
       await page.goto(url!);
@@ -259,7 +259,7 @@ Deno.test({
         "points after the first validation",
         () => pageState(page),
         (s) => s.state === "running" && (s.points.eval ?? 0) >= 1 && (s.points.hp ?? 0) >= 10,
-        120_000,
+        180_000,
       );
       child.kill("SIGINT");
       const status = await child.status;
