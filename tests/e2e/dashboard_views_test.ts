@@ -6,7 +6,9 @@
  * downsampled series and the full resolution of a range zoomed into with the mouse; the log toggle,
  * smoothing (raw curve kept, faint) and x-axis choice; a panel's CSV download; the runs table sorts, names a
  * run and overlays two runs (datasets from both, their configuration differences); the dark theme applies;
- * nothing is wider than a 390-px screen (run view, runs table, compare view).
+ * nothing is wider than a 390-px screen (run view, runs table, compare view). Then a log an older trainer
+ * wrote (tests/fixtures/dashboard/) still renders, and once that runs browser stops the page's next runs poll
+ * fails and it asks no more.
  * @module
  */
 import assert from "node:assert/strict";
@@ -344,7 +346,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Chromium, runs browser: an older trainer's run log (no facts, no per-class detail) still renders",
+  name:
+    "Chromium, runs browser: an older trainer's log still renders; once the server stops, the page stops asking",
   ignore: SKIP_BROWSER,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -360,6 +363,7 @@ Deno.test({
     await Deno.copyFile(fixture, `${runsDir}/old/${RUN_LOG_FILE}`);
     const dash = await startDashboard({ runsDir, runDir: `${runsDir}/old`, port: 0, readOnly: true });
     const browser = await launch();
+    let closed = false;
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
       const trouble = watch(page);
@@ -377,9 +381,24 @@ Deno.test({
       assert.match((await page.textContent("#facts")) ?? "", /adapter\s*not reported/);
       assert.deepEqual(trouble.errors, [], "no page errors");
       assert.deepEqual(trouble.failed, [], "no failed requests");
+
+      // The runs browser is stopped (Ctrl-C): the page's next runs poll fails, and it asks no more.
+      await dash.close();
+      closed = true;
+      await waitFor(
+        "the page noticing the server is gone",
+        () => pageState(page),
+        (x) => x.conn === "server stopped",
+      );
+      const failed = trouble.failed.length;
+      const t0 = performance.now();
+      // One more poll period (15 s) and a margin: nothing more is requested.
+      await waitFor("a poll period passing", () => performance.now() - t0, (t) => t >= 17_000);
+      assert.equal(failed, 1, JSON.stringify(trouble.failed));
+      assert.equal(trouble.failed.length, failed, JSON.stringify(trouble.failed));
     } finally {
       await browser.close();
-      await dash.close();
+      if (!closed) await dash.close();
       await Deno.remove(runsDir, { recursive: true });
     }
   },
