@@ -24,7 +24,8 @@ import {
   type ExtraModel,
   type ProbeParams,
 } from "../eval/evaluate.ts";
-import { baselineRestarts, baselineSample, kmeansF32, normalizeRows } from "../eval/kmeans.ts";
+import { baselineRestarts, baselineSample, normalizeRows } from "../eval/kmeans.ts";
+import { kmeansF32 } from "../eval/kmeans_f32.ts";
 import type { Scores } from "../eval/metrics.ts";
 import type { CrfPool } from "../eval/crf_pool.ts";
 import { denormalizeImageNet } from "../image/transforms.ts";

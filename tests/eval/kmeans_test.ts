@@ -1,5 +1,5 @@
 /**
- * Tests of k-means and the k-means baseline (core/eval/kmeans.ts): recovery of separated clusters,
+ * Tests of k-means and the k-means baseline (core/eval/kmeans.ts, core/eval/kmeans_f32.ts): recovery of separated clusters,
  * determinism, the float32 Lloyd against the float64 one, spherical mode, the fixed-seed subsample, the
  * bilinear upsampling rule (align_corners = false) and the Hungarian scoring of the whole protocol.
  * CPU only (the GPU path is tests/eval/kmeans_baseline_test.ts).
@@ -12,9 +12,9 @@ import {
   forEachUpsampled,
   kmeans,
   kmeansBaselineCpu as kmeansBaseline,
-  kmeansF32,
   normalizeRows,
 } from "../../core/eval/kmeans.ts";
+import { kmeansF32 } from "../../core/eval/kmeans_f32.ts";
 import { Rng } from "../../core/rng.ts";
 
 function blobs(seed: number, perCluster: number, centres: number[][], spread: number) {
