@@ -54,6 +54,11 @@ export interface VitOptions {
   chunk?: number;
 }
 
+/** `d` labelled with its role in the forward (bench vit's per-kernel GPU times are grouped by it). */
+async function named(label: string, d: Promise<Dispatch>): Promise<Dispatch> {
+  return { ...(await d), label };
+}
+
 interface ChunkPlan {
   first: number;
   count: number;
@@ -265,129 +270,168 @@ export class VitBackbone {
         });
         // Patch embedding: rows b·N + T + t of x = patches·W_peᵀ + b_pe + pos[1 + t].
         rest.push(
-          await prepareGemm(gpu, arena, {
-            M: P,
-            N: C,
-            K,
-            batch: n,
-            transB: true,
-            aBatchStride: P * K,
-            bBatchStride: 0,
-            cOffset: T * C,
-            cBatchStride: N * C,
-            residual: { ld: C, offset: 0, batchStride: 0 },
-          }, { a: patchBuf, b: peW, c: x, bias: peB, residual: posPatch }),
-          await prepareClsRows(gpu, arena, { images: n, tokens: N, dim: C, rows: T }, { clsPos, x }),
+          await named(
+            "patch-embed",
+            prepareGemm(gpu, arena, {
+              M: P,
+              N: C,
+              K,
+              batch: n,
+              transB: true,
+              aBatchStride: P * K,
+              bBatchStride: 0,
+              cOffset: T * C,
+              cBatchStride: N * C,
+              residual: { ld: C, offset: 0, batchStride: 0 },
+            }, { a: patchBuf, b: peW, c: x, bias: peB, residual: posPatch }),
+          ),
+          await named(
+            "cls-rows",
+            prepareClsRows(gpu, arena, { images: n, tokens: N, dim: C, rows: T }, { clsPos, x }),
+          ),
         );
         const rows = n * N;
         for (let bi = 0; bi < c.depth; bi++) {
           const bw = blocks[bi];
           rest.push(
-            await prepareLayerNorm(gpu, arena, { rows, cols: C, eps: c.eps }, {
-              x,
-              y,
-              weight: bw["norm1.weight"],
-              bias: bw["norm1.bias"],
-            }),
-            await prepareGemm(gpu, arena, { M: rows, N: 3 * C, K: C, transB: true }, {
-              a: y,
-              b: bw["attn.qkv.weight"],
-              c: qkv,
-              bias: bw["attn.qkv.bias"],
-            }),
+            await named(
+              "ln1",
+              prepareLayerNorm(gpu, arena, { rows, cols: C, eps: c.eps }, {
+                x,
+                y,
+                weight: bw["norm1.weight"],
+                bias: bw["norm1.bias"],
+              }),
+            ),
+            await named(
+              "qkv",
+              prepareGemm(gpu, arena, { M: rows, N: 3 * C, K: C, transB: true }, {
+                a: y,
+                b: bw["attn.qkv.weight"],
+                c: qkv,
+                bias: bw["attn.qkv.bias"],
+              }),
+            ),
           );
           if (attn && bi === c.depth - 1) {
             // HP logits: mean over heads of q_h·k_hᵀ·scale = (scale/H)·Q·Kᵀ over patch rows (CLS and
             // registers skipped).
             rest.push(
-              await prepareGemm(gpu, arena, {
-                M: P,
-                N: P,
-                K: C,
-                batch: n,
-                transB: true,
-                lda: 3 * C,
-                ldb: 3 * C,
-                aOffset: T * 3 * C,
-                bOffset: T * 3 * C + C,
-                aBatchStride: N * 3 * C,
-                bBatchStride: N * 3 * C,
-                cOffset: first * P * P,
-                cBatchStride: P * P,
-                alpha: scale / H,
-              }, { a: qkv, b: qkv, c: attn }),
+              await named(
+                "attn-logits",
+                prepareGemm(gpu, arena, {
+                  M: P,
+                  N: P,
+                  K: C,
+                  batch: n,
+                  transB: true,
+                  lda: 3 * C,
+                  ldb: 3 * C,
+                  aOffset: T * 3 * C,
+                  bOffset: T * 3 * C + C,
+                  aBatchStride: N * 3 * C,
+                  bBatchStride: N * 3 * C,
+                  cOffset: first * P * P,
+                  cBatchStride: P * P,
+                  alpha: scale / H,
+                }, { a: qkv, b: qkv, c: attn }),
+              ),
             );
           }
           if (lhp && bi === c.depth - 1) {
             rest.push(
-              await prepareLhpFromQk(gpu, arena, {
-                images: n,
-                prefix: T,
-                side: gh,
-                dim: C,
-                heads: H,
-                scale,
-                sigma: opts.lhp!.sigma,
-                firstImage: first,
-              }, { qkv, coef: lhp }),
+              await named(
+                "lhp",
+                prepareLhpFromQk(gpu, arena, {
+                  images: n,
+                  prefix: T,
+                  side: gh,
+                  dim: C,
+                  heads: H,
+                  scale,
+                  sigma: opts.lhp!.sigma,
+                  firstImage: first,
+                }, { qkv, coef: lhp }),
+              ),
             );
           }
           rest.push(
-            await prepareAttention(gpu, arena, { images: n, tokens: N, dim: C, heads: H, scale }, { qkv, o }),
+            await named(
+              "attention",
+              prepareAttention(gpu, arena, { images: n, tokens: N, dim: C, heads: H, scale }, { qkv, o }),
+            ),
           );
           rest.push(
-            await prepareGemm(gpu, arena, { M: rows, N: C, K: C, transB: true, accumulate: true }, {
-              a: o,
-              b: bw["attn.proj.weight"],
-              c: x,
-              bias: bw["attn.proj.bias"],
-            }),
-            await prepareLayerNorm(gpu, arena, { rows, cols: C, eps: c.eps }, {
-              x,
-              y,
-              weight: bw["norm2.weight"],
-              bias: bw["norm2.bias"],
-            }),
-            await prepareGemm(gpu, arena, { M: rows, N: Mlp, K: C, transB: true, act: "gelu" }, {
-              a: y,
-              b: bw["mlp.fc1.weight"],
-              c: hidden,
-              bias: bw["mlp.fc1.bias"],
-            }),
-            await prepareGemm(gpu, arena, { M: rows, N: C, K: Mlp, transB: true, accumulate: true }, {
-              a: hidden,
-              b: bw["mlp.fc2.weight"],
-              c: x,
-              bias: bw["mlp.fc2.bias"],
-            }),
+            await named(
+              "proj",
+              prepareGemm(gpu, arena, { M: rows, N: C, K: C, transB: true, accumulate: true }, {
+                a: o,
+                b: bw["attn.proj.weight"],
+                c: x,
+                bias: bw["attn.proj.bias"],
+              }),
+            ),
+            await named(
+              "ln2",
+              prepareLayerNorm(gpu, arena, { rows, cols: C, eps: c.eps }, {
+                x,
+                y,
+                weight: bw["norm2.weight"],
+                bias: bw["norm2.bias"],
+              }),
+            ),
+            await named(
+              "fc1",
+              prepareGemm(gpu, arena, { M: rows, N: Mlp, K: C, transB: true, act: "gelu" }, {
+                a: y,
+                b: bw["mlp.fc1.weight"],
+                c: hidden,
+                bias: bw["mlp.fc1.bias"],
+              }),
+            ),
+            await named(
+              "fc2",
+              prepareGemm(gpu, arena, { M: rows, N: C, K: Mlp, transB: true, accumulate: true }, {
+                a: hidden,
+                b: bw["mlp.fc2.weight"],
+                c: x,
+                bias: bw["mlp.fc2.bias"],
+              }),
+            ),
           );
         }
         // Final LayerNorm of the patch rows of every image, straight into features: one dispatch reading
         // x in groups of P rows (CLS and register rows sit between the groups).
         rest.push(
-          await prepareLayerNorm(gpu, arena, {
-            rows: n * P,
-            cols: C,
-            eps: c.eps,
-            xOffset: T * C,
-            xGroups: { rows: P, stride: N * C },
-            yOffset: first * P * C,
-          }, { x, y: features, weight: normW, bias: normB }),
+          await named(
+            "final-ln",
+            prepareLayerNorm(gpu, arena, {
+              rows: n * P,
+              cols: C,
+              eps: c.eps,
+              xOffset: T * C,
+              xGroups: { rows: P, stride: N * C },
+              yOffset: first * P * C,
+            }, { x, y: features, weight: normW, bias: normB }),
+          ),
         );
         if (clsOut) {
           rest.push(
-            await prepareLayerNorm(gpu, arena, {
-              rows: n,
-              cols: C,
-              eps: c.eps,
-              ldx: N * C,
-              yOffset: first * C,
-            }, {
-              x,
-              y: clsOut,
-              weight: normW,
-              bias: normB,
-            }),
+            await named(
+              "cls-ln",
+              prepareLayerNorm(gpu, arena, {
+                rows: n,
+                cols: C,
+                eps: c.eps,
+                ldx: N * C,
+                yOffset: first * C,
+              }, {
+                x,
+                y: clsOut,
+                weight: normW,
+                bias: normB,
+              }),
+            ),
           );
         }
         chunks.push({ first, count: n, patchify, rest });
