@@ -12,7 +12,7 @@
 // coefficient of window slot tid = (dy+1)·3 + (dx+1) (0 outside the grid or below the mean).
 //
 // fragment: one LHP coefficient row (lhp_row_coef)
-// test: tests/model/lhp_test.ts, tests/vit/lhp_qk_test.ts
+// test: tests/model/lhp_test.ts, tests/vit/attention_test.ts
 
 #include "wg_reduce.wgsl"
 

@@ -13,7 +13,7 @@
 //
 // wrapper: core/vit/attention.ts
 // reference: core/vit/attention.ts lhpFromQkRef
-// test: tests/vit/lhp_qk_test.ts
+// test: tests/vit/attention_test.ts
 
 #include "lhp_row.wgsl"
 
