@@ -80,7 +80,7 @@ export async function prepareAttention(
   const hd = C / H, hd4 = Math.ceil(hd / 4);
   // K and V tiles: 2·KT·HD4 vec4s; KT ≤ 32 keys, within the 16 KiB every adapter offers.
   const kt = Math.max(1, Math.min(32, Math.floor(16384 / (32 * hd4))));
-  const source = setConst(setConst(attentionSrc, "HD4", hd4), "KT", kt);
+  const source = unrollD4(setConst(setConst(attentionSrc, "HD4", hd4), "KT", kt), hd4);
   const kernel = await getKernel(gpu, {
     file: "vit/attention.wgsl",
     source,
@@ -98,6 +98,21 @@ export async function prepareAttention(
     bindGroup: bindGroup(gpu, kernel, [t.qkv, t.o, u]),
     workgroups: [Math.ceil(N / ATTENTION_ROWS), H, B],
   };
+}
+
+/**
+ * Writes out every one-line `for (var d4: u32 = 0u; d4 < HD4; d4 = d4 + 1u) { … }` of the shader as HD4
+ * copies with d4 a literal, so the per-thread q and accumulator arrays are only ever indexed by constants
+ * and stay in registers whatever the driver's unroller decides (webgpu-notes.md §8).
+ */
+function unrollD4(src: string, hd4: number): string {
+  const loop = /for \(var d4: u32 = 0u; d4 < HD4; d4 = d4 \+ 1u\) \{ (.*) \}$/;
+  return src.split("\n").map((line) => {
+    const m = loop.exec(line);
+    if (!m) return line;
+    const body = Array.from({ length: hd4 }, (_, d) => m[1].replaceAll(/\bd4\b/g, `${d}u`)).join(" ");
+    return line.slice(0, m.index) + body;
+  }).join("\n");
 }
 
 /** Replaces the value of `const NAME: u32 = …u;` in a shader (the line must exist). */

@@ -11,9 +11,10 @@
 // thread then reads the same address: a broadcast), each thread computes its KT scores into registers,
 // rescales its running (max m, sum l, accumulator o) once per tile, and adds p_j·v_j.
 // HD4 (vec4s per head, head dim padded to a multiple of 4 with zeros) and KT are constants that
-// core/vit/attention.ts writes into the two `const` lines below for each head dim, so the q, o and score
-// arrays are indexed by constants after unrolling and live in registers (webgpu-notes.md §8).
-// Masking of keys past N uses an explicit branch, never −inf (webgpu-notes.md §2.3).
+// core/vit/attention.ts writes into the two `const` lines below for each head dim; it also writes out
+// every one-line d4 loop as HD4 copies with literal indices, so the q and accumulator arrays are indexed
+// by constants only and live in registers (webgpu-notes.md §8). Keep d4 loops on one line.
+// Keys past N get the finite score −1e30 (exp → 0), never −inf (webgpu-notes.md §2.3).
 //
 // wrapper: core/vit/attention.ts
 // reference: core/vit/attention.ts attentionRef
@@ -43,6 +44,15 @@ fn at4(base: u32, d4: u32) -> vec4<f32> {
   return vec4<f32>(at(base, d), at(base, d + 1u), at(base, d + 2u), at(base, d + 3u));
 }
 
+// Elements 4·d4 … 4·d4+3 of an output head slice starting at `base` (those past HD dropped).
+fn put4(base: u32, d4: u32, v: vec4<f32>) {
+  let d = d4 * 4u;
+  if (d < p.HD) { o[base + d] = v.x; }
+  if (d + 1u < p.HD) { o[base + d + 1u] = v.y; }
+  if (d + 2u < p.HD) { o[base + d + 2u] = v.z; }
+  if (d + 3u < p.HD) { o[base + d + 3u] = v.w; }
+}
+
 @compute @workgroup_size(QT, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let N = p.N;
@@ -54,11 +64,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
   var q: array<vec4<f32>, HD4>;
   var acc: array<vec4<f32>, HD4>;
-  for (var d4: u32 = 0u; d4 < HD4; d4 = d4 + 1u) {
-    q[d4] = select(vec4<f32>(0.0), at4((img + row) * C3 + col, d4), live);
-    acc[d4] = vec4<f32>(0.0);
-  }
-  var m = -3.0e38;
+  for (var d4: u32 = 0u; d4 < HD4; d4 = d4 + 1u) { q[d4] = select(vec4<f32>(0.0), at4((img + row) * C3 + col, d4), live); }
+  for (var d4: u32 = 0u; d4 < HD4; d4 = d4 + 1u) { acc[d4] = vec4<f32>(0.0); }
+  var m = -3.0e38; // the first tile holds at least one key, so m is a real score after it
   var l = 0.0;
   var s: array<f32, KT>;
 
@@ -82,31 +90,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var j: u32 = 0u; j < KT; j = j + 1u) {
       var t = vec4<f32>(0.0);
       for (var d4: u32 = 0u; d4 < HD4; d4 = d4 + 1u) { t = fma(q[d4], Ks[j * HD4 + d4], t); }
-      let sj = p.scale * (t.x + t.y + t.z + t.w);
+      // Keys past N (zeros in the tile) get a score whose exp is 0: no branch in the loop below.
+      let sj = select(-1.0e30, p.scale * (t.x + t.y + t.z + t.w), j < nk);
       s[j] = sj;
-      if (j < nk) { mt = max(mt, sj); }
+      mt = max(mt, sj);
     }
     let corr = exp(m - mt);
     l = l * corr;
     for (var d4: u32 = 0u; d4 < HD4; d4 = d4 + 1u) { acc[d4] = acc[d4] * corr; }
     m = mt;
     for (var j: u32 = 0u; j < KT; j = j + 1u) {
-      if (j < nk) {
-        let pj = exp(s[j] - m);
-        l = l + pj;
-        for (var d4: u32 = 0u; d4 < HD4; d4 = d4 + 1u) { acc[d4] = fma(vec4<f32>(pj), Vs[j * HD4 + d4], acc[d4]); }
-      }
+      let pj = exp(s[j] - m);
+      l = l + pj;
+      for (var d4: u32 = 0u; d4 < HD4; d4 = d4 + 1u) { acc[d4] = fma(vec4<f32>(pj), Vs[j * HD4 + d4], acc[d4]); }
     }
   }
   if (!live) { return; }
   let inv = 1.0 / l;
   let out = (img + row) * p.C + col;
-  for (var d4: u32 = 0u; d4 < HD4; d4 = d4 + 1u) {
-    let v = acc[d4] * inv;
-    let d = d4 * 4u;
-    if (d < p.HD) { o[out + d] = v.x; }
-    if (d + 1u < p.HD) { o[out + d + 1u] = v.y; }
-    if (d + 2u < p.HD) { o[out + d + 2u] = v.z; }
-    if (d + 3u < p.HD) { o[out + d + 3u] = v.w; }
-  }
+  for (var d4: u32 = 0u; d4 < HD4; d4 = d4 + 1u) { put4(out, d4, acc[d4] * inv); }
 }
