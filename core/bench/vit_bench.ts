@@ -1,5 +1,5 @@
 /**
- * `deno task bench vit [--json] [--quick] [S/16] [S/8] [B/8] [S/14] [B/14]`: frozen ViT forward throughput
+ * `deno task bench vit [--json] [--quick] [S/16] [S/8] [B/8] [S/14] [B/14] [baseline=DIR] [rounds=N]`: frozen ViT forward throughput
  * at 224² (dino-backbone.md §6): images/s for DINO ViT-S/16, ViT-S/8, ViT-B/8 and
  * DINOv2 ViT-S/14, ViT-B/14 (with 4 registers and LayerScale: 1 + 4 + 256 tokens at 224), with the HP
  * attention logits on. Naming models (`S/8` or `ViT-S/8`) times only those.
@@ -16,7 +16,8 @@
  *
  * Baseline, same invocation: `baseline=<dir>` (a checkout of an older hpseg, e.g.
  * `git worktree add /tmp/vit_old <commit>`) times that checkout's VitBackbone on the same device,
- * alternating with ours, and reports `baselineMsPerBatch` and `speedupVsBaseline` (best of the runs each).
+ * alternating with ours, and reports `baselineMsPerBatch` and `speedupVsBaseline` (best of the runs each;
+ * `rounds=N` alternating rounds, default 2 on a software adapter, 3 on a GPU).
  *
  * PyTorch reference, same invocation: when a python3 with torch and a CUDA device is present, the same
  * models (timm's vit_*_patch*_224 when timm is installed, else an equivalent clean-room pre-norm ViT of
@@ -268,8 +269,12 @@ async function timeAlternating(
 
 /** Runs the suite; prints a table (or returns the JSON record for --json). */
 export async function bench(opts: BenchOptions): Promise<Record<string, unknown>> {
-  const baseDir = opts.rest.find((a) => a.startsWith("baseline="))?.slice("baseline=".length);
-  const names = opts.rest.filter((a) => !a.startsWith("baseline="));
+  const option = (k: string) => opts.rest.find((a) => a.startsWith(`${k}=`))?.slice(k.length + 1);
+  const baseDir = option("baseline"), roundsArg = option("rounds");
+  const names = opts.rest.filter((a) => !/^(baseline|rounds)=/.test(a));
+  if (roundsArg !== undefined && !/^[1-9]\d*$/.test(roundsArg)) {
+    throw new UsageError(`bench vit: rounds must be a positive integer, got "${roundsArg}"`);
+  }
   const models = names.length ? pickModels(names) : opts.quick ? MODELS.slice(0, 1) : MODELS;
   if (baseDir !== undefined) {
     try {
@@ -281,7 +286,7 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
   const gpu = await openGpu({ announce: !opts.json });
   const say = (s: string) => opts.json ? undefined : console.log(s);
   const batch = gpu.isSoftware ? 1 : 32;
-  const rounds = gpu.isSoftware ? 2 : 3;
+  const rounds = roundsArg !== undefined ? Number(roundsArg) : gpu.isSoftware ? 2 : 3;
   const results: Result[] = [];
   try {
     const ours = await impl(gpu), theirs = baseDir !== undefined ? await impl(gpu, baseDir) : null;
@@ -373,7 +378,10 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
     software: gpu.isSoftware,
     size: 224,
     batch,
-    batchNote: gpu.isSoftware ? "software adapter: batch 1, one timed forward per model" : "batch 32",
+    batchNote: gpu.isSoftware
+      ? `software adapter: batch 1, best of ${rounds} timed forwards per model`
+      : "batch 32",
+    rounds,
     models: models.map((m) => m.name),
     baseline: baseDir ?? null,
     results,
