@@ -1,11 +1,11 @@
 /**
- * `deno task bench vit [--json] [--quick] [S/16] [S/8] [B/8] [S/14] [B/14] [baseline=DIR] [rounds=N]`: frozen ViT forward throughput
- * at 224² (dino-backbone.md §6): images/s for DINO ViT-S/16, ViT-S/8, ViT-B/8 and
+ * `deno task bench vit [--json] [--quick] [S/16] [S/8] [B/8] [S/14] [B/14] [baseline=DIR] [rounds=N]`:
+ * frozen ViT forward throughput at 224² (dino-backbone.md §6): images/s for DINO ViT-S/16, ViT-S/8, ViT-B/8 and
  * DINOv2 ViT-S/14, ViT-B/14 (with 4 registers and LayerScale: 1 + 4 + 256 tokens at 224), with the HP
  * attention logits on. Naming models (`S/8` or `ViT-S/8`) times only those.
  *
  * Batch 32 on a real GPU. On a software adapter (lavapipe, ~1–10 GFLOP/s) the batch is 1 and each model
- * runs once after a warm-up; `--quick` times only ViT-S/16. Weights are random (shape is all that matters
+ * runs `rounds` times (best kept) after a warm-up; `--quick` times only ViT-S/16. Weights are random (shape is all that matters
  * for speed). Timing records `reps` forwards into one encoder, submits once and awaits
  * onSubmittedWorkDone, so Deno's ~10 ms poll floor is amortised.
  *
