@@ -3,18 +3,19 @@
  * - {@link prepareAttention}: fused multi-head self-attention of one block over all images × heads with an
  *   online softmax (shaders/vit/attention.wgsl), one dispatch per block, no [B, H, N, N] scores;
  * - {@link prepareLhpFromQk}: HP's LHP coefficients [B·P, 9] from the last block's q and k
- *   (shaders/vit/lhp_qk.wgsl), one dispatch, no [B, P, P] logits.
- * CPU references in float64: {@link attentionRef}, {@link lhpFromQkRef}.
+ *   (shaders/vit/attention_lhp.wgsl), one dispatch, no [B, P, P] logits.
+ * CPU references in float64: {@link attentionRef}; for the LHP kernel {@link headMeanLogitsRef}, whose
+ * rows core/model/loss_ref.ts `lhpWeightsRef` turns into coefficients (core/vit sits below core/model, so the
+ * composition is done by the test).
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
 import { checkDims, checkDtype, checkExtent } from "../kernels/common.ts";
-import { lhpWeightsRef } from "../model/loss_ref.ts";
 import { LimitError } from "../errors.ts";
 import attentionSrc from "../../shaders/vit/attention.wgsl" with { type: "text" };
-import lhpQkSrc from "../../shaders/vit/lhp_qk.wgsl" with { type: "text" };
+import lhpQkSrc from "../../shaders/vit/attention_lhp.wgsl" with { type: "text" };
 
 /** Geometry of one attention: `images` images of N tokens, C channels in `heads` heads. */
 export interface AttentionShape {
@@ -138,8 +139,8 @@ export interface LhpQkShape {
   firstImage?: number;
 }
 
-/** CPU reference: the head-mean logits (scale/H)·q_P·k_Pᵀ in float64, then lhpWeightsRef. */
-export function lhpFromQkRef(s: LhpQkShape, qkv: ArrayLike<number>): Float64Array {
+/** CPU reference: the head-mean patch logits (scale/H)·q_P·k_Pᵀ [images, P, P] in float64. */
+export function headMeanLogitsRef(s: Omit<LhpQkShape, "sigma">, qkv: ArrayLike<number>): Float64Array {
   const { images: B, prefix: T, side: S, dim: C, heads: H } = s;
   const P = S * S, N = T + P, C3 = 3 * C, alpha = (s.scale ?? 1 / Math.sqrt(C / H)) / H;
   const attn = new Float64Array(B * P * P);
@@ -154,7 +155,7 @@ export function lhpFromQkRef(s: LhpQkShape, qkv: ArrayLike<number>): Float64Arra
       }
     }
   }
-  return lhpWeightsRef(attn, B, S, s.sigma).coef;
+  return attn;
 }
 
 /** The LHP coefficients of every patch of every image: coef rows firstImage·P … [, 9]. One dispatch. */
@@ -165,23 +166,25 @@ export async function prepareLhpFromQk(
   t: { qkv: GpuTensor; coef: GpuTensor },
 ): Promise<Dispatch> {
   const { images: B, prefix: T, side: S, dim: C, heads: H } = s;
-  checkDims("lhp_qk", { images: B, side: S, dim: C, heads: H });
+  checkDims("attention_lhp", { images: B, side: S, dim: C, heads: H });
   const P = S * S, N = T + P, first = s.firstImage ?? 0;
   let pp = 1;
   while (pp < P) pp *= 2;
-  if (P > 2048) throw new LimitError(`lhp_qk: P = ${P} patches exceed 2048 (sorted in workgroup memory)`);
+  if (P > 2048) {
+    throw new LimitError(`attention_lhp: P = ${P} patches exceed 2048 (sorted in workgroup memory)`);
+  }
   const wgBytes = (2048 + pp + 256) * 4;
   if (wgBytes > gpu.limits.maxComputeWorkgroupStorageSize) {
     throw new LimitError(
-      `lhp_qk: needs ${wgBytes} bytes of workgroup memory, the adapter offers ` +
+      `attention_lhp: needs ${wgBytes} bytes of workgroup memory, the adapter offers ` +
         `${gpu.limits.maxComputeWorkgroupStorageSize}`,
     );
   }
-  checkDtype("lhp_qk", "qkv", t.qkv, "f32");
-  checkExtent("lhp_qk", "qkv", t.qkv, B * N * 3 * C);
-  checkExtent("lhp_qk", "coef", t.coef, (first + B) * P * 9);
+  checkDtype("attention_lhp", "qkv", t.qkv, "f32");
+  checkExtent("attention_lhp", "qkv", t.qkv, B * N * 3 * C);
+  checkExtent("attention_lhp", "coef", t.coef, (first + B) * P * 9);
   const kernel = await getKernel(gpu, {
-    file: "vit/lhp_qk.wgsl",
+    file: "vit/attention_lhp.wgsl",
     source: setConst(lhpQkSrc, "PPMAX", pp),
     variant: `PPMAX=${pp}`,
     bindings: ["read", "rw", "uniform"],

@@ -1,5 +1,5 @@
 // lhp_row.wgsl — not a kernel: the LHP mixing coefficients of one query row (hp-method.md §5.5 steps 1–5),
-// shared by model/lhp_weights.wgsl (logits read from an attn [B, P, P] tensor) and vit/lhp_qk.wgsl
+// shared by model/lhp_weights.wgsl (logits read from an attn [B, P, P] tensor) and vit/attention_lhp.wgsl
 // (logits computed from the last block's q and k, so [B, P, P] never exists). Both give the same bits for
 // the same logits.
 // The including shader declares `WG` (256; also used by wg_reduce.wgsl, included here) and

@@ -6,7 +6,14 @@
  * into attn [B, P, P], then LhpWeights) bit for bit.
  */
 import assert from "node:assert/strict";
-import { attentionRef, lhpFromQkRef, prepareAttention, prepareLhpFromQk } from "../../core/vit/attention.ts";
+import {
+  attentionRef,
+  headMeanLogitsRef,
+  type LhpQkShape,
+  prepareAttention,
+  prepareLhpFromQk,
+} from "../../core/vit/attention.ts";
+import { lhpWeightsRef } from "../../core/model/loss_ref.ts";
 import { prepareGemm } from "../../core/kernels/gemm.ts";
 import { LhpWeights } from "../../core/model/lhp.ts";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
@@ -69,6 +76,11 @@ function qkvForLogits(a: Float32Array, B: number, P: number, prefix: number): Fl
   return qkv;
 }
 
+/** The float64 chain the kernel fuses: head-mean logits, then the LHP weights of each row. */
+function lhpFromQkRef(s: LhpQkShape, qkv: ArrayLike<number>): Float64Array {
+  return lhpWeightsRef(headMeanLogitsRef(s, qkv), s.images, s.side, s.sigma).coef;
+}
+
 gpuTest("LHP coefficients from q·k match the float64 reference (S = 3, 5, 11)", async ({ gpu, arena }) => {
   for (const [B, S, prefix] of [[2, 3, 1], [1, 5, 5], [1, 11, 1]]) {
     const P = S * S;
@@ -78,7 +90,7 @@ gpuTest("LHP coefficients from q·k match the float64 reference (S = 3, 5, 11)",
     const coef = arena.tensor([(B + 1) * P, 9], "f32", "coef");
     new StepRecorder(gpu).dispatch(await prepareLhpFromQk(gpu, arena, shape, { qkv: qkvT, coef })).submit();
     const got = (await readF32(gpu, coef)).subarray(P * 9); // firstImage 1: rows of image 0 untouched
-    assertAllClose(got, lhpFromQkRef(shape, qkv), { rtol: 2e-5, atol: 1e-7, label: `lhp_qk S=${S}` });
+    assertAllClose(got, lhpFromQkRef(shape, qkv), { rtol: 2e-5, atol: 1e-7, label: `attention_lhp S=${S}` });
     assert.ok(got.some((v) => v > 0), `all coefficients zero for S=${S}`);
   }
 });
@@ -131,7 +143,11 @@ gpuTest(
       old.record(rec);
       rec.dispatch(fused).submit();
       const want = await readF32(gpu, old.coef), got = await readF32(gpu, coef);
-      assertAllClose(got, want, { atol: 0, rtol: 0, label: `lhp_qk vs GEMM(${variant}) + LhpWeights` });
+      assertAllClose(got, want, {
+        atol: 0,
+        rtol: 0,
+        label: `attention_lhp vs GEMM(${variant}) + LhpWeights`,
+      });
       assert.ok(got.some((v) => v > 0));
     }
   },

@@ -1,4 +1,4 @@
-// lhp_qk.wgsl — HP's LHP coefficients straight from the last ViT block's q and k (hp-method.md §5.5,
+// attention_lhp.wgsl — HP's LHP coefficients straight from the last ViT block's q and k (hp-method.md §5.5,
 // dino-backbone.md §6.3 item 3): the head-mean pre-softmax patch logits of query patch i,
 //   A(i, t) = (scale/H) · q_i · k_t    (q, k the C-wide rows of patch tokens; CLS and registers skipped),
 // are computed into workgroup memory one row at a time and turned into the 9 window coefficients by
@@ -12,7 +12,7 @@
 // PPMAX (the padded row length, a power of two ≥ P) is written into its `const` line by the wrapper.
 //
 // wrapper: core/vit/attention.ts
-// reference: core/vit/attention.ts lhpFromQkRef
+// reference: core/vit/attention.ts headMeanLogitsRef, then core/model/loss_ref.ts lhpWeightsRef
 // test: tests/vit/attention_test.ts
 
 #include "lhp_row.wgsl"
