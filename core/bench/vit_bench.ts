@@ -209,8 +209,7 @@ interface Impl {
 
 /** Our VitBackbone, or an older checkout's (`dir`: its modules share the device, not their classes). */
 async function impl(gpu: Gpu, dir?: string): Promise<Impl> {
-  const root = dir ? `file://${dir.replace(/\/$/, "")}/core/` : "../";
-  const base = dir ? root : new URL("../", import.meta.url).href;
+  const base = dir ? new URL(`${dir.replace(/\/$/, "")}/core/`, `file://${Deno.cwd()}/`).href : "";
   const vitMod = dir ? await import(`${base}vit/vit.ts`) : { VitBackbone };
   const bufMod = dir ? await import(`${base}gpu/buffers.ts`) : { BufferArena };
   const recMod = dir ? await import(`${base}gpu/step_recorder.ts`) : { StepRecorder };
