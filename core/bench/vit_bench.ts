@@ -1,13 +1,23 @@
 /**
- * `deno task bench vit [--json] [--quick] [S/16] [S/8] [B/8] [S/14] [B/14]`: frozen ViT forward throughput
- * at 224² (dino-backbone.md §6): images/s for DINO ViT-S/16, ViT-S/8, ViT-B/8 and
+ * `deno task bench vit [--json] [--quick] [S/16] [S/8] [B/8] [S/14] [B/14] [baseline=DIR] [rounds=N]`:
+ * frozen ViT forward throughput at 224² (dino-backbone.md §6): images/s for DINO ViT-S/16, ViT-S/8, ViT-B/8 and
  * DINOv2 ViT-S/14, ViT-B/14 (with 4 registers and LayerScale: 1 + 4 + 256 tokens at 224), with the HP
  * attention logits on. Naming models (`S/8` or `ViT-S/8`) times only those.
  *
  * Batch 32 on a real GPU. On a software adapter (lavapipe, ~1–10 GFLOP/s) the batch is 1 and each model
- * runs once after a warm-up; `--quick` times only ViT-S/16. Weights are random (shape is all that matters
+ * runs `rounds` times (best kept) after a warm-up; `--quick` times only ViT-S/16. Weights are random (shape is all that matters
  * for speed). Timing records `reps` forwards into one encoder, submits once and awaits
  * onSubmittedWorkDone, so Deno's ~10 ms poll floor is amortised.
+ *
+ * Also reported per model: `dispatchesPerForward` and `dispatchesPerBlock` (counted from a profiled
+ * forward), and `kernels`, the GPU time per dispatch role (qkv, attention, fc1, …) from timestamp queries
+ * of one forward with one pass per dispatch (null, with `kernelsNote`, where the adapter lacks them).
+ * Only f32 is measured (no f16 backbone yet).
+ *
+ * Baseline, same invocation: `baseline=<dir>` (a checkout of an older hpseg, e.g.
+ * `git worktree add /tmp/vit_old <commit>`) times that checkout's VitBackbone on the same device,
+ * alternating with ours, and reports `baselineMsPerBatch` and `speedupVsBaseline` (best of the runs each;
+ * `rounds=N` alternating rounds, default 2 on a software adapter, 3 on a GPU).
  *
  * PyTorch reference, same invocation: when a python3 with torch and a CUDA device is present, the same
  * models (timm's vit_*_patch*_224 when timm is installed, else an equivalent clean-room pre-norm ViT of
@@ -17,12 +27,13 @@
  */
 import type { BenchOptions } from "./suite.ts";
 import { UsageError } from "../errors.ts";
-import { describeGpu, openGpu } from "../gpu/device.ts";
+import { describeGpu, type Gpu, openGpu } from "../gpu/device.ts";
 import { BufferArena } from "../gpu/buffers.ts";
 import { StepRecorder } from "../gpu/step_recorder.ts";
 import { dinoShapes, variantName, type VitConfig, type VitWeights } from "../vit/weights.ts";
 import { VitBackbone } from "../vit/vit.ts";
 import { torchReference } from "./torch_reference.ts";
+import { type KernelTime, profileKernels } from "./gpu_profile.ts";
 
 interface ModelSpec {
   name: string;
@@ -48,7 +59,17 @@ interface Result {
   reps: number;
   chunk: number;
   dispatches: number;
+  dispatchesPerForward: number;
+  dispatchesPerBlock: number;
   msPerBatch: number;
+  /** Every timed run (ms per batch). */
+  samples: number[];
+  precision: "f32";
+  kernels: KernelTime[] | null;
+  kernelsNote?: string;
+  baselineMsPerBatch?: number;
+  baselineSamples?: number[];
+  speedupVsBaseline?: number;
   imagesPerSec: number;
   gflopPerImage: number;
   tflops: number;
@@ -171,59 +192,157 @@ function pickModels(names: string[]): ModelSpec[] {
   return MODELS.filter((m) => want.has(m.name));
 }
 
-/** Runs the suite; prints a table (or returns the JSON record for --json). */
-export async function bench(opts: BenchOptions): Promise<Record<string, unknown>> {
-  const models = opts.rest.length ? pickModels(opts.rest) : opts.quick ? MODELS.slice(0, 1) : MODELS;
-  const gpu = await openGpu({ announce: !opts.json });
-  const say = (s: string) => opts.json ? undefined : console.log(s);
-  const batch = gpu.isSoftware ? 1 : 32;
-  const results: Result[] = [];
-  try {
-    for (const m of models) {
-      const w = randomVitWeights(specConfig(m));
-      const arena = new BufferArena(gpu, `bench-${m.name}`);
-      const vit = await VitBackbone.create(gpu, arena, w, { batch, height: 224, width: 224, attn: true });
-      try {
-        const images = arena.tensor([batch, 3, 224, 224], "f32", "images");
-        const x = new Float32Array(batch * 3 * 224 * 224);
-        for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37);
-        images.write(x);
-        const run = async (reps: number) => {
-          const rec = new StepRecorder(gpu, "vit-bench");
+/** The roles of one block's dispatches (core/vit/vit.ts labels). */
+const BLOCK_ROLES = new Set(["ln1", "qkv", "attention", "proj", "ln2", "fc1", "fc2"]);
+
+/** A VitBackbone-like forward: builds, encodes into a recorder, frees. */
+interface Impl {
+  name: string;
+  create(w: VitWeights, batch: number): Promise<{
+    run(reps: number): Promise<number>;
+    dispatches: number;
+    chunk: number;
+    encode?(rec: StepRecorder): void;
+    destroy(): void;
+  }>;
+}
+
+/** Our VitBackbone, or an older checkout's (`dir`: its modules share the device, not their classes). */
+async function impl(gpu: Gpu, dir?: string): Promise<Impl> {
+  const base = dir ? new URL(`${dir.replace(/\/$/, "")}/core/`, `file://${Deno.cwd()}/`).href : "";
+  const vitMod = dir ? await import(`${base}vit/vit.ts`) : { VitBackbone };
+  const bufMod = dir ? await import(`${base}gpu/buffers.ts`) : { BufferArena };
+  const recMod = dir ? await import(`${base}gpu/step_recorder.ts`) : { StepRecorder };
+  return {
+    name: dir ?? "current",
+    async create(w, batch) {
+      const arena = new bufMod.BufferArena(gpu, "bench-vit");
+      const vit = await vitMod.VitBackbone.create(gpu, arena, w, {
+        batch,
+        height: 224,
+        width: 224,
+        attn: true,
+      });
+      const images = arena.tensor([batch, 3, 224, 224], "f32", "images");
+      const x = new Float32Array(batch * 3 * 224 * 224);
+      for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37);
+      images.write(x);
+      return {
+        dispatches: vit.dispatchCount,
+        chunk: vit.chunk,
+        async run(reps: number) {
+          const rec = new recMod.StepRecorder(gpu, "vit-bench");
           for (let i = 0; i < reps; i++) vit.encode(rec, images);
           const t0 = performance.now();
           rec.submit();
           await gpu.device.queue.onSubmittedWorkDone();
           return performance.now() - t0;
-        };
-        await run(1); // warm-up: first use of every pipeline
-        let reps = 1, ms = await run(1);
-        while (!gpu.isSoftware && ms < 1000 && reps < 64) {
-          reps *= 2;
-          ms = await run(reps);
-        }
-        const msPerBatch = ms / reps;
+        },
+        encode: dir ? undefined : (rec: StepRecorder) => vit.encode(rec, images),
+        destroy() {
+          vit.destroy();
+          arena.destroyAll();
+        },
+      };
+    },
+  };
+}
+
+/** Best ms per batch over `rounds` alternating rounds of every live forward (reps grow to ≥ 1 s on a GPU). */
+async function timeAlternating(
+  gpu: Gpu,
+  live: Array<{ run(reps: number): Promise<number> }>,
+  rounds: number,
+): Promise<{ reps: number; samples: number[][] }> {
+  for (const f of live) await f.run(1); // warm-up: first use of every pipeline
+  let reps = 1;
+  if (!gpu.isSoftware) {
+    while (reps < 64 && (await live[0].run(reps)) < 1000) reps *= 2;
+  }
+  const samples = live.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < live.length; i++) samples[i].push((await live[i].run(reps)) / reps);
+  }
+  return { reps, samples };
+}
+
+/** Runs the suite; prints a table (or returns the JSON record for --json). */
+export async function bench(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const option = (k: string) => opts.rest.find((a) => a.startsWith(`${k}=`))?.slice(k.length + 1);
+  const baseDir = option("baseline"), roundsArg = option("rounds");
+  const names = opts.rest.filter((a) => !/^(baseline|rounds)=/.test(a));
+  if (roundsArg !== undefined && !/^[1-9]\d*$/.test(roundsArg)) {
+    throw new UsageError(`bench vit: rounds must be a positive integer, got "${roundsArg}"`);
+  }
+  const models = names.length ? pickModels(names) : opts.quick ? MODELS.slice(0, 1) : MODELS;
+  if (baseDir !== undefined) {
+    try {
+      Deno.statSync(`${baseDir}/core/vit/vit.ts`);
+    } catch {
+      throw new UsageError(`bench vit: baseline=${baseDir} has no core/vit/vit.ts (an hpseg checkout)`);
+    }
+  }
+  const gpu = await openGpu({ announce: !opts.json });
+  const say = (s: string) => opts.json ? undefined : console.log(s);
+  const batch = gpu.isSoftware ? 1 : 32;
+  const rounds = roundsArg !== undefined ? Number(roundsArg) : gpu.isSoftware ? 2 : 3;
+  const results: Result[] = [];
+  try {
+    const ours = await impl(gpu), theirs = baseDir !== undefined ? await impl(gpu, baseDir) : null;
+    for (const m of models) {
+      const w = randomVitWeights(specConfig(m));
+      const a = await ours.create(w, batch);
+      const b = theirs ? await theirs.create(w, batch) : null;
+      try {
+        const prof = await profileKernels(gpu, a.dispatches, (rec) => a.encode!(rec));
+        const { reps, samples } = await timeAlternating(gpu, b ? [a, b] : [a], rounds);
+        const msPerBatch = Math.min(...samples[0]);
         const flops = vitFlops(w.config, 224);
-        results.push({
+        const perBlock = prof.kernels
+          ? prof.kernels.filter((k) => BLOCK_ROLES.has(k.name)).reduce((s, k) => s + k.dispatches, 0) /
+            (w.config.depth * Math.ceil(batch / a.chunk))
+          : NaN;
+        const r: Result = {
           model: m.name,
           variant: variantName(w.config),
+          precision: "f32",
           batch,
           reps,
-          chunk: vit.chunk,
-          dispatches: vit.dispatchCount,
+          chunk: a.chunk,
+          dispatches: a.dispatches,
+          dispatchesPerForward: a.dispatches,
+          dispatchesPerBlock: perBlock,
           msPerBatch,
+          samples: samples[0],
           imagesPerSec: (batch * 1000) / msPerBatch,
           gflopPerImage: flops / 1e9,
           tflops: (flops * batch) / (msPerBatch * 1e9),
-        });
+          kernels: prof.kernels,
+          kernelsNote: prof.reason,
+        };
+        if (b) {
+          r.baselineMsPerBatch = Math.min(...samples[1]);
+          r.baselineSamples = samples[1];
+          r.speedupVsBaseline = r.baselineMsPerBatch / msPerBatch;
+        }
+        results.push(r);
         say(
-          `${m.name}: ${(batch * 1000 / msPerBatch).toFixed(2)} img/s (batch ${batch}, ${
-            msPerBatch.toFixed(0)
-          } ms)`,
+          `${m.name}: ${r.imagesPerSec.toFixed(2)} img/s (batch ${batch}, ${msPerBatch.toFixed(0)} ms, ` +
+            `${a.dispatches} dispatches)` +
+            (b
+              ? `; baseline ${r.baselineMsPerBatch!.toFixed(0)} ms (×${r.speedupVsBaseline!.toFixed(2)})`
+              : ""),
         );
+        for (const k of prof.kernels ?? []) {
+          say(
+            `    ${k.name.padEnd(12)} ${String(k.dispatches).padStart(4)} × ${
+              k.ms.toFixed(2).padStart(9)
+            } ms ${(100 * k.share).toFixed(1).padStart(5)} %`,
+          );
+        }
       } finally {
-        vit.destroy();
-        arena.destroyAll();
+        a.destroy();
+        b?.destroy();
       }
     }
   } finally {
@@ -258,8 +377,12 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
     software: gpu.isSoftware,
     size: 224,
     batch,
-    batchNote: gpu.isSoftware ? "software adapter: batch 1, one timed forward per model" : "batch 32",
+    batchNote: gpu.isSoftware
+      ? `software adapter: batch 1, best of ${rounds} timed forwards per model`
+      : "batch 32",
+    rounds,
     models: models.map((m) => m.name),
+    baseline: baseDir ?? null,
     results,
     torch,
     torchReason: torch ? undefined : reason,

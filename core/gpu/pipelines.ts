@@ -193,6 +193,8 @@ export interface Dispatch {
   kernel: Kernel;
   bindGroup: GPUBindGroup;
   workgroups: readonly [number, number, number];
+  /** What the dispatch does in its model (e.g. "qkv"); profiles group by it, else by the kernel label. */
+  label?: string;
 }
 
 /**

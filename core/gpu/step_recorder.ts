@@ -5,6 +5,8 @@
  * pass. `submit()` finishes the encoder and submits once. Nothing here awaits the GPU.
  * Optional GPU timing: `mark(name)` writes a timestamp between passes when the device has
  * `timestamp-query`; the resolved values are copied out with the rest of the metrics readback.
+ * Profiling (benches only): with `profile`, every dispatch gets its own compute pass whose start and end
+ * timestamps go to query slots 2i and 2i+1; {@link profiled} names the dispatches in that order.
  * @module
  */
 import type { Gpu } from "./device.ts";
@@ -20,9 +22,17 @@ export class StepRecorder {
   #pass: GPUComputePassEncoder | null = null;
   #dispatches = 0;
   #submitted = false;
+  readonly #profile: GPUQuerySet | null;
+  readonly #profiled: string[] = [];
 
-  constructor(readonly gpu: Gpu, label = "step") {
+  constructor(readonly gpu: Gpu, label = "step", opts: { profile?: GPUQuerySet } = {}) {
     this.#encoder = gpu.device.createCommandEncoder({ label });
+    this.#profile = opts.profile ?? null;
+  }
+
+  /** With `profile`: the label of each dispatch (Dispatch.label, else its kernel's), in query order. */
+  get profiled(): readonly string[] {
+    return this.#profiled;
   }
 
   /** Dispatches recorded so far. */
@@ -45,11 +55,32 @@ export class StepRecorder {
   /** Appends dispatches (in order; WebGPU orders storage writes between dispatches of a pass). */
   dispatch(...ds: Dispatch[]): this {
     this.#checkOpen();
+    if (this.#profile) return this.#dispatchTimed(this.#profile, ds);
     const pass = this.#computePass();
     for (const d of ds) {
       pass.setPipeline(d.kernel.pipeline);
       pass.setBindGroup(0, d.bindGroup);
       pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+      this.#dispatches++;
+    }
+    return this;
+  }
+
+  #dispatchTimed(querySet: GPUQuerySet, ds: Dispatch[]): this {
+    this.#endPass();
+    for (const d of ds) {
+      const i = this.#profiled.length;
+      if (2 * i + 2 > querySet.count) {
+        throw new RangeError(`StepRecorder: profile query set holds ${querySet.count / 2} dispatches`);
+      }
+      const pass = this.#encoder.beginComputePass({
+        timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+      });
+      pass.setPipeline(d.kernel.pipeline);
+      pass.setBindGroup(0, d.bindGroup);
+      pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+      pass.end();
+      this.#profiled.push(d.label ?? d.kernel.label);
       this.#dispatches++;
     }
     return this;

@@ -11,6 +11,7 @@
 import bilinear from "../../shaders/include/bilinear.wgsl" with { type: "text" };
 import dotTile from "../../shaders/include/dot_tile.wgsl" with { type: "text" };
 import hash from "../../shaders/include/hash.wgsl" with { type: "text" };
+import lhpRow from "../../shaders/include/lhp_row.wgsl" with { type: "text" };
 import lossCommon from "../../shaders/include/loss_common.wgsl" with { type: "text" };
 import lossSparseCommon from "../../shaders/include/loss_sparse_common.wgsl" with { type: "text" };
 import wgReduce from "../../shaders/include/wg_reduce.wgsl" with { type: "text" };
@@ -23,6 +24,7 @@ export const FRAGMENTS: Readonly<Record<string, string>> = {
   "bilinear.wgsl": bilinear,
   "dot_tile.wgsl": dotTile,
   "hash.wgsl": hash,
+  "lhp_row.wgsl": lhpRow,
   "loss_common.wgsl": lossCommon,
   "loss_sparse_common.wgsl": lossSparseCommon,
   "wg_reduce.wgsl": wgReduce,

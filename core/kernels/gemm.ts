@@ -170,7 +170,12 @@ function gemmSource(
   c: DType,
   vecA: boolean,
   vecB: boolean,
+  compactEpilogue = false,
 ): { source: string; variant?: string } {
+  if (compactEpilogue) {
+    const r = gemmSource(gpu, a, b, c, vecA, vecB);
+    return { source: blankUnrolledEpilogue(r.source), variant: `${r.variant ?? "f32"}, compact epilogue` };
+  }
   for (const [name, dt] of [["A", a], ["B", b]] as const) {
     if (dt !== "f32" && dt !== "f16") throw new TypeError(`gemm: ${name} must be f32 or f16, got ${dt}`);
   }
@@ -194,6 +199,18 @@ function gemmSource(
   return { variant: `A ${tag(a, vecA)}, B ${tag(b, vecB)}`, source: s };
 }
 
+/** gemm.wgsl with the unrolled epilogue's lines emptied (same line count), for UNROLL_EPILOGUE false. */
+function blankUnrolledEpilogue(src: string): string {
+  const lines = src.split("\n");
+  const begin = lines.findIndex((l) => l.includes("unrolled-epilogue-begin"));
+  const end = lines.findIndex((l) => l.includes("unrolled-epilogue-end"));
+  if (begin < 0 || end < begin) {
+    throw new Error("gemm: shaders/kernels/gemm.wgsl lost its unrolled-epilogue markers");
+  }
+  for (let i = begin + 1; i < end; i++) lines[i] = "";
+  return lines.join("\n");
+}
+
 /** Tensors of one GEMM. `bias` is [N]; `residual` is laid out as described by `shape.residual`. */
 export interface GemmTensors {
   a: GpuTensor;
@@ -208,13 +225,15 @@ export interface GemmTensors {
  * once here and owned by `arena`. Shapes are checked against the tensors' sizes. `options.variant`
  * forces a kernel variant (tests run every variant); the default is {@link chooseGemmVariant}. tile128
  * reads A and/or B with 16-byte loads when their rows are 4-aligned, unless `options.vec4` is false.
+ * `options.unrolledEpilogue` picks tile128's epilogue form (default: unrolled on a GPU, the compact loop on
+ * a software adapter, where the unrolled form's compile costs 4–8× more; both compute the same bits).
  */
 export async function prepareGemm(
   gpu: Gpu,
   arena: BufferArena,
   shape: GemmShape,
   t: GemmTensors,
-  options: { variant?: GemmVariant; vec4?: boolean } = {},
+  options: { variant?: GemmVariant; vec4?: boolean; unrolledEpilogue?: boolean } = {},
 ): Promise<Dispatch> {
   const r = resolve(shape);
   if (r.M <= 0 || r.N <= 0 || r.K <= 0) throw new TypeError(`gemm: empty shape M=${r.M} N=${r.N} K=${r.K}`);
@@ -245,9 +264,10 @@ export async function prepareGemm(
   const wide = variant === "tile128" && (options.vec4 ?? true);
   const vecA = wide && aligned(r.transA ? r.M : r.K, r.lda, r.aOffset, r.batch > 1 ? r.aBatchStride : 0);
   const vecB = wide && aligned(r.transB ? r.K : r.N, r.ldb, r.bOffset, r.batch > 1 ? r.bBatchStride : 0);
+  const unrolled = options.unrolledEpilogue ?? !gpu.isSoftware;
   const kernel = await getKernel(gpu, {
     file: "kernels/gemm.wgsl",
-    ...gemmSource(gpu, t.a.dtype, t.b.dtype, t.c.dtype, vecA, vecB),
+    ...gemmSource(gpu, t.a.dtype, t.b.dtype, t.c.dtype, vecA, vecB, variant === "tile128" && !unrolled),
     entryPoint: variant === "tile128" ? "main128" : "main",
     bindings: ["read", "read", "rw", "read", "read", "uniform"],
     constants: {
@@ -259,6 +279,7 @@ export async function prepareGemm(
       ACCUMULATE: r.accumulate ? 1 : 0,
       VEC_A: vecA ? 1 : 0,
       VEC_B: vecB ? 1 : 0,
+      ...(variant === "tile128" ? { UNROLL_EPILOGUE: unrolled ? 1 : 0 } : {}),
     },
   });
   const uniform = arena.uniform(

@@ -22,6 +22,11 @@ export interface LayerNormShape {
   ldy?: number;
   xOffset?: number;
   yOffset?: number;
+  /**
+   * X rows in groups: row r of X is at xOffset + ⌊r/rows⌋·stride + (r mod rows)·ldx (Y stays dense by
+   * ldy). The ViT's final norm reads the patch rows of every image this way in one dispatch.
+   */
+  xGroups?: { rows: number; stride: number };
 }
 
 /** Tensors of one layernorm. `weight`/`bias` are [cols]; `stats` is [rows, 2] = (mean, rstd). */
@@ -42,7 +47,14 @@ function resolve(s: LayerNormShape) {
     ldy: s.ldy ?? s.cols,
     xOffset: s.xOffset ?? 0,
     yOffset: s.yOffset ?? 0,
+    group: s.xGroups?.rows ?? s.rows,
+    ldgx: s.xGroups?.stride ?? 0,
   };
+}
+
+/** Element index of X's row `row`. */
+function xRow(r: ReturnType<typeof resolve>, row: number): number {
+  return r.xOffset + Math.floor(row / r.group) * r.ldgx + (row % r.group) * r.ldx;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -63,7 +75,7 @@ export function layerNormRef(
   const out = Float64Array.from(y);
   const stats = new Float64Array(2 * r.rows);
   for (let row = 0; row < r.rows; row++) {
-    const base = r.xOffset + row * r.ldx;
+    const base = xRow(r, row);
     let s = 0;
     for (let c = 0; c < r.cols; c++) s += x[base + c];
     const mean = s / r.cols;
@@ -100,7 +112,13 @@ export async function prepareLayerNorm(
   checkDims("layernorm", { rows: r.rows, cols: r.cols });
   checkDims("layernorm", { ldx: r.ldx, ldy: r.ldy, xOffset: r.xOffset, yOffset: r.yOffset }, true);
   if (!(r.eps >= 0)) throw new TypeError(`layernorm: eps must be ≥ 0, got ${r.eps}`);
-  const inPlace = checkRowsInOut("layernorm", r, t.x, t.y);
+  checkDims("layernorm", { groupRows: r.group });
+  checkDims("layernorm", { groupStride: r.ldgx }, true);
+  const grouped = shape.xGroups !== undefined;
+  if (grouped && t.x === t.y) throw new TypeError("layernorm: xGroups cannot run in place");
+  // Grouped X: check Y as a dense window and X at its last row.
+  const inPlace = checkRowsInOut("layernorm", grouped ? { ...r, ldx: 0, xOffset: 0 } : r, t.x, t.y);
+  if (grouped) checkExtent("layernorm", "x", t.x, xRow(r, r.rows - 1) + r.cols);
   for (const [name, tensor] of Object.entries(t)) if (tensor) checkDtype("layernorm", name, tensor, "f32");
   if (t.weight) checkExtent("layernorm", "weight", t.weight, r.cols);
   if (t.bias) checkExtent("layernorm", "bias", t.bias, r.cols);
@@ -126,6 +144,11 @@ export async function prepareLayerNorm(
       [r.xOffset, "u32"],
       [r.yOffset, "u32"],
       [r.eps, "f32"],
+      [r.group, "u32"],
+      [r.ldgx, "u32"],
+      [0, "u32"],
+      [0, "u32"],
+      [0, "u32"],
     ]),
     "layernorm-params",
   );

@@ -6,8 +6,8 @@
  * line naming the largest batch (or pool) that fits; the pool is checked against the dataset as well.
  *
  * The buffer list restates the sizes core/train/graph.ts, core/vit/vit.ts and core/eval/evaluate.ts
- * allocate: every training buffer that grows with the batch holds a whole batch (B·P rows, B·P² attention
- * logits, B·res² labels) and so is `perImage · B` bytes; the ViT's per-layer scratch is chunked by the
+ * allocate: every training buffer that grows with the batch holds a whole batch (B·P rows, B·P LHP
+ * coefficient rows, B·res² labels) and so is `perImage · B` bytes; the ViT's per-layer scratch is chunked by the
  * backbone itself and only needs one image to fit. tests/train/feasibility_test.ts checks the boundary
  * against real graph creation under a reduced limit.
  * @module
@@ -41,7 +41,8 @@ const F = 4; // bytes per f32 / i32 / u32
 /** Bytes of the ViT's per-image scratch at `res` (chunked by core/vit/vit.ts, so one image must fit). */
 export function vitScratchPerImage(vit: PlanDims["vit"], height: number, width = height): number {
   const P = (height / vit.patch) * (width / vit.patch), N = P + 1;
-  return Math.max(vit.heads * N * N, N * vit.mlpDim, N * 3 * vit.dim, P * 3 * vit.patch * vit.patch) * F;
+  // The fused attention keeps no [H, N, N] scores (core/vit/attention.ts).
+  return Math.max(N * vit.mlpDim, N * 3 * vit.dim, P * 3 * vit.patch * vit.patch) * F;
 }
 
 /** The training graph's batch-dependent buffers (graph.ts HpGraph.create) for `cfg` at train.batch. */
@@ -52,7 +53,7 @@ export function trainingBuffers(cfg: HpConfig, d: PlanDims): BufferNeed[] {
   return [
     per("vit-features [B, P, D_f]", P * Df * F),
     ...(aug ? [per("vit-features (augmented view) [B, P, D_f]", P * Df * F)] : []),
-    per("vit-attn [B, P, P]", P * P * F),
+    per("vit-lhp [B·P, 9]", P * 9 * F),
     per("train-images [B, 3, res, res]", 3 * r * r * F),
     per("train-labels [B, res, res]", r * r * F),
     per("linear-probe-lse [B, res, res]", r * r * F),
@@ -167,7 +168,7 @@ export function checkTrainingFits(
     const one = vitScratchPerImage(d.vit, res);
     if (one > limit) {
       throw new InputError(
-        `${key} ${res} does not fit this adapter: one image's ViT attention needs ${
+        `${key} ${res} does not fit this adapter: one image's ViT activations need ${
           formatBytes(one)
         }, over ` +
           `its ${lim} binding limit; lower ${key}`,

@@ -41,7 +41,7 @@ import {
 import { type Dropout2d, prepareDropout2d } from "../kernels/dropout.ts";
 import { prepareL2Normalize } from "../kernels/l2norm.ts";
 import { HP_AUX_STRIDE, HpLoss } from "../model/loss.ts";
-import { LhpCount, LhpMix, LhpWeights } from "../model/lhp.ts";
+import { LhpCount, LhpMix } from "../model/lhp.ts";
 import { ConsistencyReg } from "../model/reg.ts";
 import { type FlatAdam, prepareAdam } from "../kernels/optim.ts";
 import { createHpModules, type HpModules } from "../model/modules.ts";
@@ -81,7 +81,6 @@ interface Sequence {
   reg: ConsistencyReg | null;
   projBack: Array<{ record(rec: StepRecorder): void }>;
   mix: LhpMix;
-  lhpW: LhpWeights;
   lhpCount: LhpCount;
   headBack: HeadBackward[];
   emaUpdate: Dispatch;
@@ -168,7 +167,7 @@ export class HpGraph {
     this.metrics = init.t.metrics;
     this.fhat = init.t.fhat;
     this.shat = init.t.shat;
-    this.lhpCoef = init.seq.lhpW.coef;
+    this.lhpCoef = init.vit.lhp!;
     this.pools = init.pools;
     this.cluster = init.cluster;
     this.linear = init.linear;
@@ -210,7 +209,7 @@ export class HpGraph {
       batch: B,
       height: res,
       width: res,
-      attn: true,
+      lhp: { sigma: hp.sigma }, // the LHP coefficients [B·P, 9], computed in the last block
     });
     const vitAug = useAug
       ? await VitBackbone.create(gpu, arena, vitWeights, { batch: B, height: res, width: res })
@@ -246,11 +245,11 @@ export class HpGraph {
     const normSbar = await prepareL2Normalize(gpu, arena, N, D, { x: ema.code, y: shat });
 
     // ---- LHP
-    const lhpW = await LhpWeights.create(gpu, arena, { B, S }, { attn: vit.attn! }, { sigma: hp.sigma });
-    const lhpCount = await LhpCount.create(gpu, arena, N, { coef: lhpW.coef });
+    const lhpCoef = vit.lhp!;
+    const lhpCount = await LhpCount.create(gpu, arena, N, { coef: lhpCoef });
     const dmixed = T([N, D], "lhp-dmixed");
     const dsClean = T([N, D], "ds");
-    const mix = await LhpMix.create(gpu, arena, { B, S, C: D }, { coef: lhpW.coef, s, dmixed, ds: dsClean }, {
+    const mix = await LhpMix.create(gpu, arena, { B, S, C: D }, { coef: lhpCoef, s, dmixed, ds: dsClean }, {
       accumulateGrad: true,
     });
     const dropMix = await prepareDropout2d(
@@ -370,7 +369,6 @@ export class HpGraph {
         reg,
         projBack,
         mix,
-        lhpW,
         lhpCount,
         headBack,
         emaUpdate: modules.emaUpdate,
@@ -431,7 +429,6 @@ export class HpGraph {
     // 1–2: backbone and LHP coefficients
     this.vit.encode(rec, this.images);
     if (this.vitAug) this.vitAug.encode(rec, this.augImages);
-    q.lhpW.record(rec);
     timer?.mark(rec, 1);
     // 3–4: θ forward, ξ forward (ξ_{t−1}), then the EMA update
     this.head.record(rec);

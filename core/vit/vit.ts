@@ -3,13 +3,16 @@
  *
  * Shapes (per chunk of Bc images): N = 1 + R + P tokens (CLS, R registers, P patches), C channels, H heads
  * of width d = C/H, M = mlp width.
- *   x [Bc·N, C] residual stream · y [Bc·N, C] LayerNorm output · qkv [Bc·N, 3C] · scores [Bc, H, N, N]
+ *   x [Bc·N, C] residual stream · y [Bc·N, C] LayerNorm output · qkv [Bc·N, 3C]
  *   o [Bc·N, C] attention output · hidden [Bc·N, M] · patches [Bc·P, 3p²]
- * Per block: LN1 → qkv GEMM (+bias) → per image QKᵀ·d^-½ GEMM (batched over heads) → row softmax → AV GEMM
- * → proj GEMM accumulated into x (+bias) → LN2 → fc1 GEMM (+bias, exact GELU) → fc2 GEMM accumulated
- * into x. Then the final LayerNorm writes the patch rows (CLS dropped) to `features` [B, P, C], rows
- * b·P + r·gw + c. With `attn`, the last block also writes HP's head-mean pre-softmax patch logits
- * (scale/H)·Q_P·K_Pᵀ to `attn` [B, P, P] (dino-backbone.md §2.1 identity, one GEMM per chunk).
+ * Per block, 7 dispatches whatever the batch: LN1 → qkv GEMM (+bias) → fused attention over all images ×
+ * heads (online softmax, no [Bc, H, N, N] scores; attention.ts) → proj GEMM accumulated into x (+bias) →
+ * LN2 → fc1 GEMM (+bias, exact GELU) → fc2 GEMM accumulated into x. Then one final LayerNorm writes the
+ * patch rows of every image (CLS and registers skipped) to `features` [B, P, C], rows b·P + r·gw + c.
+ * HP's last-block outputs, from the head-mean pre-softmax patch logits (scale/H)·Q_P·K_Pᵀ
+ * (dino-backbone.md §2.1 identity):
+ * - `lhp`: the LHP coefficients [B·P, 9] (hp-method.md §5.5), one more dispatch, the logits never stored;
+ * - `attn`: the logits themselves [B, P, P] (one GEMM per chunk; for `features` and tests).
  *
  * DINOv2: register tokens (no position embedding) sit right after CLS and take part in every attention;
  * CLS and register rows/columns are left out of `features` and `attn`. LayerScale x + γ⊙(W·y + b) is folded
@@ -27,7 +30,7 @@ import type { Dispatch } from "../gpu/pipelines.ts";
 import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { prepareGemm } from "../kernels/gemm.ts";
 import { prepareLayerNorm } from "../kernels/layernorm.ts";
-import { prepareSoftmax } from "../kernels/softmax.ts";
+import { prepareAttention, prepareLhpFromQk } from "./attention.ts";
 import { BLOCK_PARAMS, type VitConfig, type VitWeights } from "./weights.ts";
 import { positionTable } from "./pos_embed.ts";
 import { type PatchifyPlan, prepareClsRows, preparePatchify } from "./embed.ts";
@@ -43,10 +46,17 @@ export interface VitOptions {
   width: number;
   /** Also produce the last block's head-mean pre-softmax patch logits [B, P, P]. */
   attn?: boolean;
+  /** Also produce HP's LHP coefficients [B·P, 9] from those logits (hp-method.md §5.5), with this σ. */
+  lhp?: { sigma: number };
   /** Also write the CLS token after the final LayerNorm to `cls` [B, C] (used by golden tests). */
   cls?: boolean;
   /** Images per internal chunk (default: the most that keeps every binding within the adapter limit). */
   chunk?: number;
+}
+
+/** `d` labelled with its role in the forward (bench vit's per-kernel GPU times are grouped by it). */
+async function named(label: string, d: Promise<Dispatch>): Promise<Dispatch> {
+  return { ...(await d), label };
 }
 
 interface ChunkPlan {
@@ -63,7 +73,7 @@ interface ChunkPlan {
  */
 export function chunkSize(c: VitConfig, gh: number, gw: number, batch: number, limit: number): number {
   const P = gh * gw, N = P + 1 + (c.registers ?? 0);
-  const perImage = Math.max(c.heads * N * N, N * c.mlpDim, N * 3 * c.dim, P * 3 * c.patch * c.patch) * 4;
+  const perImage = Math.max(N * c.mlpDim, N * 3 * c.dim, P * 3 * c.patch * c.patch) * 4;
   if (perImage > limit) {
     throw new LimitError(
       `ViT: one ${gh * c.patch}×${gw * c.patch} image needs a ${perImage}-byte buffer, over the adapter's ` +
@@ -157,6 +167,8 @@ export class VitBackbone {
     readonly features: GpuTensor,
     /** [B, P, P] head-mean pre-softmax logits of the last block (only with `attn: true`). */
     readonly attn: GpuTensor | null,
+    /** [B·P, 9] LHP coefficients (only with `lhp`). */
+    readonly lhp: GpuTensor | null,
     /** [B, C] CLS token after the final LayerNorm (only with `cls: true`). */
     readonly cls: GpuTensor | null,
     readonly gpu: Gpu,
@@ -192,11 +204,14 @@ export class VitBackbone {
       throw new TypeError(`ViT: input ${Hh}×${Ww} is not a positive multiple of the patch size ${c.patch}`);
     }
     if (c.dim % c.heads) throw new TypeError(`ViT: width ${c.dim} is not divisible by ${c.heads} heads`);
+    if (opts.lhp && Hh !== Ww) {
+      throw new TypeError(`ViT: LHP coefficients need a square input (the 3×3 window grid), got ${Hh}×${Ww}`);
+    }
     const R = c.registers ?? 0, T = 1 + R; // prefix tokens: CLS, then the registers
     const gh = Hh / c.patch, gw = Ww / c.patch, P = gh * gw, N = T + P, C = c.dim, H = c.heads;
     const hd = C / H, K = 3 * c.patch * c.patch, Mlp = c.mlpDim;
-    // Scratch per chunk stays under the binding limit and under 1 GiB per buffer (a big GPU gains nothing
-    // from multi-GB attention buffers; B/8 at 224 still gets 36 images per chunk).
+    // Scratch per chunk stays under the binding limit and under 1 GiB per buffer (the MLP hidden layer is
+    // the largest: S/8 at 224 gets 27 images per chunk at 128 MiB, 222 at 1 GiB).
     const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize, 2 ** 30);
     const Bc = Math.min(opts.chunk ?? Infinity, chunkSize(c, gh, gw, B, limit));
     const arena = new BufferArena(gpu, "vit");
@@ -232,11 +247,11 @@ export class VitBackbone {
       };
       const features = what("vit-features", [B, P, C]);
       const attn = opts.attn ? what("vit-attn", [B, P, P]) : null;
+      const lhp = opts.lhp ? what("vit-lhp", [B * P, 9]) : null;
       const clsOut = opts.cls ? what("vit-cls", [B, C]) : null;
       const x = arena.tensor([Bc * N, C], "f32", "vit-x");
       const y = arena.tensor([Bc * N, C], "f32", "vit-y");
       const qkv = arena.tensor([Bc * N, 3 * C], "f32", "vit-qkv");
-      const scores = arena.tensor([Bc, H, N, N], "f32", "vit-scores");
       const o = arena.tensor([Bc * N, C], "f32", "vit-o");
       const hidden = arena.tensor([Bc * N, Mlp], "f32", "vit-hidden");
       const patchBuf = arena.tensor([Bc * P, K], "f32", "vit-patches");
@@ -255,158 +270,187 @@ export class VitBackbone {
         });
         // Patch embedding: rows b·N + T + t of x = patches·W_peᵀ + b_pe + pos[1 + t].
         rest.push(
-          await prepareGemm(gpu, arena, {
-            M: P,
-            N: C,
-            K,
-            batch: n,
-            transB: true,
-            aBatchStride: P * K,
-            bBatchStride: 0,
-            cOffset: T * C,
-            cBatchStride: N * C,
-            residual: { ld: C, offset: 0, batchStride: 0 },
-          }, { a: patchBuf, b: peW, c: x, bias: peB, residual: posPatch }),
-          await prepareClsRows(gpu, arena, { images: n, tokens: N, dim: C, rows: T }, { clsPos, x }),
+          await named(
+            "patch-embed",
+            prepareGemm(gpu, arena, {
+              M: P,
+              N: C,
+              K,
+              batch: n,
+              transB: true,
+              aBatchStride: P * K,
+              bBatchStride: 0,
+              cOffset: T * C,
+              cBatchStride: N * C,
+              residual: { ld: C, offset: 0, batchStride: 0 },
+            }, { a: patchBuf, b: peW, c: x, bias: peB, residual: posPatch }),
+          ),
+          await named(
+            "cls-rows",
+            prepareClsRows(gpu, arena, { images: n, tokens: N, dim: C, rows: T }, { clsPos, x }),
+          ),
         );
         const rows = n * N;
         for (let bi = 0; bi < c.depth; bi++) {
           const bw = blocks[bi];
           rest.push(
-            await prepareLayerNorm(gpu, arena, { rows, cols: C, eps: c.eps }, {
-              x,
-              y,
-              weight: bw["norm1.weight"],
-              bias: bw["norm1.bias"],
-            }),
-            await prepareGemm(gpu, arena, { M: rows, N: 3 * C, K: C, transB: true }, {
-              a: y,
-              b: bw["attn.qkv.weight"],
-              c: qkv,
-              bias: bw["attn.qkv.bias"],
-            }),
+            await named(
+              "ln1",
+              prepareLayerNorm(gpu, arena, { rows, cols: C, eps: c.eps }, {
+                x,
+                y,
+                weight: bw["norm1.weight"],
+                bias: bw["norm1.bias"],
+              }),
+            ),
+            await named(
+              "qkv",
+              prepareGemm(gpu, arena, { M: rows, N: 3 * C, K: C, transB: true }, {
+                a: y,
+                b: bw["attn.qkv.weight"],
+                c: qkv,
+                bias: bw["attn.qkv.bias"],
+              }),
+            ),
           );
           if (attn && bi === c.depth - 1) {
             // HP logits: mean over heads of q_h·k_hᵀ·scale = (scale/H)·Q·Kᵀ over patch rows (CLS and
             // registers skipped).
             rest.push(
-              await prepareGemm(gpu, arena, {
-                M: P,
-                N: P,
-                K: C,
-                batch: n,
-                transB: true,
-                lda: 3 * C,
-                ldb: 3 * C,
-                aOffset: T * 3 * C,
-                bOffset: T * 3 * C + C,
-                aBatchStride: N * 3 * C,
-                bBatchStride: N * 3 * C,
-                cOffset: first * P * P,
-                cBatchStride: P * P,
-                alpha: scale / H,
-              }, { a: qkv, b: qkv, c: attn }),
+              await named(
+                "attn-logits",
+                prepareGemm(gpu, arena, {
+                  M: P,
+                  N: P,
+                  K: C,
+                  batch: n,
+                  transB: true,
+                  lda: 3 * C,
+                  ldb: 3 * C,
+                  aOffset: T * 3 * C,
+                  bOffset: T * 3 * C + C,
+                  aBatchStride: N * 3 * C,
+                  bBatchStride: N * 3 * C,
+                  cOffset: first * P * P,
+                  cBatchStride: P * P,
+                  alpha: scale / H,
+                }, { a: qkv, b: qkv, c: attn }),
+              ),
             );
           }
-          for (let b = 0; b < n; b++) {
+          if (lhp && bi === c.depth - 1) {
             rest.push(
-              await prepareGemm(gpu, arena, {
-                M: N,
-                N: N,
-                K: hd,
-                batch: H,
-                transB: true,
-                lda: 3 * C,
-                ldb: 3 * C,
-                aOffset: b * N * 3 * C,
-                bOffset: b * N * 3 * C + C,
-                aBatchStride: hd,
-                bBatchStride: hd,
-                cOffset: b * H * N * N,
-                cBatchStride: N * N,
-                alpha: scale,
-              }, { a: qkv, b: qkv, c: scores }),
-            );
-          }
-          rest.push(await prepareSoftmax(gpu, arena, { rows: n * H * N, cols: N }, { x: scores, y: scores }));
-          for (let b = 0; b < n; b++) {
-            rest.push(
-              await prepareGemm(gpu, arena, {
-                M: N,
-                N: hd,
-                K: N,
-                batch: H,
-                lda: N,
-                ldb: 3 * C,
-                ldc: C,
-                aOffset: b * H * N * N,
-                aBatchStride: N * N,
-                bOffset: b * N * 3 * C + 2 * C,
-                bBatchStride: hd,
-                cOffset: b * N * C,
-                cBatchStride: hd,
-              }, { a: scores, b: qkv, c: o }),
+              await named(
+                "lhp",
+                prepareLhpFromQk(gpu, arena, {
+                  images: n,
+                  prefix: T,
+                  side: gh,
+                  dim: C,
+                  heads: H,
+                  scale,
+                  sigma: opts.lhp!.sigma,
+                  firstImage: first,
+                }, { qkv, coef: lhp }),
+              ),
             );
           }
           rest.push(
-            await prepareGemm(gpu, arena, { M: rows, N: C, K: C, transB: true, accumulate: true }, {
-              a: o,
-              b: bw["attn.proj.weight"],
-              c: x,
-              bias: bw["attn.proj.bias"],
-            }),
-            await prepareLayerNorm(gpu, arena, { rows, cols: C, eps: c.eps }, {
-              x,
-              y,
-              weight: bw["norm2.weight"],
-              bias: bw["norm2.bias"],
-            }),
-            await prepareGemm(gpu, arena, { M: rows, N: Mlp, K: C, transB: true, act: "gelu" }, {
-              a: y,
-              b: bw["mlp.fc1.weight"],
-              c: hidden,
-              bias: bw["mlp.fc1.bias"],
-            }),
-            await prepareGemm(gpu, arena, { M: rows, N: C, K: Mlp, transB: true, accumulate: true }, {
-              a: hidden,
-              b: bw["mlp.fc2.weight"],
-              c: x,
-              bias: bw["mlp.fc2.bias"],
-            }),
+            await named(
+              "attention",
+              prepareAttention(gpu, arena, { images: n, tokens: N, dim: C, heads: H, scale }, { qkv, o }),
+            ),
+          );
+          rest.push(
+            await named(
+              "proj",
+              prepareGemm(gpu, arena, { M: rows, N: C, K: C, transB: true, accumulate: true }, {
+                a: o,
+                b: bw["attn.proj.weight"],
+                c: x,
+                bias: bw["attn.proj.bias"],
+              }),
+            ),
+            await named(
+              "ln2",
+              prepareLayerNorm(gpu, arena, { rows, cols: C, eps: c.eps }, {
+                x,
+                y,
+                weight: bw["norm2.weight"],
+                bias: bw["norm2.bias"],
+              }),
+            ),
+            await named(
+              "fc1",
+              prepareGemm(gpu, arena, { M: rows, N: Mlp, K: C, transB: true, act: "gelu" }, {
+                a: y,
+                b: bw["mlp.fc1.weight"],
+                c: hidden,
+                bias: bw["mlp.fc1.bias"],
+              }),
+            ),
+            await named(
+              "fc2",
+              prepareGemm(gpu, arena, { M: rows, N: C, K: Mlp, transB: true, accumulate: true }, {
+                a: hidden,
+                b: bw["mlp.fc2.weight"],
+                c: x,
+                bias: bw["mlp.fc2.bias"],
+              }),
+            ),
           );
         }
-        // Final LayerNorm of the patch rows, straight into features (one dispatch per image: CLS and
-        // register rows interleave the patch rows in x).
-        for (let b = 0; b < n; b++) {
-          rest.push(
-            await prepareLayerNorm(gpu, arena, {
-              rows: P,
+        // Final LayerNorm of the patch rows of every image, straight into features: one dispatch reading
+        // x in groups of P rows (CLS and register rows sit between the groups).
+        rest.push(
+          await named(
+            "final-ln",
+            prepareLayerNorm(gpu, arena, {
+              rows: n * P,
               cols: C,
               eps: c.eps,
-              xOffset: (b * N + T) * C,
-              yOffset: (first + b) * P * C,
+              xOffset: T * C,
+              xGroups: { rows: P, stride: N * C },
+              yOffset: first * P * C,
             }, { x, y: features, weight: normW, bias: normB }),
-          );
-        }
+          ),
+        );
         if (clsOut) {
           rest.push(
-            await prepareLayerNorm(gpu, arena, {
-              rows: n,
-              cols: C,
-              eps: c.eps,
-              ldx: N * C,
-              yOffset: first * C,
-            }, {
-              x,
-              y: clsOut,
-              weight: normW,
-              bias: normB,
-            }),
+            await named(
+              "cls-ln",
+              prepareLayerNorm(gpu, arena, {
+                rows: n,
+                cols: C,
+                eps: c.eps,
+                ldx: N * C,
+                yOffset: first * C,
+              }, {
+                x,
+                y: clsOut,
+                weight: normW,
+                bias: normB,
+              }),
+            ),
           );
         }
         chunks.push({ first, count: n, patchify, rest });
       }
-      const vit = new VitBackbone(c, B, Hh, Ww, features, attn, clsOut, gpu, arena, chunks, patchBuf, Bc);
+      const vit = new VitBackbone(
+        c,
+        B,
+        Hh,
+        Ww,
+        features,
+        attn,
+        lhp,
+        clsOut,
+        gpu,
+        arena,
+        chunks,
+        patchBuf,
+        Bc,
+      );
       vit.#ownWeights = ownWeights;
       return vit;
     } catch (err) {

@@ -1,6 +1,8 @@
 // layernorm.wgsl — row layernorm, f32: y = (x − mean) · rsqrt(var + eps) · w + b over each row of width C.
 //
-// For each row r < rows:  x(c) = X[x_off + r*ldx + c], c < cols
+// For each row r < rows:  x(c) = X[x_off + (r / group)*ldgx + (r % group)*ldx + c], c < cols
+//   (group = rows, ldgx = 0 unless rows come in groups, e.g. the patch rows of each image in the ViT's
+//   token matrix, with CLS and register rows between the groups)
 //   mean = Σ x / C,  var = Σ (x − mean)² / C   (two-pass: the biased variance, as torch.nn.LayerNorm)
 //   Y[y_off + r*ldy + c] = (x(c) − mean) · rstd · W[c] + Bias[c]       (W when HAS_W, Bias when HAS_B)
 //   STATS[2r] = mean, STATS[2r+1] = rstd                               (HAS_STATS, for a backward pass)
@@ -29,7 +31,8 @@ override X_IS_Y: bool = false;
 
 struct Params {
   rows: u32, cols: u32, ldx: u32, ldy: u32,
-  x_off: u32, y_off: u32, eps: f32, _p0: u32,
+  x_off: u32, y_off: u32, eps: f32, group: u32,
+  ldgx: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> X: array<f32>;
@@ -41,7 +44,7 @@ struct Params {
 
 fn load(row: u32, c: u32) -> f32 {
   if (X_IS_Y) { return Y[p.y_off + row * p.ldy + c]; }
-  return X[p.x_off + row * p.ldx + c];
+  return X[p.x_off + (row / p.group) * p.ldgx + (row % p.group) * p.ldx + c];
 }
 
 @compute @workgroup_size(WG)

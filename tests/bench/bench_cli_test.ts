@@ -45,3 +45,20 @@ Deno.test("bench vit: an unknown model name is a usage error before any GPU work
     (e: unknown) => e instanceof UsageError && /unknown model "S\/9".*S\/16, S\/8, B\/8/.test(e.message),
   );
 });
+
+Deno.test("bench vit: a bad rounds= or a baseline= that is no hpseg checkout is a usage error before any GPU work", async () => {
+  const { bench } = await import("../../core/bench/vit_bench.ts");
+  await assert.rejects(
+    bench({ json: true, quick: false, rest: ["S/16", "rounds=0"] }),
+    (e: unknown) => e instanceof UsageError && /rounds must be a positive integer, got "0"/.test(e.message),
+  );
+  const empty = await Deno.makeTempDir();
+  try {
+    await assert.rejects(
+      bench({ json: true, quick: false, rest: [`baseline=${empty}`] }),
+      (e: unknown) => e instanceof UsageError && /has no core\/vit\/vit\.ts/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(empty);
+  }
+});

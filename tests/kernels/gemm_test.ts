@@ -34,6 +34,7 @@ async function check(
     seed?: number;
     variants?: GemmVariant[];
     expectLabel?: RegExp;
+    unrolledEpilogue?: boolean;
   } = {},
 ) {
   for (const variant of opts.variants ?? ["tile64"]) await checkVariant(ctx, s, opts, variant);
@@ -49,7 +50,13 @@ const BOTH: GemmVariant[] = ["tile64", "tile128"];
 async function checkVariant(
   ctx: GpuTestContext,
   s: GemmShape,
-  opts: { bias?: boolean; residual?: boolean; seed?: number; expectLabel?: RegExp },
+  opts: {
+    bias?: boolean;
+    residual?: boolean;
+    seed?: number;
+    expectLabel?: RegExp;
+    unrolledEpilogue?: boolean;
+  },
   variant: GemmVariant,
 ) {
   const { gpu, arena } = ctx;
@@ -67,6 +74,7 @@ async function checkVariant(
   const shape = res ? { ...s, residual: {} } : s;
   const d = await prepareGemm(gpu, arena, shape, { a: ta, b: tb, c: tc, bias: tbias, residual: tres }, {
     variant,
+    unrolledEpilogue: opts.unrolledEpilogue,
   });
   if (opts.expectLabel) assert.match(d.kernel.label, opts.expectLabel);
   const rec = new StepRecorder(gpu);
@@ -76,6 +84,7 @@ async function checkVariant(
   // f32 accumulation over K terms: error ~ sqrt(K)·eps·|terms|.
   const tol = 2e-5 * Math.sqrt(s.K) + 1e-5;
   assertAllClose(got, want, { rtol: tol, atol: tol, label: `gemm ${variant} ${JSON.stringify(s)}` });
+  return got;
 }
 
 /** [M, N, K] triples covering the issue's awkward sizes 1, 3, 17, 197, 785 and 1601 in every role. */
@@ -166,7 +175,7 @@ gpuTest("gemm() tile128 with 16-byte loads of 4-aligned A and B rows", async (ct
   // One operand aligned, the other not (odd offset): only A goes wide.
   await check(ctx, { M: 140, N: 129, K: 20, bOffset: 1 }, {
     variants: ["tile128"],
-    expectLabel: /A f32 vec4, B f32\)/,
+    expectLabel: /A f32 vec4, B f32(,|\))/,
   });
 });
 
@@ -249,3 +258,26 @@ gpuTest("gemm() with f16 storage of A and/or B accumulates in f32", async ({ gpu
     /A must be f32 or f16/,
   );
 });
+
+gpuTest(
+  "gemm() tile128's unrolled epilogue (the GPU default) and interior fast path, awkward shapes",
+  async (ctx) => {
+    // Software adapters default to the compact epilogue; both forms must give the same bits. Shapes mix
+    // interior 128×128 tiles (no bounds tests) with ragged edges and a ragged last K-tile, every transpose.
+    const cases: [GemmShape, { bias?: boolean; residual?: boolean }][] = [
+      [{ M: 261, N: 139, K: 21, transB: true, act: "gelu" }, { bias: true, residual: true }],
+      [{ M: 256, N: 256, K: 24, transA: true }, {}],
+      [{ M: 130, N: 140, K: 33, transA: true, transB: true, accumulate: true, alpha: 0.125 }, {}],
+      [{ M: 197, N: 129, K: 17, batch: 2 }, { bias: true }],
+    ];
+    for (const [s, o] of cases) {
+      const unrolled = await checkVariant(ctx, s, { ...o, unrolledEpilogue: true }, "tile128");
+      const compact = await checkVariant(ctx, s, { ...o, unrolledEpilogue: false }, "tile128");
+      assertAllClose(unrolled, compact, {
+        atol: 0,
+        rtol: 0,
+        label: `unrolled = compact ${JSON.stringify(s)}`,
+      });
+    }
+  },
+);

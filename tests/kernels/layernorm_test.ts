@@ -16,7 +16,9 @@ async function check(
 ) {
   const seed = opts.seed ?? 1;
   const ldx = s.ldx ?? s.cols, ldy = s.ldy ?? s.cols;
-  const xLen = (s.xOffset ?? 0) + (s.rows - 1) * ldx + s.cols;
+  const g = s.xGroups ?? { rows: s.rows, stride: 0 };
+  const xAt = (r: number) => (s.xOffset ?? 0) + Math.floor(r / g.rows) * g.stride + (r % g.rows) * ldx;
+  const xLen = xAt(s.rows - 1) + s.cols;
   const yLen = (s.yOffset ?? 0) + (s.rows - 1) * ldy + s.cols;
   const x = randnF32(xLen, seed, 2);
   // A common offset per element tests the two-pass variance (one-pass E[x²]−E[x]² loses digits).
@@ -41,7 +43,7 @@ async function check(
   for (let r = 0; r < s.rows; r++) {
     let cond = 1;
     for (let c = 0; c < s.cols; c++) {
-      cond = Math.max(cond, Math.abs(x[(s.xOffset ?? 0) + r * ldx + c]) * want.stats[2 * r + 1]);
+      cond = Math.max(cond, Math.abs(x[xAt(r) + c]) * want.stats[2 * r + 1]);
     }
     const lo = (s.yOffset ?? 0) + r * ldy;
     inRow.fill(1, lo, lo + s.cols);
@@ -81,6 +83,10 @@ gpuTest("layerNorm() strided windows, in place, and 70,000 rows", async (ctx) =>
   await check(ctx, { rows: 7, cols: 20, ldx: 33, xOffset: 5, ldy: 21, yOffset: 1 }, { affine: true });
   await check(ctx, { rows: 6, cols: 384 }, { inPlace: true, affine: true });
   await check(ctx, { rows: 70_000, cols: 3 }, { affine: true, seed: 7 });
+  // Grouped rows (the ViT's final norm: 5 patch rows of each of 3 images, 2 other rows between images).
+  await check(ctx, { rows: 15, cols: 20, xOffset: 3, ldx: 20, xGroups: { rows: 5, stride: 7 * 20 } }, {
+    affine: true,
+  });
 });
 
 gpuTest("layerNorm() rejects bad layouts", async ({ gpu, arena }) => {

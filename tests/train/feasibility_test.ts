@@ -35,7 +35,7 @@ function limited(gpu: Gpu, bytes: number): Gpu {
 }
 
 const CASES = [
-  { what: "attention logits", top: "vit-attn", res: 128, dim: 64, headDim: 32 },
+  { what: "backbone features", top: "vit-features", res: 128, dim: 256, headDim: 16 },
   { what: "codes", top: "codes", res: 128, dim: 64, headDim: 320 },
   { what: "input images", top: "train-images", res: 64, dim: 32, headDim: 16 },
 ];
@@ -96,25 +96,27 @@ for (const c of CASES) {
 const S8 = { patch: 8, dim: 384, heads: 6, mlpDim: 1536 };
 const LAVAPIPE = { maxStorageBufferBindingSize: 128 * 2 ** 20, maxBufferSize: 2 ** 31 };
 
-Deno.test("feasibility: COCO-Stuff at batch 64 on a 128 MiB adapter is refused naming the largest batch", () => {
-  const cfg = loadConfig("cocostuff27", ["dataset.root=/data/coco"]);
-  // The head-mean attention logits are [B, 784, 784] f32 (224 px, patch 8): 2,458,624 bytes per image.
-  const fit = Math.floor(LAVAPIPE.maxStorageBufferBindingSize / (784 * 784 * 4));
-  assert.equal(fit, 54);
+Deno.test("feasibility: COCO-Stuff fits batch 64 on a 128 MiB adapter; batch 128 is refused naming the largest", () => {
+  // The fused attention stores no [B, 784, 784] logits any more (they capped lavapipe at batch 54); the
+  // largest buffer per image is now the codes [B·784, 512] f32: 1,605,632 bytes per image.
+  const fit = Math.floor(LAVAPIPE.maxStorageBufferBindingSize / (784 * 512 * 4));
+  assert.equal(fit, 83);
+  const at = (batch: number) =>
+    loadConfig("cocostuff27", ["dataset.root=/data/coco", `train.batch=${batch}`]);
+  assert.doesNotThrow(() => checkTrainingFits(at(64), { vit: S8, nClasses: 27 }, LAVAPIPE));
   assert.throws(
-    () => checkTrainingFits(cfg, { vit: S8, nClasses: 27 }, LAVAPIPE),
+    () => checkTrainingFits(at(128), { vit: S8, nClasses: 27 }, LAVAPIPE),
     (e: Error) =>
       e instanceof InputError && !e.message.includes("\n") &&
-      e.message.startsWith("train.batch 64 does not fit this adapter at train.res 224") &&
-      e.message.includes("vit-attn [B, P, P] needs 157.4 MB") &&
+      e.message.startsWith("train.batch 128 does not fit this adapter at train.res 224") &&
+      e.message.includes("codes [B·P, D] needs 196 MiB") &&
       e.message.endsWith(`the largest batch that fits is ${fit} (--set train.batch=${fit})`),
   );
-  const ok = loadConfig("cocostuff27", ["dataset.root=/data/coco", `train.batch=${fit}`]);
-  assert.match(checkTrainingFits(ok, { vit: S8, nClasses: 27 }, LAVAPIPE).summary, /vit-attn/);
-  // Memory: a 4 GB machine cannot hold the buffers of batch 54.
+  assert.match(checkTrainingFits(at(fit), { vit: S8, nClasses: 27 }, LAVAPIPE).summary, /codes/);
+  // Memory: a 200 MB machine cannot hold the buffers of batch 83.
   assert.throws(
-    () => checkTrainingFits(ok, { vit: S8, nClasses: 27 }, LAVAPIPE, { memoryBytes: 4e9 }),
-    /needs about .* of GPU buffers, more than the 4\.0 GB of memory/,
+    () => checkTrainingFits(at(fit), { vit: S8, nClasses: 27 }, LAVAPIPE, { memoryBytes: 2e8 }),
+    /needs about .* of GPU buffers, more than the 200\.0 MB of memory/,
   );
 });
 
@@ -126,9 +128,9 @@ Deno.test("feasibility: a pool the training set cannot fill and an image that ca
   );
   assert.doesNotThrow(() => checkPoolFitsDataset(cfg, 2048, "x"));
   // train.res is capped by the config (≤ 2048 patches per crop, core/limits.ts); eval.res only by this check.
-  const big = loadConfig("cocostuff27", ["dataset.root=/x", "eval.res=1024", "train.batch=1"]);
+  const big = loadConfig("cocostuff27", ["dataset.root=/x", "eval.res=1536", "train.batch=1"]);
   assert.throws(
     () => checkTrainingFits(big, { vit: S8, nClasses: 27 }, LAVAPIPE),
-    /eval\.res 1024 does not fit this adapter: one image's ViT attention needs .*; lower eval\.res$/,
+    /eval\.res 1536 does not fit this adapter: one image's ViT activations need .*; lower eval\.res$/,
   );
 });

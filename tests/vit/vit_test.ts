@@ -16,6 +16,8 @@ import { StepRecorder } from "../../core/gpu/step_recorder.ts";
 import { readF32 } from "../../core/gpu/readback.ts";
 import { assertAllClose, gpuTest, randnF32 } from "../_util.ts";
 import { forward, golden } from "./_golden.ts";
+import { randomVitWeights } from "../../core/bench/vit_bench.ts";
+import { LhpWeights } from "../../core/model/lhp.ts";
 
 const FIX = new URL("../fixtures/vit/", import.meta.url).pathname;
 const exp = readSafetensorsSync(FIX + "tiny_expected.safetensors");
@@ -166,13 +168,14 @@ gpuTest(
       VitBackbone.create(gpu, arena, w, { batch: 1, height: 18, width: 16 }),
       /18×16 is not a positive multiple of the patch size 4/,
     );
-    // S/8 at 224 on a 128 MiB adapter: 8 images per chunk (scores 6·785²·4 B = 14.8 MB per image).
+    // S/8 at 224 on a 128 MiB adapter: 27 images per chunk (MLP hidden 785·1536·4 B = 4.8 MB per image;
+    // the fused attention keeps no scores).
     const s8 = { patch: 8, dim: 384, depth: 12, heads: 6, eps: 1e-6, posGrid: 28, mlpDim: 1536 };
-    assert.equal(chunkSize(s8, 28, 28, 64, 128 * 2 ** 20), 9);
+    assert.equal(chunkSize(s8, 28, 28, 64, 128 * 2 ** 20), 27);
     assert.equal(chunkSize(s8, 28, 28, 4, 128 * 2 ** 20), 4);
     assert.throws(
-      () => chunkSize(s8, 40, 40, 1, 32 * 2 ** 20),
-      /over the adapter's 33554432-byte binding limit/,
+      () => chunkSize(s8, 40, 40, 1, 8 * 2 ** 20),
+      /over the adapter's 8388608-byte binding limit/,
     );
   },
 );
@@ -186,5 +189,58 @@ gpuTest(
   async ({ gpu, arena }) => {
     await golden(gpu, arena, "tiny 64²", TINY, 64, 64);
     await golden(gpu, arena, "tiny 80×96", TINY, 80, 96);
+  },
+);
+
+gpuTest(
+  "VitBackbone: 7 dispatches per block whatever the batch; its LHP coefficients equal LhpWeights on its attn",
+  async ({ gpu, arena }) => {
+    const config = { patch: 8, dim: 64, depth: 2, heads: 4, eps: 1e-6, posGrid: 8, mlpDim: 256 };
+    const w = VitGpuWeights.upload(gpu, randomVitWeights(config, 7));
+    try {
+      const counts: number[] = [];
+      for (const batch of [1, 5]) {
+        const vit = await VitBackbone.create(gpu, arena, w, { batch, height: 48, width: 56 });
+        // patchify, patch-embedding GEMM, CLS rows, 7 per block, final LayerNorm — per chunk.
+        assert.equal(vit.chunk, batch);
+        counts.push(vit.dispatchCount);
+        vit.destroy();
+      }
+      assert.deepEqual(counts, [4 + 7 * config.depth, 4 + 7 * config.depth]);
+      // Batch 3 in chunks of 2 (6×6 grid): the coefficients of the second chunk land at rows 2·P on, and
+      // all equal LhpWeights run on the backbone's own attn output.
+      const vit = await VitBackbone.create(gpu, arena, w, {
+        batch: 3,
+        height: 48,
+        width: 48,
+        chunk: 2,
+        attn: true,
+        lhp: { sigma: 28 },
+      });
+      try {
+        assert.equal(vit.dispatchCount, 2 * (4 + 7 * config.depth + 2));
+        const images = arena.upload(randnF32(3 * 3 * 48 * 48, 3), [3, 3, 48, 48], "f32", "images");
+        const lhpW = await LhpWeights.create(gpu, arena, { B: 3, S: 6 }, { attn: vit.attn! }, { sigma: 28 });
+        const rec = new StepRecorder(gpu);
+        vit.encode(rec, images);
+        lhpW.record(rec);
+        rec.submit();
+        const got = await readF32(gpu, vit.lhp!);
+        assert.ok(got.some((v) => v > 0));
+        assertAllClose(got, await readF32(gpu, lhpW.coef), {
+          atol: 0,
+          rtol: 0,
+          label: "vit.lhp vs LhpWeights",
+        });
+        await assert.rejects(
+          VitBackbone.create(gpu, arena, w, { batch: 1, height: 48, width: 56, lhp: { sigma: 28 } }),
+          /square/,
+        );
+      } finally {
+        vit.destroy();
+      }
+    } finally {
+      w.destroy();
+    }
   },
 );
