@@ -22,9 +22,9 @@ import { BufferArena } from "../gpu/buffers.ts";
 import { hash32, Rng } from "../rng.ts";
 import { InputError, Interrupted, LimitError } from "../errors.ts";
 import { describeFinal, type FinalScores, type TelemetryMessage } from "../telemetry.ts";
-import { type DatasetOptions, usesFiveCrop } from "../../datasets/dataset.ts";
+import { usesFiveCrop } from "../../datasets/dataset.ts";
 import { openDataset } from "../../datasets/registry.ts";
-import { defaultLoaderWorkers, Loader, LoaderWorkers } from "../data/loader.ts";
+import { Loader, LoaderWorkers } from "../data/loader.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { variantName } from "../vit/weights.ts";
 import { configToYaml } from "../model/config.ts";
@@ -51,6 +51,7 @@ import { buildPools, initClusterProbe } from "./build_pools.ts";
 import { captureState, restoreState } from "./state.ts";
 import { type PhaseHooks, RunProgress, type TickMessage } from "./progress.ts";
 import { CrfPool } from "../eval/crf_pool.ts";
+import { datasetOptions, loaderWorkerCount } from "./run_data.ts";
 
 export { backboneWeights } from "../model/backbone.ts";
 export { restoreState } from "./state.ts";
@@ -112,28 +113,6 @@ async function crfScores(evalCtx: EvalContext, graph: HpGraph, hooks: PhaseHooks
   } finally {
     pool.close();
   }
-}
-
-/** Loader Workers of a run: `--workers` when given, else dataset.workers (auto: {@link defaultLoaderWorkers}). */
-export function loaderWorkerCount(cfg: HpConfig, override?: number): number {
-  const w = cfg.dataset.workers;
-  return override ?? (w === "auto" ? defaultLoaderWorkers(cfg.dataset.name) : w);
-}
-
-/** What the run opens for `split`, from the config's dataset section (and train.res / eval.res for packs). */
-export function datasetOptions(cfg: HpConfig, split: "train" | "val"): DatasetOptions {
-  const d = cfg.dataset;
-  return {
-    packedSize: d.packed ? (split === "train" ? cfg.train.res : cfg.eval.res) : undefined,
-    dataset: d.name,
-    root: d.root || undefined,
-    split,
-    fiveCrop: d.name === "synthetic" ? undefined : (split === "train" ? d.five_crop : false),
-    imageSize: d.name === "synthetic" ? d.image_size : undefined,
-    count: d.name === "synthetic" ? (split === "train" ? d.train_count : d.val_count) : undefined,
-    seed: d.name === "synthetic" ? 0 : undefined,
-    nClasses: d.name === "folder" && d.n_classes > 0 ? d.n_classes : undefined,
-  };
 }
 
 /** A buffer over the adapter's limits is the config's doing: the message names the sizes it asked for. */

@@ -1,5 +1,5 @@
 /**
- * The dataset section of the config reaches the data the run opens (core/train/loop.ts datasetOptions):
+ * The dataset section of the config reaches the data the run opens (core/train/run_data.ts datasetOptions):
  * `dataset.packed` opens the packed caches `prepare --pack` wrote (train at train.res, val at eval.res), and
  * `dataset.workers` sets the loader Workers unless `--workers` overrides it. Old stored configs without
  * these keys load with the values that mean what those runs did.
@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { configFromObject, loadConfig } from "../../core/model/config.ts";
-import { datasetOptions, loaderWorkerCount } from "../../core/train/loop.ts";
+import { datasetOptions, loaderWorkerCount } from "../../core/train/run_data.ts";
 import { defaultLoaderWorkers } from "../../core/data/loader.ts";
 import { openDataset } from "../../datasets/registry.ts";
 import { prepareDataset } from "../../datasets/prepare.ts";
