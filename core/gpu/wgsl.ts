@@ -10,6 +10,7 @@
  */
 import bilinear from "../../shaders/include/bilinear.wgsl" with { type: "text" };
 import dotTile from "../../shaders/include/dot_tile.wgsl" with { type: "text" };
+import gram128 from "../../shaders/include/gram128.wgsl" with { type: "text" };
 import hash from "../../shaders/include/hash.wgsl" with { type: "text" };
 import lossCommon from "../../shaders/include/loss_common.wgsl" with { type: "text" };
 import lossSparseCommon from "../../shaders/include/loss_sparse_common.wgsl" with { type: "text" };
@@ -22,6 +23,7 @@ export const SHADER_ROOT = "shaders";
 export const FRAGMENTS: Readonly<Record<string, string>> = {
   "bilinear.wgsl": bilinear,
   "dot_tile.wgsl": dotTile,
+  "gram128.wgsl": gram128,
   "hash.wgsl": hash,
   "loss_common.wgsl": lossCommon,
   "loss_sparse_common.wgsl": lossSparseCommon,

@@ -274,12 +274,12 @@ export class HpLoss {
       ["threshold-ag", [{
         kernel: thr,
         bindGroup: bindGroup(gpu, thr, [inputs.fhat, inputs.poolAg, aux, thrUniform(Df, HP_AUX.rAg)]),
-        workgroups: rowsGrid(64),
+        workgroups: rowsGrid(128),
       }]],
       ["threshold-sp", [{
         kernel: thr,
         bindGroup: bindGroup(gpu, thr, [inputs.shat, inputs.poolSp, aux, thrUniform(D, HP_AUX.rSp)]),
-        workgroups: rowsGrid(64),
+        workgroups: rowsGrid(128),
       }]],
     ];
     const reduce: [string, Dispatch[]] = [

@@ -26,12 +26,12 @@ import bwdSrc from "../../shaders/model/loss_sparse_bwd.wgsl" with { type: "text
 /** Candidate-list capacity of a round (shaders/include/loss_sparse_common.wgsl CAP): B may not exceed it. */
 export const SPARSE_MAX_B = 2048;
 
-/** Rows per bit-plane chunk: the largest multiple of 64 whose [rows, W] u32 plane fits `limitBytes`. */
+/** Rows per bit-plane chunk: the largest multiple of 128 (the mask tile) whose [rows, W] u32 plane fits `limitBytes`. */
 export function sparseChunkRows(N: number, limitBytes: number, maxRows = Infinity): number {
   const W = Math.ceil(N / 32);
   let rows = Math.floor(limitBytes / (W * 4));
   rows = Math.min(rows, maxRows, N);
-  if (rows >= 64) rows -= rows % 64;
+  if (rows >= 128) rows -= rows % 128;
   return Math.max(1, rows);
 }
 
@@ -105,8 +105,8 @@ export async function buildSparse(
       kernel: mask,
       bindGroup: bindGroup(gpu, mask, [s.inputs.fhat, s.inputs.shat, s.aux, ag, sp, s.uniform, c0]),
       workgroups: single
-        ? grid1d((Math.ceil(N / 64) * (Math.ceil(N / 64) + 1)) / 2, maxWg)
-        : grid1d(Math.ceil(rows / 64), maxWg),
+        ? grid1d((Math.ceil(N / 128) * (Math.ceil(N / 128) + 1)) / 2, maxWg)
+        : grid1d(Math.ceil(rows / 128) * Math.ceil(N / 128), maxWg),
     });
     groups.forward.push({
       kernel: fwd,
