@@ -1,7 +1,10 @@
 /**
- * `hpseg bench hploss [--json] [--quick] [B=64 S=28 Df=384 D=512 K=2048 rho=0.02 reps=5] [impl=sparse|dense|both]`:
- * time of one HP loss forward + backward (core/model/loss.ts: all dispatches in one submit) and of each pass
- * alone, for the sparse (default) and/or the dense implementation, in the same run.
+ * `hpseg bench hploss [--json] [--quick] [B=64 S=28 Df=384 D=512 K=2048 rho=0.02 reps=5] [impl=sparse|dense|both]
+ * [ref=DIR]`: time of one HP loss forward + backward (core/model/loss.ts: all dispatches in one submit) and of
+ * each pass alone, for the sparse (default) and/or the dense implementation, in the same run.
+ * `ref=DIR` also times the HpLoss of another checkout (e.g. `git worktree add /tmp/hp_old <commit>`) on the
+ * same device and inputs, its steps interleaved with ours (old, new, old, new, …, so machine load hits both
+ * alike), and reports `ref_step_ms_median` and `speedup` (reference median / ours) per implementation.
  * Defaults: the COCO ViT-S/8 batch-64 shape (N = 50,176) on a real GPU, N = 392 on a software adapter.
  * Reference point: the official PyTorch code spends ≈ 0.95 s of its 1.01 s H100 step in this loss
  * (webgpu-notes.md §8).
@@ -15,6 +18,34 @@ import { StepRecorder } from "../gpu/step_recorder.ts";
 import { readF32 } from "../gpu/readback.ts";
 import { type HpDims, HpLoss, hpLossFlops, type HpLossImpl } from "../model/loss.ts";
 import { hashUniform } from "../rng.ts";
+import { pathToFileURL } from "node:url";
+
+/**
+ * The reference checkout's HpLoss, BufferArena and StepRecorder (same APIs as ours; its own classes, since
+ * its kernels check `instanceof` against its own GpuTensor), or null without `ref=`.
+ */
+async function loadRef(
+  rest: string[],
+): Promise<
+  { HpLoss: typeof HpLoss; BufferArena: typeof BufferArena; StepRecorder: typeof StepRecorder } | null
+> {
+  const dir = rest.find((r) => r.startsWith("ref="))?.slice(4);
+  if (!dir) return null;
+  const file = `${dir.replace(/\/$/, "")}/core/model/loss.ts`;
+  try {
+    Deno.statSync(file);
+  } catch {
+    throw new UsageError(`bench hploss: ref=${dir}: no ${file} (give the root of another hpseg checkout)`);
+  }
+  const root = Deno.realPathSync(dir);
+  const load = (f: string) => import(pathToFileURL(`${root}/core/${f}`).href);
+  const [loss, buffers, recorder] = await Promise.all([
+    load("model/loss.ts"),
+    load("gpu/buffers.ts"),
+    load("gpu/step_recorder.ts"),
+  ]);
+  return { HpLoss: loss.HpLoss, BufferArena: buffers.BufferArena, StepRecorder: recorder.StepRecorder };
+}
 
 /** Unit rows from a hash (cheap enough for 50,176 × 512). */
 function unitRows(n: number, d: number, seed: number): Float32Array {
@@ -35,7 +66,7 @@ function unitRows(n: number, d: number, seed: number): Float32Array {
 function parseRest(rest: string[], defaults: Record<string, number>): Record<string, number> {
   const out = { ...defaults };
   for (const a of rest) {
-    if (/^impl=(sparse|dense|both)$/.test(a)) continue;
+    if (/^impl=(sparse|dense|both)$/.test(a) || a.startsWith("ref=")) continue;
     const m = /^(\w+)=([\d.e+-]+)$/.exec(a);
     if (!m || !(m[1] in out) || !Number.isFinite(Number(m[2]))) {
       throw new UsageError(
@@ -58,6 +89,7 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
   const dims: HpDims = { B: a.B, S: a.S, Df: a.Df, D: a.D, K: a.K };
   const N = dims.B * dims.S * dims.S;
   const arena = new BufferArena(gpu, "hploss-bench");
+  let refArena: BufferArena | null = null;
   try {
     const up = (x: Float32Array, r: number, c: number, l: string) => arena.upload(x, [r, c], "f32", l);
     const inputs = {
@@ -78,6 +110,26 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
       return performance.now() - t0;
     };
     const implArg = opts.rest.find((r) => r.startsWith("impl="))?.slice(5) ?? "sparse";
+    const Ref = await loadRef(opts.rest);
+    refArena = Ref ? new Ref.BufferArena(gpu, "hploss-bench-ref") : null;
+    const refInputs = refArena
+      ? Object.fromEntries(
+        await Promise.all(
+          Object.entries(inputs).map(async ([k, t]) => {
+            const data = await readF32(gpu, t);
+            return [k, refArena!.upload(data, t.shape, "f32", `ref-${k}`)];
+          }),
+        ),
+      ) as typeof inputs
+      : null;
+    const runRef = async (record: (rec: StepRecorder) => void) => {
+      const rec = new Ref!.StepRecorder(gpu, "hploss-bench-ref");
+      record(rec);
+      const t0 = performance.now();
+      rec.submit();
+      await gpu.device.queue.onSubmittedWorkDone();
+      return performance.now() - t0;
+    };
     const impls: HpLossImpl[] = implArg === "both" ? ["sparse", "dense"] : [implArg as HpLossImpl];
     const result: Record<string, unknown> = {
       suite: "hploss",
@@ -91,19 +143,44 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
       const before = arena.liveBytes;
       const hp = await HpLoss.create(gpu, arena, dims, { tau: 0.8, rho: a.rho }, inputs, { impl });
       const ownBytes = arena.liveBytes - before;
+      const ref = Ref
+        ? await Ref.HpLoss.create(gpu, refArena!, dims, { tau: 0.8, rho: a.rho }, refInputs!, { impl })
+        : null;
       hp.setStep(0.5, 12345);
       const warm = await run((rec) => hp.record(rec)); // compiles on first use (lavapipe)
-      const times: number[] = [];
+      if (ref) {
+        ref.setStep(0.5, 12345);
+        await runRef((rec) => ref.record(rec));
+      }
+      const times: number[] = [], refTimes: number[] = [];
       for (let r = 0; r < a.reps; r++) {
+        if (ref) {
+          ref.setStep(0.5, 12345 + r);
+          refTimes.push(await runRef((rec) => ref.record(rec)));
+        }
         hp.setStep(0.5, 12345 + r);
         times.push(await run((rec) => hp.record(rec)));
       }
+      const refStats = ref ? await readF32(gpu, ref.stats) : null;
+      ref?.destroy();
       const perPass: Record<string, number> = {};
       for (let i = 0; i < hp.passes.length; i++) {
         perPass[hp.passes[i]] = Number((await run((rec) => hp.recordPass(rec, i))).toFixed(3));
       }
       const stats = await readF32(gpu, hp.stats);
       times.sort((x, y) => x - y);
+      refTimes.sort((x, y) => x - y);
+      const median = (t: number[]) => t[Math.floor(t.length / 2)];
+      const vsRef = ref
+        ? {
+          ref_dir: opts.rest.find((x) => x.startsWith("ref="))!.slice(4),
+          ref_step_ms_median: Number(median(refTimes).toFixed(3)),
+          ref_step_ms_min: Number(refTimes[0].toFixed(3)),
+          speedup: Number((median(refTimes) / median(times)).toFixed(2)),
+          // Same inputs and seed: the losses agree up to float order.
+          ref_loss_hp: refStats![2],
+        }
+        : {};
       const r = {
         first_run_ms: Number(warm.toFixed(1)),
         step_ms_median: Number(times[Math.floor(times.length / 2)].toFixed(3)),
@@ -114,6 +191,7 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
         mean_pos_ag: stats[3],
         mean_pos_sp: stats[4],
         mean_denominator: stats[6],
+        ...vsRef,
       };
       result[impl] = r;
       hp.destroy();
@@ -123,6 +201,11 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
         );
         console.log(`  step (one submit): median ${r.step_ms_median} ms, min ${r.step_ms_min} ms`);
         console.log(`  per pass: ${JSON.stringify(perPass)}`);
+        if (ref) {
+          console.log(
+            `  reference ${vsRef.ref_dir}: median ${vsRef.ref_step_ms_median} ms → ${vsRef.speedup}×`,
+          );
+        }
         console.log(
           `  own buffers ${
             (ownBytes / 2 ** 20).toFixed(1)
@@ -132,6 +215,7 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
     }
     return result;
   } finally {
+    refArena?.destroyAll();
     arena.destroyAll();
     gpu.destroy();
   }
