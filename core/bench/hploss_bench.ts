@@ -162,6 +162,10 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
         times.push(await run((rec) => hp.record(rec)));
       }
       const refStats = ref ? await readF32(gpu, ref.stats) : null;
+      const refPerPass: Record<string, number> = {};
+      for (let i = 0; ref && i < ref.passes.length; i++) {
+        refPerPass[ref.passes[i]] = Number((await runRef((rec) => ref.recordPass(rec, i))).toFixed(3));
+      }
       ref?.destroy();
       const perPass: Record<string, number> = {};
       for (let i = 0; i < hp.passes.length; i++) {
@@ -176,6 +180,7 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
           ref_dir: opts.rest.find((x) => x.startsWith("ref="))!.slice(4),
           ref_step_ms_median: Number(median(refTimes).toFixed(3)),
           ref_step_ms_min: Number(refTimes[0].toFixed(3)),
+          ref_per_pass_ms: refPerPass,
           speedup: Number((median(refTimes) / median(times)).toFixed(2)),
           // Same inputs and seed: the losses agree up to float order.
           ref_loss_hp: refStats![2],

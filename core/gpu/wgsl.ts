@@ -13,6 +13,7 @@ import dotTile from "../../shaders/include/dot_tile.wgsl" with { type: "text" };
 import gram128 from "../../shaders/include/gram128.wgsl" with { type: "text" };
 import hash from "../../shaders/include/hash.wgsl" with { type: "text" };
 import lossCommon from "../../shaders/include/loss_common.wgsl" with { type: "text" };
+import lossGroupCommon from "../../shaders/include/loss_group_common.wgsl" with { type: "text" };
 import lossSparseCommon from "../../shaders/include/loss_sparse_common.wgsl" with { type: "text" };
 import wgReduce from "../../shaders/include/wg_reduce.wgsl" with { type: "text" };
 
@@ -26,6 +27,7 @@ export const FRAGMENTS: Readonly<Record<string, string>> = {
   "gram128.wgsl": gram128,
   "hash.wgsl": hash,
   "loss_common.wgsl": lossCommon,
+  "loss_group_common.wgsl": lossGroupCommon,
   "loss_sparse_common.wgsl": lossSparseCommon,
   "wg_reduce.wgsl": wgReduce,
 };

@@ -40,7 +40,7 @@ import thresholdSrc from "../../shaders/model/loss_threshold.wgsl" with { type: 
 import fwdSrc from "../../shaders/model/loss_fwd.wgsl" with { type: "text" };
 import reduceSrc from "../../shaders/model/loss_reduce.wgsl" with { type: "text" };
 import bwdSrc from "../../shaders/model/loss_bwd.wgsl" with { type: "text" };
-import { buildSparse, SPARSE_MAX_B } from "./loss_sparse.ts";
+import { buildSparse, type LossStep, SPARSE_MAX_B } from "./loss_sparse.ts";
 import { LimitError } from "../errors.ts";
 import { MAX_CODE_DIM } from "../limits.ts";
 
@@ -110,6 +110,13 @@ export function hpLossFlops(
   return { threshold, forward, backward, total: threshold + forward + backward };
 }
 
+function recordSteps(rec: StepRecorder, steps: LossStep[]): void {
+  for (const s of steps) {
+    if ("clear" in s) rec.clear(s.clear);
+    else rec.dispatch(s);
+  }
+}
+
 /** Which implementation {@link HpLoss} uses (both compute the same function; tests check both). */
 export type HpLossImpl = "dense" | "sparse";
 
@@ -122,6 +129,8 @@ export interface HpLossOptions {
   impl?: HpLossImpl | "auto";
   /** Sparse path: cap on rows per bit-plane chunk (default: as many as the binding limit allows). */
   maxChunkRows?: number;
+  /** Sparse path: cap on contrast-partial slots (tests; default: see loss_sparse.ts partialSlots). */
+  maxPartialSlots?: number;
 }
 
 /**
@@ -147,7 +156,7 @@ export class HpLoss {
   readonly impl: HpLossImpl;
   /** Names of the dispatch groups in recording order (per-pass timing in the bench). */
   readonly passes: readonly string[];
-  #groups: Dispatch[][];
+  #groups: LossStep[][];
   #forwardGroups: number;
   #uniform: GPUBuffer;
   #fields: (lambda: number, seed: number) => ArrayBuffer;
@@ -157,7 +166,7 @@ export class HpLoss {
     readonly gpu: Gpu,
     t: { dz: GpuTensor; dzt: GpuTensor; stats: GpuTensor; aux: GpuTensor },
     impl: HpLossImpl,
-    groups: Array<[string, Dispatch[]]>,
+    groups: Array<[string, LossStep[]]>,
     uniform: GPUBuffer,
     fields: (lambda: number, seed: number) => ArrayBuffer,
     owned: GpuTensor[],
@@ -286,18 +295,22 @@ export class HpLoss {
       "reduce",
       [{ kernel: red, bindGroup: bindGroup(gpu, red, [aux, stats, uniform]), workgroups: [1, 1, 1] }],
     ];
-    let groups: Array<[string, Dispatch[]]>;
+    let groups: Array<[string, LossStep[]]>;
     let owned: GpuTensor[] = [];
     if (impl === "sparse") {
       const sp = await buildSparse(gpu, arena, {
         N,
         P,
+        B,
+        D,
+        rho: params.rho,
         inputs,
         aux,
         dz,
         dzt,
         uniform,
         maxChunkRows: options.maxChunkRows,
+        maxPartialSlots: options.maxPartialSlots,
       });
       owned = sp.owned;
       const g = sp.groups;
@@ -351,17 +364,22 @@ export class HpLoss {
 
   /** Records thresholds, masks, forward, reduce and both backward passes. */
   record(rec: StepRecorder): void {
-    for (const g of this.#groups) rec.dispatch(...g);
+    for (const g of this.#groups) recordSteps(rec, g);
   }
 
   /** Records pass `i` of {@link passes} alone (benchmarks; passes depend on earlier ones). */
   recordPass(rec: StepRecorder, i: number): void {
-    rec.dispatch(...this.#groups[i]);
+    recordSteps(rec, this.#groups[i]);
   }
 
   /** Records everything up to the reduce pass (losses and stats, no gradients). */
   recordForward(rec: StepRecorder): void {
-    for (const g of this.#groups.slice(0, this.#forwardGroups)) rec.dispatch(...g);
+    for (const g of this.#groups.slice(0, this.#forwardGroups)) recordSteps(rec, g);
+  }
+
+  /** GPU dispatches one {@link record} makes (clears are encoder commands, not dispatches). */
+  get dispatchCount(): number {
+    return this.#groups.reduce((n, g) => n + g.filter((s) => !("clear" in s)).length, 0);
   }
 
   /** Destroys the tensors this object allocated (uniforms go with the arena). */

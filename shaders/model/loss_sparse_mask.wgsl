@@ -22,7 +22,6 @@
 #include "loss_common.wgsl"
 #include "gram128.wgsl"
 
-struct Chunk { which: u32, row_off: u32, rows: u32, _p0: u32, }
 
 @group(0) @binding(0) var<storage, read> fhat: array<f32>;
 @group(0) @binding(1) var<storage, read> shat: array<f32>;
