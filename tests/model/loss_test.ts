@@ -373,3 +373,35 @@ gpuTest(
     }
   },
 );
+
+gpuTest(
+  "HpLoss grouped negatives: B = 66 (two anchor tiles), |U_r| > 64 (two column tiles), overflowing partial slots",
+  async (ctx) => {
+    // P = 9, N = 594, ρ = 0.2: |U_r| ≈ 119 columns per grid position, Σ_r |U_r| ≈ 1,069 partial slots.
+    // Mask inputs with exact f32 dot products (so f32 and float64 take the same mask decisions).
+    const dims = { B: 66, S: 3, Df: 12, D: 12, K: 7 };
+    const N = dims.B * dims.S * dims.S;
+    const params = { tau: 0.5, rho: 0.2 };
+    const fhat = exactRows(N, dims.Df, 11), shat = exactRows(N, dims.D, 12);
+    const poolAg = exactRows(dims.K, dims.Df, 13), poolSp = exactRows(dims.K, dims.D, 14);
+    const seed = 4242;
+    const masks = hpMasksRef(
+      dims,
+      fhat,
+      shat,
+      thresholdsRef(fhat, poolAg, N, dims.Df, dims.K),
+      thresholdsRef(shat, poolSp, N, dims.D, dims.K),
+      seed,
+      params.rho,
+    );
+    const z = clusteredUnit(N, dims.D, 15, 3, 1.5), zt = clusteredUnit(N, dims.D, 16, 3, 2.0);
+    const p: Problem = { dims, params, lambda: 0.6, seed, fhat, shat, poolAg, poolSp, z, zt, masks };
+    for (
+      const o of [
+        { impl: "sparse" },
+        { impl: "sparse", maxPartialSlots: 300 }, // most pairs recomputed by their owner
+        { impl: "sparse", maxPartialSlots: 900, maxChunkRows: 200 }, // and three bit-plane chunks
+      ] as HpLossOptions[]
+    ) await checkAgainstRef(ctx, p, o);
+  },
+);
