@@ -13,6 +13,10 @@ import { runTraining, type TrainRunResult } from "../../core/train/loop.ts";
 import type { Gpu } from "../../core/gpu/device.ts";
 import { decodePhaseMs, STEP_PHASES } from "../../core/train/step_timer.ts";
 import type { MetricsMessage, TelemetryMessage } from "../../core/telemetry.ts";
+import { BufferArena } from "../../core/gpu/buffers.ts";
+import { HpGraph } from "../../core/train/graph.ts";
+import { embeddedVitWeights } from "../../core/vit/embedded.ts";
+import { Rng } from "../../core/rng.ts";
 
 Deno.test("lambdaAt() is 0 through the warm-up, then the linear ramp of §5.8", () => {
   assertEquals(lambdaAt(0, 10, 110), 0);
@@ -207,3 +211,43 @@ function stopAfter(n: number) {
     shouldStop: () => step >= n,
   };
 }
+
+gpuTest(
+  "HpGraph: every phase but the backbone records the same dispatches at batch 2 and 5",
+  async ({ gpu }) => {
+    // Launch counts independent of the batch (issue 12): no per-image or per-head dispatch loops in the step.
+    // The backbone (core/vit/vit.ts, rewritten separately) still loops over images in its attention.
+    const counts = [];
+    for (const B of [2, 5]) {
+      const arena = new BufferArena(gpu, `graph-count-b${B}`);
+      const graph = await HpGraph.create(
+        gpu,
+        arena,
+        tinyConfig([`train.batch=${B}`]),
+        embeddedVitWeights(),
+        7,
+        new Rng(1),
+      );
+      try {
+        counts.push({
+          phases: graph.dispatchesPerPhase(),
+          vit: graph.vit.dispatchCount + graph.vitAug!.dispatchCount,
+        });
+      } finally {
+        graph.destroy();
+        arena.destroyAll();
+      }
+    }
+    const [a, b] = counts;
+    assertEquals(a.phases.backbone - a.vit, 1, "backbone phase = the two backbones + the LHP coefficients");
+    assertEquals(b.phases.backbone - b.vit, 1);
+    for (const p of [...STEP_PHASES.filter((p) => p !== "backbone"), "capture"] as const) {
+      assertEquals(
+        a.phases[p],
+        b.phases[p],
+        `phase ${p}: ${a.phases[p]} dispatches at B=2, ${b.phases[p]} at B=5`,
+      );
+    }
+    assert(a.phases.loss > 0 && a.phases.backward > 0);
+  },
+);
