@@ -83,6 +83,10 @@ fn group_logits(which: u32, tid: u32, tx: u32, ty: u32) -> Blk {
   let q = tid / 16u;
   let kq = tid % 16u;
   let ra = 4u * q;
+  // Threads whose rows or columns are all empty skip the FMAs (small B, the last column tile): on a GPU
+  // whole warps idle, on a CPU adapter the work is simply not done.
+  let busy = (grow[4u * ty] != NONE || grow[4u * ty + 1u] != NONE || grow[4u * ty + 2u] != NONE ||
+                grow[4u * ty + 3u] != NONE) && gcol[4u * tx] != NONE;
   for (var k0: u32 = 0u; k0 < hp.D; k0 = k0 + 16u) {
     let k = k0 + kq;
     s_a[kq * T_STRIDE + q] = vec4<f32>(yrow(which, grow[ra], k), yrow(which, grow[ra + 1u], k),
@@ -90,7 +94,7 @@ fn group_logits(which: u32, tid: u32, tx: u32, ty: u32) -> Blk {
     s_b[kq * T_STRIDE + q] = vec4<f32>(yrow(which, gcol[ra], k), yrow(which, gcol[ra + 1u], k),
                                       yrow(which, gcol[ra + 2u], k), yrow(which, gcol[ra + 3u], k));
     workgroupBarrier();
-    for (var kk: u32 = 0u; kk < 16u; kk = kk + 1u) {
+    for (var kk: u32 = 0u; busy && kk < 16u; kk = kk + 1u) {
       let a = s_a[kk * T_STRIDE + ty];
       let b = s_b[kk * T_STRIDE + tx];
       c0 = fma(a, vec4<f32>(b.x), c0);

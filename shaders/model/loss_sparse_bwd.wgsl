@@ -131,19 +131,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       acc = accumulate(acc, n, tid, dv);
     }
   }
-  // Contrast side over the random negatives: the partials of every r with U[r, i] = 1, in r order.
+  // Contrast side over the random negatives: the partials of every r with U[r, i] = 1, in r order (each
+  // thread walks the rows itself: broadcast reads, no barriers).
   let tiles = (hp.B + 63u) / 64u;
-  for (var base: u32 = 0u; base < hp.P; base = base + WPR) {
-    let n = gather_positions(i, base, tid, W, false);
-    for (var k: u32 = 0u; k < n; k = k + 1u) {
-      let s = slot_of(jlist[k], i, W);
-      if (s >= chunk.cap) {
-        if (tid == 0u) { overflow = 1u; }
-        continue;
-      }
-      if (tid < dv) {
-        for (var bt: u32 = 0u; bt < tiles; bt = bt + 1u) { acc = acc + part[(bt * chunk.cap + s) * dv + tid]; }
-      }
+  let wi = i / 32u;
+  let below = (1u << (i % 32u)) - 1u;
+  for (var rr: u32 = 0u; rr < hp.P; rr = rr + 1u) {
+    let word = ucsr[rr * W + wi];
+    if (((word >> (i % 32u)) & 1u) == 0u) { continue; }
+    let s = ucsr[2u * hp.P * W + 2u * rr] + ucsr[hp.P * W + rr * W + wi] + countOneBits(word & below);
+    if (s >= chunk.cap) {
+      if (tid == 0u) { overflow = 1u; }
+      continue;
+    }
+    if (tid < dv) {
+      for (var bt: u32 = 0u; bt < tiles; bt = bt + 1u) { acc = acc + part[(bt * chunk.cap + s) * dv + tid]; }
     }
   }
   // Overflowed slots (rare): recompute G_ji for the anchors j = b·P + r of this chunk.
