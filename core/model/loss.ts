@@ -313,16 +313,7 @@ export class HpLoss {
         maxPartialSlots: options.maxPartialSlots,
       });
       owned = sp.owned;
-      const g = sp.groups;
-      groups = [
-        ...thresholds,
-        ["urows", g.urows],
-        ["mask", g.mask],
-        ["forward", g.forward],
-        reduce,
-        ["backward-z", g["backward-z"]],
-        ["backward-zt", g["backward-zt"]],
-      ];
+      groups = [...thresholds, ...sp.before, reduce, ...sp.after];
     } else {
       const [fwd, bwd] = await Promise.all([
         getKernel(gpu, {

@@ -40,7 +40,8 @@ export function sparseChunkRows(N: number, limitBytes: number, maxRows = Infinit
   const W = Math.ceil(N / 32);
   let rows = Math.floor(limitBytes / (W * 4));
   rows = Math.min(rows, maxRows, N);
-  if (rows >= 128) rows -= rows % 128;
+  if (rows < N && rows >= 128) rows -= rows % 128; // all N rows in one chunk need no rounding
+
   return Math.max(1, rows);
 }
 
@@ -77,12 +78,12 @@ export interface SparseSetup {
   maxPartialSlots?: number;
 }
 
-/** Dispatch groups of the sparse path (in order) and the buffers it allocated. */
+/** Passes of the sparse path in order (before and after the loss reduction) and the buffers it allocated. */
 export async function buildSparse(
   gpu: Gpu,
   arena: BufferArena,
   s: SparseSetup,
-): Promise<{ groups: Record<string, LossStep[]>; owned: GpuTensor[] }> {
+): Promise<{ before: Array<[string, LossStep[]]>; after: Array<[string, LossStep[]]>; owned: GpuTensor[] }> {
   const { N, P, B, D } = s;
   const W = Math.ceil(N / 32);
   const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
@@ -93,7 +94,7 @@ export async function buildSparse(
   const K = (file: string, source: string, bindings: Array<"read" | "rw" | "uniform">, entryPoint?: string) =>
     getKernel(gpu, { file: `model/${file}`, source, bindings, entryPoint });
   const R = "read", RW = "rw", U = "uniform";
-  const [urows, uscan, mask, gfwd, fwd, gbwd, bwd] = await Promise.all([
+  const [urows, uscan, mask, gfwd, fwd, gbwd, bwdK] = await Promise.all([
     K("loss_sparse_urows.wgsl", urowsSrc, [RW, U]),
     K("loss_sparse_uscan.wgsl", uscanSrc, [RW, U]),
     K("loss_sparse_mask.wgsl", maskSrc, [R, R, R, RW, RW, U, U], single ? "main_sym" : "main"),
@@ -109,57 +110,63 @@ export async function buildSparse(
   const part = own(arena.tensor([tiles * cap, D], "f32", "hp.contrast-partials"));
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
   const groupGrid = grid1d(P * tiles, maxWg);
-  const groups: Record<string, LossStep[]> = {
-    urows: [
+  const before: Array<[string, LossStep[]]> = [[
+    "urows",
+    [
       { kernel: urows, bindGroup: bindGroup(gpu, urows, [ucsr, s.uniform]), workgroups: grid1d(P, maxWg) },
       { kernel: uscan, bindGroup: bindGroup(gpu, uscan, [ucsr, s.uniform]), workgroups: [1, 1, 1] },
     ],
-    mask: [],
-    forward: [],
-    "backward-z": [{ clear: s.dz }],
-    "backward-zt": [{ clear: s.dzt }],
+  ]];
+  const masks: LossStep[] = [];
+  before.push(["mask", masks]);
+  const after: Array<[string, LossStep[]]> = [];
+  const bwd: Record<string, Array<[string, LossStep[]]>> = {
+    z: [["backward-z-clear", [{ clear: s.dz }]]],
+    zt: [["backward-zt-clear", [{ clear: s.dzt }]]],
   };
   const { z, zt } = s.inputs;
   for (let row0 = 0; row0 < N; row0 += rowsPer) {
     const rows = Math.min(rowsPer, N - row0);
+    const at = single ? "" : `@${row0}`;
     const ag = own(arena.tensor([rows, W], "u32", `hp.ag-bits@${row0}`));
     const sp = own(arena.tensor([rows, W], "u32", `hp.sp-bits@${row0}`));
     const chunk = (which: number) =>
       arena.uniform(packUniform([[which, "u32"], [row0, "u32"], [rows, "u32"], [cap, "u32"]]), "hp.chunk");
     const c0 = chunk(0), c1 = chunk(1);
-    groups.mask.push({
+    masks.push({
       kernel: mask,
       bindGroup: bindGroup(gpu, mask, [s.inputs.fhat, s.inputs.shat, s.aux, ag, sp, s.uniform, c0]),
       workgroups: single
         ? grid1d((Math.ceil(N / 128) * (Math.ceil(N / 128) + 1)) / 2, maxWg)
         : grid1d(Math.ceil(rows / 128) * Math.ceil(N / 128), maxWg),
     });
-    groups.forward.push(
-      {
+    before.push(
+      [`forward-group${at}`, [{
         kernel: gfwd,
         bindGroup: bindGroup(gpu, gfwd, [z, zt, ag, sp, ucsr, gpart, s.uniform, c0]),
         workgroups: groupGrid,
-      },
-      {
+      }]],
+      [`forward-rows${at}`, [{
         kernel: fwd,
         bindGroup: bindGroup(gpu, fwd, [z, zt, ag, sp, ucsr, s.aux, s.uniform, c0, gpart]),
         workgroups: grid1d(rows, maxWg),
-      },
+      }]],
     );
-    for (const [name, y, dy, c] of [["backward-z", z, s.dz, c0], ["backward-zt", zt, s.dzt, c1]] as const) {
-      groups[name].push(
-        {
+    for (const [name, y, dy, c] of [["z", z, s.dz, c0], ["zt", zt, s.dzt, c1]] as const) {
+      bwd[name].push(
+        [`backward-${name}-group${at}`, [{
           kernel: gbwd,
           bindGroup: bindGroup(gpu, gbwd, [y, ag, sp, ucsr, s.aux, dy, part, s.uniform, c]),
           workgroups: groupGrid,
-        },
-        {
-          kernel: bwd,
-          bindGroup: bindGroup(gpu, bwd, [y, ag, sp, ucsr, s.aux, dy, s.uniform, c, part]),
+        }]],
+        [`backward-${name}-owner${at}`, [{
+          kernel: bwdK,
+          bindGroup: bindGroup(gpu, bwdK, [y, ag, sp, ucsr, s.aux, dy, s.uniform, c, part]),
           workgroups: grid1d(N, maxWg),
-        },
+        }]],
       );
     }
   }
-  return { groups, owned };
+  after.push(...bwd.z, ...bwd.zt);
+  return { before, after, owned };
 }
