@@ -105,7 +105,8 @@ export async function buildSparse(
   ]);
   const owned: GpuTensor[] = [];
   const own = (t: GpuTensor) => (owned.push(t), t);
-  const ucsr = own(arena.tensor([2 * P * W + 2 * P], "u32", "hp.u-csr"));
+  const Wp = Math.ceil(P / 32);
+  const ucsr = own(arena.tensor([2 * P * W + 2 * P + N * Wp], "u32", "hp.u-csr"));
   const gpart = own(arena.tensor([N, 12], "f32", "hp.group-partials"));
   const part = own(arena.tensor([tiles * cap, D], "f32", "hp.contrast-partials"));
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
@@ -113,7 +114,11 @@ export async function buildSparse(
   const before: Array<[string, LossStep[]]> = [[
     "urows",
     [
-      { kernel: urows, bindGroup: bindGroup(gpu, urows, [ucsr, s.uniform]), workgroups: grid1d(P, maxWg) },
+      {
+        kernel: urows,
+        bindGroup: bindGroup(gpu, urows, [ucsr, s.uniform]),
+        workgroups: grid1d(P + Math.ceil((N * Wp) / 256), maxWg),
+      },
       { kernel: uscan, bindGroup: bindGroup(gpu, uscan, [ucsr, s.uniform]), workgroups: [1, 1, 1] },
     ],
   ]];

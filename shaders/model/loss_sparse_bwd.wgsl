@@ -132,20 +132,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
   }
   // Contrast side over the random negatives: the partials of every r with U[r, i] = 1, in r order (each
-  // thread walks the rows itself: broadcast reads, no barriers).
+  // thread walks the owner's transposed bits itself: broadcast reads, no barriers).
   let tiles = (hp.B + 63u) / 64u;
   let wi = i / 32u;
   let below = (1u << (i % 32u)) - 1u;
-  for (var rr: u32 = 0u; rr < hp.P; rr = rr + 1u) {
-    let word = ucsr[rr * W + wi];
-    if (((word >> (i % 32u)) & 1u) == 0u) { continue; }
-    let s = ucsr[2u * hp.P * W + 2u * rr] + ucsr[hp.P * W + rr * W + wi] + countOneBits(word & below);
-    if (s >= chunk.cap) {
-      if (tid == 0u) { overflow = 1u; }
-      continue;
-    }
-    if (tid < dv) {
-      for (var bt: u32 = 0u; bt < tiles; bt = bt + 1u) { acc = acc + part[(bt * chunk.cap + s) * dv + tid]; }
+  let Wp = (hp.P + 31u) / 32u;
+  for (var v: u32 = 0u; v < Wp; v = v + 1u) {
+    var bits = ucsr[2u * hp.P * W + 2u * hp.P + i * Wp + v];
+    while (bits != 0u) {
+      let rr = v * 32u + firstTrailingBit(bits);
+      bits = bits & (bits - 1u);
+      let word = ucsr[rr * W + wi];
+      let s = ucsr[2u * hp.P * W + 2u * rr] + ucsr[hp.P * W + rr * W + wi] + countOneBits(word & below);
+      if (s >= chunk.cap) {
+        if (tid == 0u) { overflow = 1u; }
+        continue;
+      }
+      if (tid < dv) {
+        for (var bt: u32 = 0u; bt < tiles; bt = bt + 1u) { acc = acc + part[(bt * chunk.cap + s) * dv + tid]; }
+      }
     }
   }
   // Overflowed slots (rare): recompute G_ji for the anchors j = b·P + r of this chunk.

@@ -3,8 +3,11 @@
 //   [0, P·W)        bits:   word r·W + w bit k ⇔ U[r, j = 32w + k] ⇔ hash_uniform(seed, r·N + j) < ρ  (j < N)
 //   [P·W, 2·P·W)    offset: set bits of row r before word w (row-local exclusive prefix)
 //   [2·P·W, +2·P)   row r: 2r = set bits of rows before r (written by loss_sparse_uscan.wgsl), 2r+1 = |U_r|
-// One workgroup of 256 threads per row r, words in blocks of 256 (thread per word, 32 hashes), block
-// prefix sums by a fixed Hillis–Steele scan (deterministic). Grid: P workgroups (grid1d).
+//   [2·P·W + 2·P, + N·Wp)  the transpose, Wp = ⌈P/32⌉: word i·Wp + v bit k ⇔ U[r = 32v + k, i] (an owner's
+//                   positions in one short walk, loss_sparse_bwd.wgsl)
+// Workgroups 0..P−1: one per row r, words in blocks of 256 (thread per word, 32 hashes), block prefix sums
+// by a fixed Hillis–Steele scan (deterministic). Workgroups P..: one thread per transposed word.
+// Grid: P + ⌈N·Wp/256⌉ workgroups (grid1d).
 // Bindings: 0 ucsr rw, 1 hp uniform.
 //
 // wrapper: core/model/loss_sparse.ts
@@ -35,9 +38,22 @@ fn scan256(v0: u32, tid: u32) -> u32 {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_id) lid: vec3<u32>) {
   let r = wid.x + wid.y * nwg.x;
-  if (r >= hp.P) { return; }
   let tid = lid.x;
   let W = (hp.N + 31u) / 32u;
+  if (r >= hp.P) {
+    let Wp = (hp.P + 31u) / 32u;
+    let e = (r - hp.P) * 256u + tid;
+    if (e >= hp.N * Wp) { return; }
+    let i = e / Wp;
+    let v = e % Wp;
+    var tb = 0u;
+    for (var k: u32 = 0u; k < 32u; k = k + 1u) {
+      let rr = v * 32u + k;
+      if (rr < hp.P && neg_u(rr, i)) { tb = tb | (1u << k); }
+    }
+    ucsr[2u * hp.P * W + 2u * hp.P + e] = tb;
+    return;
+  }
   var carry = 0u;
   for (var base: u32 = 0u; base < W; base = base + 256u) {
     let w = base + tid;
