@@ -6,27 +6,30 @@
  * two N² *bit*-planes). Two implementations of the same function, both tested against the reference:
  *
  * Sparse (default; core/model/loss_sparse.ts):
- *   1. thresholds  R^ag, R^sp (loss_threshold.wgsl, fused dot+max)           2·N·K·(Df + D) FLOPs
- *   2. urows       U[r,·] as bits [P, W = ⌈N/32⌉] from the hash              P·N hashes
- *   3. mask        P_ag, P_sp bit-planes (loss_sparse_mask.wgsl), dense       N²·(Df + D) (upper triangle)
- *   4. forward     per row, logits only for j ∈ P_ag ∪ P_sp ∪ U[r_i,·]      4·D·Σ_i|A_i|
- *   5. reduce      one workgroup: M_b, losses, coef_i → aux slot 10        O(N)
- *   6. backward×2  per row: A_i plus anchors whose U row contains i          ≈ 4·D·Σ_i(|A_i| + ρPB) each
- *   At N = 50,176, Df = 384, D = 512, ρ = 0.02 (Σ_i|A_i| ≈ 55 M, ρPB ≈ 1,000): ≈ 2.25 TFLOP of mask dots
- *   and ≈ 0.3 TFLOP of gathers, planes 630 MB. Reads: forward 8D·Σ|A_i| ≈ 0.23 TB, backward
- *   2 × 4D·Σ(|A_i| + ρPB) ≈ 0.43 TB, mask tiles ≈ 0.14 TB — ≈ 0.8 TB, mostly from HBM (z and z̃ are 103 MB
- *   each, twice an H100's L2). The official code does ≈ 20 TFLOP (fp16).
+ *   1. thresholds  R^ag, R^sp (loss_threshold.wgsl, fused dot+max, 128×128 tiles)  2·N·K·(Df + D) FLOPs
+ *   2. urows       U[r,·] as bits [P, W = ⌈N/32⌉], rank tables and the transpose   2·P·N hashes
+ *   3. mask        P_ag, P_sp bit-planes (loss_sparse_mask.wgsl, 128×128 tiles)     N²·(Df + D) (upper triangle)
+ *   4. forward     group: per r, the B anchors × U_r dense (loss_group_fwd.wgsl)     4·ρ·N²·D
+ *                  rows: per anchor, the positives outside U_r (loss_sparse_fwd)    4·D·Σ_i|P_i \ U|
+ *   5. reduce      one workgroup: M_b, losses, coef_i → aux slot 10                 O(N)
+ *   6. backward×2  group: per r, G tile → anchor side into dy, contrast side into  6·ρ·N²·D each
+ *                  per-r partial slots (loss_group_bwd.wgsl); owner: positives and  4·D·Σ_i|P_i|
+ *                  the partials of its positions in r order (loss_sparse_bwd.wgsl)
+ *   At N = 50,176, Df = 384, D = 512, ρ = 0.02: 2.25 TFLOP of mask dots, 0.18 TFLOP of thresholds,
+ *   ≈ 0.4 TFLOP of grouped tiles (each U_r row read once per 64 anchors instead of once per anchor);
+ *   planes 630 MB, contrast partials 1.6 GB. The official code does ≈ 20 TFLOP (fp16). Estimates per pass
+ *   on an H100 are in BENCHMARKS.md.
  * Dense (impl "dense"; loss_fwd.wgsl, loss_bwd.wgsl): row-owner passes streaming 64-column tiles,
  *   masks and logits recomputed in every pass: 2·N²·3·(Df + 3D) ≈ 29 TFLOP at COCO size. Kept as the
- *   simple, independent second implementation (and used when B exceeds the sparse round capacity).
- * In both, dL/dy_i = (1/τ) Σ_j (G_ij + G_ji) y_j is gathered by the row owner from the symmetric dot
- * products — no column pass, no atomics, deterministic.
- * Levers not yet taken: f16 dots for the mask pass (only comparisons; the official code uses fp16 there),
- * grouping the B anchors of one grid position r so that their shared U row becomes a dense mini-GEMM.
+ *   simple, independent second implementation (and used when B exceeds the sparse round capacity); there
+ *   dL/dy_i = (1/τ) Σ_j (G_ij + G_ji) y_j is gathered by the row owner from the symmetric dot products.
+ * Both are deterministic: fixed reduction orders, no float atomics.
+ * Levers not yet taken: f16 dots for the mask pass (only comparisons; the official code uses fp16 there).
  *
  * Bindings stay ≤ 8 storage buffers per kernel; the largest f32 binding is [N, 512] (98 MiB at
  * N = 50,176), inside lavapipe's 128 MiB limit; the bit-planes are split into row chunks that fit the
- * adapter's binding limit (one chunk on an H100: 2 GiB). The step uniform (λ, seed) is one 48-byte
+ * adapter's binding limit (one chunk on an H100: 2 GiB), and the contrast partials are capped by it
+ * (pairs past the cap are recomputed by their owner: exact, slower). The step uniform (λ, seed) is one 48-byte
  * writeBuffer.
  * @module
  */
