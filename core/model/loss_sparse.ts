@@ -91,16 +91,23 @@ export async function buildSparse(
   const single = rowsPer >= N;
   const tiles = Math.ceil(B / 64);
   const cap = Math.min(partialSlots(P, N, D, B, s.rho, limit), s.maxPartialSlots ?? Infinity);
-  const K = (file: string, source: string, bindings: Array<"read" | "rw" | "uniform">, entryPoint?: string) =>
-    getKernel(gpu, { file: `model/${file}`, source, bindings, entryPoint });
+  // Anchor-tile height of the grouped kernels: 4·ROWQ rows (64 for the COCO batch, fewer for small ones).
+  const ROWQ = Math.min(16, Math.ceil(B / 4));
+  const K = (
+    file: string,
+    source: string,
+    bindings: Array<"read" | "rw" | "uniform">,
+    entryPoint?: string,
+    constants?: Record<string, number>,
+  ) => getKernel(gpu, { file: `model/${file}`, source, bindings, entryPoint, constants });
   const R = "read", RW = "rw", U = "uniform";
   const [urows, uscan, mask, gfwd, fwd, gbwd, bwdK] = await Promise.all([
     K("loss_sparse_urows.wgsl", urowsSrc, [RW, U]),
     K("loss_sparse_uscan.wgsl", uscanSrc, [RW, U]),
     K("loss_sparse_mask.wgsl", maskSrc, [R, R, R, RW, RW, U, U], single ? "main_sym" : "main"),
-    K("loss_group_fwd.wgsl", groupFwdSrc, [R, R, R, R, R, RW, U, U]),
+    K("loss_group_fwd.wgsl", groupFwdSrc, [R, R, R, R, R, RW, U, U], undefined, { ROWQ }),
     K("loss_sparse_fwd.wgsl", fwdSrc, [R, R, R, R, R, RW, U, U, R]),
-    K("loss_group_bwd.wgsl", groupBwdSrc, [R, R, R, R, R, RW, RW, U, U]),
+    K("loss_group_bwd.wgsl", groupBwdSrc, [R, R, R, R, R, RW, RW, U, U], undefined, { ROWQ }),
     K("loss_sparse_bwd.wgsl", bwdSrc, [R, R, R, R, R, RW, U, U, R]),
   ]);
   const owned: GpuTensor[] = [];
@@ -110,7 +117,7 @@ export async function buildSparse(
   const gpart = own(arena.tensor([N, 12], "f32", "hp.group-partials"));
   const part = own(arena.tensor([tiles * cap, D], "f32", "hp.contrast-partials"));
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
-  const groupGrid = grid1d(P * tiles, maxWg);
+  const groupGrid = grid1d(P * Math.ceil(B / (4 * ROWQ)), maxWg); // = P·tiles
   const before: Array<[string, LossStep[]]> = [[
     "urows",
     [

@@ -1,11 +1,13 @@
 // loss_group_common.wgsl — not a kernel: the grouped random-negative tiles of the sparse HP loss
 // (model/loss_group_fwd.wgsl, model/loss_group_bwd.wgsl; included after hash.wgsl and loss_common.wgsl).
 // The B anchors i = b·P + r at grid position r share the random row U[r,·] (hp-method.md §5.3), so their
-// logits against it form one dense [B × |U_r|] × D product: a workgroup owns (r, a tile of 64 anchors) and
-// walks U_r in tiles of 64 columns, found by rank through the tables of loss_sparse_urows.wgsl (binary
-// search; no list, no capacity). Logit tile: 256 threads (16×16), thread (tx, ty) holds rows 4·ty + a and
-// columns 4·tx + c as four vec4 (one per column, over its rows: constant-indexed), K-step 16 staged as vec4
-// of four rows per k with a padded stride of 17 (conflict-free stores and reads).
+// logits against it form one dense [B × |U_r|] × D product: a workgroup owns (r, a tile of TR = 4·ROWQ
+// anchors) and walks U_r in tiles of 64 columns, found by rank through the tables of loss_sparse_urows.wgsl
+// (binary search; no list, no capacity). Logit tile: 16 × ROWQ threads, thread (tx, ty) holds rows 4·ty + a
+// and columns 4·tx + c as four vec4 (one per column, over its rows: constant-indexed), K-step 16 staged as
+// vec4 of four rows per k with a padded stride of 17 (conflict-free stores and reads).
+// ROWQ (pipeline override) = min(16, ⌈B/4⌉): 64-anchor tiles for B ≥ 61 (the COCO batch: 256 threads),
+// smaller workgroups for small batches, which would otherwise stage and synchronise 64 rows for a few.
 // The includer binds ucsr, ag_bits, sp_bits and the uniforms hp, chunk, and defines
 // `yload(which, i, k) -> f32` (0 for i ≥ N).
 //
@@ -13,6 +15,7 @@
 // reference: core/model/loss_ref.ts hpLossRef
 // test: tests/model/loss_test.ts
 
+override ROWQ: u32 = 16u; // row quads per tile: TR = 4·ROWQ anchors, 16·ROWQ threads
 const T_STRIDE: u32 = 17u;
 const NONE: u32 = 0xffffffffu;
 
@@ -51,12 +54,16 @@ fn u_col(r: u32, rank: u32) -> u32 {
   return lo * 32u + firstTrailingBit(bits);
 }
 
-// Anchors of this workgroup's tile: i = b·P + r for b = 64·bt + t < B, inside the chunk's rows.
+fn tile_rows() -> u32 { return 4u * ROWQ; }
+fn n_threads() -> u32 { return 16u * ROWQ; }
+fn n_tiles() -> u32 { return (hp.B + tile_rows() - 1u) / tile_rows(); }
+
+// Anchors of this workgroup's tile: i = b·P + r for b = TR·bt + t < B, inside the chunk's rows.
 fn fill_rows(r: u32, bt: u32, tid: u32) {
-  if (tid < 64u) {
-    let b = 64u * bt + tid;
+  for (var t: u32 = tid; t < 64u; t = t + n_threads()) {
+    let b = tile_rows() * bt + t;
     let i = b * hp.P + r;
-    grow[tid] = select(NONE, i, b < hp.B && i >= chunk.row_off && i < chunk.row_off + chunk.rows);
+    grow[t] = select(NONE, i, t < tile_rows() && b < hp.B && i >= chunk.row_off && i < chunk.row_off + chunk.rows);
   }
   if (tid == 0u) { g_count = u_count(r); }
   workgroupBarrier();
@@ -65,8 +72,21 @@ fn fill_rows(r: u32, bt: u32, tid: u32) {
 // Columns of ranks [c0, c0 + 64) of U_r.
 fn fill_cols(r: u32, c0: u32, count: u32, tid: u32) {
   workgroupBarrier();
-  if (tid < 64u) { gcol[tid] = select(NONE, u_col(r, c0 + tid), c0 + tid < count); }
+  for (var t: u32 = tid; t < 64u; t = t + n_threads()) {
+    gcol[t] = select(NONE, u_col(r, c0 + t), c0 + t < count);
+  }
   workgroupBarrier();
+}
+
+// Stages k-step k0 of the rows (s_a) and columns (s_b) of `which` into the given arrays' slots.
+fn stage_cols(which: u32, k0: u32, tid: u32) {
+  for (var e: u32 = tid; e < 256u; e = e + n_threads()) {
+    let q = e / 16u;
+    let k = k0 + e % 16u;
+    let c = 4u * q;
+    s_b[(e % 16u) * T_STRIDE + q] = vec4<f32>(yrow(which, gcol[c], k), yrow(which, gcol[c + 1u], k),
+                                             yrow(which, gcol[c + 2u], k), yrow(which, gcol[c + 3u], k));
+  }
 }
 
 fn yrow(which: u32, i: u32, k: u32) -> f32 {
@@ -74,7 +94,8 @@ fn yrow(which: u32, i: u32, k: u32) -> f32 {
   return yload(which, i, k);
 }
 
-// ⟨y_grow[row], y_gcol[col]⟩ over D for this thread's 4×4 block (call from uniform control flow).
+// ⟨y_grow[row], y_gcol[col]⟩ over D for this thread's 4×4 block (call from uniform control flow). Thread
+// tid stages row quad tid / 16 at k = tid % 16 (16·ROWQ entries) and its share of the 256 column entries.
 fn group_logits(which: u32, tid: u32, tx: u32, ty: u32) -> Blk {
   var c0 = vec4<f32>(0.0);
   var c1 = vec4<f32>(0.0);
@@ -91,8 +112,7 @@ fn group_logits(which: u32, tid: u32, tx: u32, ty: u32) -> Blk {
     let k = k0 + kq;
     s_a[kq * T_STRIDE + q] = vec4<f32>(yrow(which, grow[ra], k), yrow(which, grow[ra + 1u], k),
                                       yrow(which, grow[ra + 2u], k), yrow(which, grow[ra + 3u], k));
-    s_b[kq * T_STRIDE + q] = vec4<f32>(yrow(which, gcol[ra], k), yrow(which, gcol[ra + 1u], k),
-                                      yrow(which, gcol[ra + 2u], k), yrow(which, gcol[ra + 3u], k));
+    stage_cols(which, k0, tid);
     workgroupBarrier();
     for (var kk: u32 = 0u; busy && kk < 16u; kk = kk + 1u) {
       let a = s_a[kk * T_STRIDE + ty];

@@ -12,7 +12,8 @@
 // FLOPs per r: 2·D·B·|U_r| (logits) + 4·D·B·|U_r| (both sides); 6·ρ·N²·D in all.
 // Bindings: 0 y [N,D] read (vec4), 1 ag_bits, 2 sp_bits, 3 ucsr read, 4 aux read, 5 dy [N,D] rw (vec4),
 //           6 part [tiles·cap, D] rw (vec4), 7 hp uniform, 8 chunk uniform. dy must be zero before the first
-//           chunk. Workgroup 16×16; grid P·⌈B/64⌉ workgroups (grid1d), t → (r = t % P, tile t / P).
+//           chunk. Workgroup 16×ROWQ; grid P·⌈B/TR⌉ workgroups (grid1d), t → (r = t % P, tile t / P); TR = 64
+//           whenever B > 64, so the partial slabs are ⌈B/64⌉ as the owner kernel reads them.
 //
 // wrapper: core/model/loss_sparse.ts
 // reference: core/model/loss_ref.ts hpLossRef (gradients)
@@ -66,11 +67,11 @@ fn put_col(c: u32, v: vec4<f32>, tx: u32, ty: u32) {
   gs[(4u * ty + 3u) * 64u + k] = v.w;
 }
 
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(16, ROWQ, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_id) lid: vec3<u32>) {
   let t = wid.x + wid.y * nwg.x;
-  if (t >= hp.P * ((hp.B + 63u) / 64u)) { return; }
+  if (t >= hp.P * n_tiles()) { return; }
   let r = t % hp.P;
   let bt = t / hp.P;
   let tx = lid.x;
@@ -84,7 +85,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let lse = aux4(iv, 2u + chunk.which);
   let w = aux4(iv, 6u);
   let coef = aux4(iv, 10u);
-  let nb = min(64u, hp.B - 64u * bt);
+  let nb = min(tile_rows(), hp.B - tile_rows() * bt);
   for (var c0: u32 = 0u; c0 < count; c0 = c0 + 64u) {
     fill_cols(r, c0, count, tid);
     let blk = group_logits(0u, tid, tx, ty);
@@ -115,9 +116,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         if (iv.w != NONE) { dy[iv.w * dv + d4] = dy[iv.w * dv + d4] + o3; }
       }
     }
-    // Contrast side: tile columns 4·ty + a, the same vec4 columns of D.
-    let cc = 4u * ty;
-    if (cc < nc) {
+    // Contrast side: tile columns cc + a (cc = 4·ty, 4·ty + TR, …), the same vec4 columns of D.
+    for (var cc: u32 = 4u * ty; cc < nc; cc = cc + tile_rows()) {
       for (var d4: u32 = tx; d4 < dv; d4 = d4 + 16u) {
         var p0 = vec4<f32>(0.0);
         var p1 = vec4<f32>(0.0);

@@ -8,7 +8,7 @@
 // per 64 anchors.
 // Lanes of a row are merged in a fixed order (deterministic).
 // Bindings: 0 z [N,D] read, 1 zt [N,D] read, 2 ag_bits, 3 sp_bits, 4 ucsr read, 5 gpart rw, 6 hp uniform,
-//           7 chunk uniform. Workgroup 16×16; grid P·⌈B/64⌉ workgroups (grid1d), t → (r = t % P, tile t / P).
+//           7 chunk uniform. Workgroup 16×ROWQ; grid P·⌈B/TR⌉ workgroups (grid1d), t → (r = t % P, tile t / P).
 //
 // wrapper: core/model/loss_sparse.ts
 // reference: core/model/loss_ref.ts hpLossRef
@@ -64,12 +64,18 @@ fn group_logits2(tid: u32, tx: u32, ty: u32) -> array<Blk, 2> {
     let e = kq * T_STRIDE + q;
     s_a[e] = vec4<f32>(yrow(0u, grow[ra], k), yrow(0u, grow[ra + 1u], k), yrow(0u, grow[ra + 2u], k),
                        yrow(0u, grow[ra + 3u], k));
-    s_b[e] = vec4<f32>(yrow(0u, gcol[ra], k), yrow(0u, gcol[ra + 1u], k), yrow(0u, gcol[ra + 2u], k),
-                       yrow(0u, gcol[ra + 3u], k));
     s_a2[e] = vec4<f32>(yrow(1u, grow[ra], k), yrow(1u, grow[ra + 1u], k), yrow(1u, grow[ra + 2u], k),
                         yrow(1u, grow[ra + 3u], k));
-    s_b2[e] = vec4<f32>(yrow(1u, gcol[ra], k), yrow(1u, gcol[ra + 1u], k), yrow(1u, gcol[ra + 2u], k),
-                        yrow(1u, gcol[ra + 3u], k));
+    for (var f: u32 = tid; f < 256u; f = f + n_threads()) {
+      let fq = f / 16u;
+      let fk = k0 + f % 16u;
+      let c = 4u * fq;
+      let idx = (f % 16u) * T_STRIDE + fq;
+      s_b[idx] = vec4<f32>(yrow(0u, gcol[c], fk), yrow(0u, gcol[c + 1u], fk), yrow(0u, gcol[c + 2u], fk),
+                           yrow(0u, gcol[c + 3u], fk));
+      s_b2[idx] = vec4<f32>(yrow(1u, gcol[c], fk), yrow(1u, gcol[c + 1u], fk), yrow(1u, gcol[c + 2u], fk),
+                            yrow(1u, gcol[c + 3u], fk));
+    }
     workgroupBarrier();
     for (var kk: u32 = 0u; busy && kk < 16u; kk = kk + 1u) {
       let a = s_a[kk * T_STRIDE + ty];
@@ -122,11 +128,11 @@ fn lse_merge(p: vec2<f32>, q: vec2<f32>) -> vec2<f32> {
   return vec2<f32>(m, p.y * exp(p.x - m) + q.y * exp(q.x - m));
 }
 
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(16, ROWQ, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_id) lid: vec3<u32>) {
   let t = wid.x + wid.y * nwg.x;
-  if (t >= hp.P * ((hp.B + 63u) / 64u)) { return; }
+  if (t >= hp.P * n_tiles()) { return; }
   let r = t % hp.P;
   let bt = t / hp.P;
   let tx = lid.x;
@@ -164,15 +170,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     red_put(tx * 64u + 4u * ty + 2u, vec4<f32>(acc.mx.z, acc.se.z, acc.s.z, 0.0));
     red_put(tx * 64u + 4u * ty + 3u, vec4<f32>(acc.mx.w, acc.se.w, acc.s.w, 0.0));
     workgroupBarrier();
-    if (tid < 64u && grow[tid] != NONE) {
+    for (var row: u32 = tid; row < tile_rows(); row = row + n_threads()) {
+      if (grow[row] == NONE) { continue; }
       var ms = vec2<f32>(NEG, 0.0);
       var s = 0.0;
       for (var l: u32 = 0u; l < 16u; l = l + 1u) {
-        let v = red_get(l * 64u + tid);
+        let v = red_get(l * 64u + row);
         ms = lse_merge(ms, v.xy);
         s = s + v.z;
       }
-      let i = grow[tid];
+      let i = grow[row];
       gpart[i * AUX + 2u * which] = ms.x;
       gpart[i * AUX + 2u * which + 1u] = ms.y;
       gpart[i * AUX + 4u + which] = s;
@@ -184,10 +191,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       red_put(tx * 64u + 4u * ty + 2u, vec4<f32>(acc.w.z, acc.nag.z, acc.nsp.z, acc.nd.z));
       red_put(tx * 64u + 4u * ty + 3u, vec4<f32>(acc.w.w, acc.nag.w, acc.nsp.w, acc.nd.w));
       workgroupBarrier();
-      if (tid < 64u && grow[tid] != NONE) {
+      for (var row: u32 = tid; row < tile_rows(); row = row + n_threads()) {
+        if (grow[row] == NONE) { continue; }
         var s4 = vec4<f32>(0.0);
-        for (var l: u32 = 0u; l < 16u; l = l + 1u) { s4 = s4 + red_get(l * 64u + tid); }
-        let i = grow[tid];
+        for (var l: u32 = 0u; l < 16u; l = l + 1u) { s4 = s4 + red_get(l * 64u + row); }
+        let i = grow[row];
         gpart[i * AUX + 6u] = s4.x;
         gpart[i * AUX + 7u] = s4.y;
         gpart[i * AUX + 8u] = s4.z;
