@@ -31,6 +31,7 @@ import { HpGraph } from "../train/graph.ts";
 import { drawStepSeeds } from "../train/schedule.ts";
 import type { VitWeights } from "../vit/vit.ts";
 import { decodePhaseMs } from "../train/step_timer.ts";
+import { HP_STATS } from "../model/loss.ts";
 
 /** The official implementation's numbers on an H100 (ViT-S/8, batch 64; webgpu-notes.md §8). */
 export const PYTORCH_H100 = { secondsPerStep: 1.01, peakGiB: 22.2 };
@@ -51,6 +52,9 @@ interface SettingResult {
   dispatchesPerPhase?: Record<string, number>;
   uploadBytesPerStep?: number;
   gpuMsPerPhase?: Record<string, number> | null;
+  /** Mean |P_ag_i| and |D_i| of the captured step: the loss's sparse work scales with them. */
+  meanPositives?: number;
+  meanDenominator?: number;
 }
 
 function unitRows(rng: Rng, rows: number, cols: number): Float32Array {
@@ -133,8 +137,10 @@ async function timeSetting(
     await gpu.device.queue.onSubmittedWorkDone();
     const ms = (performance.now() - t0) / steps;
     let gpuMsPerPhase: Record<string, number> | null = null;
+    let loss: Float32Array | null = null;
     if (timed) {
       const got = await graph.ring.collect();
+      if (got) loss = new Float32Array(got.data, 0, 16); // HpLoss.stats heads the metrics capture
       const phases = got ? decodePhaseMs(got.data, graph.timerOffset) : null;
       if (phases) {
         gpuMsPerPhase = Object.fromEntries(
@@ -152,13 +158,14 @@ async function timeSetting(
       N,
       steps,
       msPerStep: Math.round(ms * 10) / 10,
-      imagesPerSec: Math.round((1000 * B / ms) * 10) / 10,
+      imagesPerSec: Number((1000 * B / ms).toPrecision(3)),
       peakGpuMiB: Math.round(live / 2 ** 20),
       peakGpuBytes: live,
       dispatchesPerStep: Object.values(stepPhases).reduce((a, b) => a + b, 0),
       dispatchesPerPhase: perPhase,
       uploadBytesPerStep: uploaded,
       gpuMsPerPhase,
+      ...(loss ? { meanPositives: loss[HP_STATS.meanPosAg], meanDenominator: loss[HP_STATS.meanDenom] } : {}),
     };
   } finally {
     graph.destroy();
