@@ -79,6 +79,7 @@ function parseRest(rest: string[], defaults: Record<string, number>): Record<str
 }
 
 export async function bench(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const Ref = await loadRef(opts.rest); // a bad ref= fails before any GPU work
   const gpu = await openGpu({ announce: !opts.json });
   const defaults = opts.quick
     ? { B: 2, S: 5, Df: 24, D: 16, K: 13, rho: 0.3, reps: 2 }
@@ -110,7 +111,6 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
       return performance.now() - t0;
     };
     const implArg = opts.rest.find((r) => r.startsWith("impl="))?.slice(5) ?? "sparse";
-    const Ref = await loadRef(opts.rest);
     refArena = Ref ? new Ref.BufferArena(gpu, "hploss-bench-ref") : null;
     const refInputs = refArena
       ? Object.fromEntries(

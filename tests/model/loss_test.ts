@@ -16,6 +16,7 @@ import { StepRecorder } from "../../core/gpu/step_recorder.ts";
 import { readF32 } from "../../core/gpu/readback.ts";
 import type { BufferArena } from "../../core/gpu/buffers.ts";
 import { assertAllClose, gpuTest, randnF32, rng } from "../_util.ts";
+import { partialSlots, sparseChunkRows } from "../../core/model/loss_sparse.ts";
 import { loadHpGolden } from "../fixtures/hp/golden.ts";
 
 /** Unit rows drawn around a few centres so that positives exist (as with real features). */
@@ -405,3 +406,19 @@ gpuTest(
     ) await checkAgainstRef(ctx, p, o);
   },
 );
+
+Deno.test("sparseChunkRows keeps all N rows in one chunk when they fit; partialSlots bounds", () => {
+  // 3,136 rows (B 4, S 28) fit one chunk: rounding them to the 128-row tile split them in two before.
+  assert.equal(sparseChunkRows(3136, 2 ** 30), 3136);
+  assert.equal(sparseChunkRows(50176, 2 ** 31 - 4), 50176);
+  const rows = sparseChunkRows(50176, 2 ** 27); // lavapipe's 128 MiB binding
+  assert(rows % 128 === 0 && rows * Math.ceil(50176 / 32) * 4 <= 2 ** 27 && rows > 0, `${rows}`);
+  assert.equal(sparseChunkRows(2187, 2 ** 30, 1000), 896);
+  // Σ_r |U_r| ~ Binomial(P·N, ρ): mean + 10σ (+64), at most P·N, at most what the binding limit holds.
+  const mean = 0.02 * 784 * 50176;
+  const s = partialSlots(784, 50176, 512, 64, 0.02, 2 ** 31 - 4);
+  assert(s >= mean + 10 * Math.sqrt(mean) && s < mean * 1.02, `${s}`);
+  assert.equal(partialSlots(9, 594, 12, 66, 1, 2 ** 31), 9 * 594);
+  assert.equal(partialSlots(784, 50176, 512, 64, 0.02, 2 ** 27), 2 ** 27 / (512 * 4));
+  assert.equal(partialSlots(784, 50176, 512, 130, 0.02, 2 ** 27), Math.floor(2 ** 27 / (3 * 512 * 4)));
+});
