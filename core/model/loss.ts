@@ -9,11 +9,11 @@
  *   1. thresholds  R^ag, R^sp (loss_threshold.wgsl, fused dot+max, 128×128 tiles)  2·N·K·(Df + D) FLOPs
  *   2. urows       U[r,·] as bits [P, W = ⌈N/32⌉], rank tables and the transpose   2·P·N hashes
  *   3. mask        P_ag, P_sp bit-planes (loss_sparse_mask.wgsl, 128×128 tiles)     N²·(Df + D) (upper triangle)
- *   4. forward     group: per r, the B anchors × U_r dense (loss_group_fwd.wgsl)     4·ρ·N²·D
+ *   4. forward     group: per r, the B anchors × U_r dense (loss_sparse_group_fwd.wgsl)     4·ρ·N²·D
  *                  rows: per anchor, the positives outside U_r (loss_sparse_fwd)    4·D·Σ_i|P_i \ U|
  *   5. reduce      one workgroup: M_b, losses, coef_i → aux slot 10                 O(N)
  *   6. backward×2  group: per r, G tile → anchor side into dy, contrast side into  6·ρ·N²·D each
- *                  per-r partial slots (loss_group_bwd.wgsl); owner: positives and  4·D·Σ_i|P_i|
+ *                  per-r partial slots (loss_sparse_group_bwd.wgsl); owner: positives and  4·D·Σ_i|P_i|
  *                  the partials of its positions in r order (loss_sparse_bwd.wgsl)
  *   At N = 50,176, Df = 384, D = 512, ρ = 0.02: 2.25 TFLOP of mask dots, 0.18 TFLOP of thresholds,
  *   ≈ 0.4 TFLOP of grouped tiles (each U_r row read once per 64 anchors instead of once per anchor);

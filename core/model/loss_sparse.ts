@@ -29,8 +29,8 @@ import uscanSrc from "../../shaders/model/loss_sparse_uscan.wgsl" with { type: "
 import maskSrc from "../../shaders/model/loss_sparse_mask.wgsl" with { type: "text" };
 import fwdSrc from "../../shaders/model/loss_sparse_fwd.wgsl" with { type: "text" };
 import bwdSrc from "../../shaders/model/loss_sparse_bwd.wgsl" with { type: "text" };
-import groupFwdSrc from "../../shaders/model/loss_group_fwd.wgsl" with { type: "text" };
-import groupBwdSrc from "../../shaders/model/loss_group_bwd.wgsl" with { type: "text" };
+import groupFwdSrc from "../../shaders/model/loss_sparse_group_fwd.wgsl" with { type: "text" };
+import groupBwdSrc from "../../shaders/model/loss_sparse_group_bwd.wgsl" with { type: "text" };
 
 /** Candidate-list capacity of a round (shaders/include/loss_sparse_common.wgsl CAP): B may not exceed it. */
 export const SPARSE_MAX_B = 2048;
@@ -105,9 +105,9 @@ export async function buildSparse(
     K("loss_sparse_urows.wgsl", urowsSrc, [RW, U]),
     K("loss_sparse_uscan.wgsl", uscanSrc, [RW, U]),
     K("loss_sparse_mask.wgsl", maskSrc, [R, R, R, RW, RW, U, U], single ? "main_sym" : "main"),
-    K("loss_group_fwd.wgsl", groupFwdSrc, [R, R, R, R, R, RW, U, U], undefined, { ROWQ }),
+    K("loss_sparse_group_fwd.wgsl", groupFwdSrc, [R, R, R, R, R, RW, U, U], undefined, { ROWQ }),
     K("loss_sparse_fwd.wgsl", fwdSrc, [R, R, R, R, R, RW, U, U, R]),
-    K("loss_group_bwd.wgsl", groupBwdSrc, [R, R, R, R, R, RW, RW, U, U], undefined, { ROWQ }),
+    K("loss_sparse_group_bwd.wgsl", groupBwdSrc, [R, R, R, R, R, RW, RW, U, U], undefined, { ROWQ }),
     K("loss_sparse_bwd.wgsl", bwdSrc, [R, R, R, R, R, RW, U, U, R]),
   ]);
   const owned: GpuTensor[] = [];

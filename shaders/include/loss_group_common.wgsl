@@ -1,5 +1,5 @@
 // loss_group_common.wgsl — not a kernel: the grouped random-negative tiles of the sparse HP loss
-// (model/loss_group_fwd.wgsl, model/loss_group_bwd.wgsl; included after hash.wgsl and loss_common.wgsl).
+// (model/loss_sparse_group_fwd.wgsl, model/loss_sparse_group_bwd.wgsl; included after hash.wgsl and loss_common.wgsl).
 // The B anchors i = b·P + r at grid position r share the random row U[r,·] (hp-method.md §5.3), so their
 // logits against it form one dense [B × |U_r|] × D product: a workgroup owns (r, a tile of TR = 4·ROWQ
 // anchors) and walks U_r in tiles of 64 columns, found by rank through the tables of loss_sparse_urows.wgsl

@@ -2,7 +2,7 @@
 // and loss_sparse_bwd.wgsl (included after hash.wgsl and loss_common.wgsl; it uses their ag_bits, sp_bits, ucsr
 // bindings — WGSL module-scope names may be used before their declaration). A workgroup of WG threads owns
 // one anchor row i and walks the positives P_ag_i ∪ P_sp_i \ {i} (without those in U[r_i,·] when `drop_u`:
-// the grouped kernels loss_group_*.wgsl handle the random negatives) in rounds of WPR bit-plane
+// the grouped kernels loss_sparse_group_*.wgsl handle the random negatives) in rounds of WPR bit-plane
 // words: the set bits of a round are compacted, in column order, into jlist (j | ag<<31 | sp<<30 | u<<29)
 // through a serial scan of WPR counts — deterministic, no atomics.
 //

@@ -1,5 +1,5 @@
 // loss_sparse_bwd.wgsl — sparse path, backward (hp-method.md §5.9) for y = z (chunk.which = 0) or z̃ (1), the
-// owner's share: dy_i += (1/τ) Σ_j (G_ij + G_ji)·y_j over the terms loss_group_bwd.wgsl does not produce
+// owner's share: dy_i += (1/τ) Σ_j (G_ij + G_ji)·y_j over the terms loss_sparse_group_bwd.wgsl does not produce
 // directly (it has already added the anchor side over U[r_i,·] and left contrast partials per slot):
 //   positives   j ∈ (P_ag_i ∪ P_sp_i) \ {i} (owners of this chunk): G_ij when j ∉ U[r_i,·], G_ji when
 //               i ∉ U[r_j,·] (inside U the group kernel has them); thread per candidate computes the logit

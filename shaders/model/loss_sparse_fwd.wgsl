@@ -1,6 +1,6 @@
 // loss_sparse_fwd.wgsl — sparse path, forward (hp-method.md §5.3–§5.4), the positives: per anchor row i the
 // logits l_ij = ⟨y_i, y_j⟩/τ for y = z and z̃ for j ∈ (P_ag_i ∪ P_sp_i) \ U[r_i,·] \ {i} (read from the bit-planes
-// of loss_sparse_mask.wgsl), merged with the random-negative partials of loss_group_fwd.wgsl (gpart) into
+// of loss_sparse_mask.wgsl), merged with the random-negative partials of loss_sparse_group_fwd.wgsl (gpart) into
 // the same aux slots 2..9 as loss_fwd.wgsl. Together the two cover exactly A_i = P_ag_i ∪ P_sp_i ∪ U[r_i,·],
 // the only columns with m_ij ≠ 0 or j ∈ D_i. Cost per row: |P_i \ U_r|·4D FLOPs.
 // Bindings: 0 z [N,D] read (vec4), 1 zt [N,D] read, 2 ag_bits, 3 sp_bits, 4 ucsr read, 5 aux rw,
@@ -100,7 +100,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupBarrier();
   }
   if (tid == 0u) {
-    // Merge with the random negatives of loss_group_fwd.wgsl.
+    // Merge with the random negatives of loss_sparse_group_fwd.wgsl.
     let g = i * AUX;
     let lz = lse_merge(lse.xy, vec2<f32>(gpart[g], gpart[g + 1u]));
     let lzt = lse_merge(lse.zw, vec2<f32>(gpart[g + 2u], gpart[g + 3u]));

@@ -1,6 +1,6 @@
 // loss_sparse_uscan.wgsl — sparse path: the row offsets of the random-negative rank tables
 // (loss_sparse_urows.wgsl layout): ucsr[2·P·W + 2r] = Σ_{r' < r} |U_r'|, the first contrast-partial slot of
-// row r (loss_group_bwd.wgsl). One workgroup of 256 threads, rows in blocks of 256, fixed Hillis–Steele
+// row r (loss_sparse_group_bwd.wgsl). One workgroup of 256 threads, rows in blocks of 256, fixed Hillis–Steele
 // scan (deterministic). Grid: 1 workgroup.
 // Bindings: 0 ucsr rw, 1 hp uniform.
 //

@@ -1,4 +1,4 @@
-// loss_group_fwd.wgsl — sparse path, forward over the random negatives, grouped by grid position
+// loss_sparse_group_fwd.wgsl — sparse path, forward over the random negatives, grouped by grid position
 // (hp-method.md §5.3–§5.4): for the anchors i = b·P + r of a 64-anchor tile and every j ∈ U[r,·] \ {i}
 // (all in D_i), the logits l_ij = ⟨y_i, y_j⟩/τ for y = z and z̃ as dense tiles (include/loss_group_common.wgsl),
 // folded into per-anchor partials: online log-sum-exp (max, scaled sum) for z and z̃, S_y = Σ m_ij·l_ij,

@@ -1,4 +1,4 @@
-// loss_group_bwd.wgsl — sparse path, backward over the random negatives, grouped by grid position
+// loss_sparse_group_bwd.wgsl — sparse path, backward over the random negatives, grouped by grid position
 // (hp-method.md §5.9) for y = z (chunk.which = 0) or z̃ (1). For the anchors a_b = b·P + r of a 64-anchor tile
 // and the columns j ∈ U[r,·] \ {a_b} (all in D_{a_b}) the logits are recomputed as dense tiles
 // (include/loss_group_common.wgsl) and turned into G_{a_b j}/τ = coef·(w·exp(l − lse) − m)/τ, kept in
