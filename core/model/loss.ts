@@ -43,7 +43,8 @@ import thresholdSrc from "../../shaders/model/loss_threshold.wgsl" with { type: 
 import fwdSrc from "../../shaders/model/loss_fwd.wgsl" with { type: "text" };
 import reduceSrc from "../../shaders/model/loss_reduce.wgsl" with { type: "text" };
 import bwdSrc from "../../shaders/model/loss_bwd.wgsl" with { type: "text" };
-import { buildSparse, type LossStep, SPARSE_MAX_B } from "./loss_sparse.ts";
+import { buildSparse, f16Variant, type LossStep, SPARSE_MAX_B } from "./loss_sparse.ts";
+import f16Src from "../../shaders/model/loss_f16.wgsl" with { type: "text" };
 import { LimitError } from "../errors.ts";
 import { MAX_CODE_DIM } from "../limits.ts";
 
@@ -134,6 +135,13 @@ export interface HpLossOptions {
   maxChunkRows?: number;
   /** Sparse path: cap on contrast-partial slots (tests; default: see loss_sparse.ts partialSlots). */
   maxPartialSlots?: number;
+  /**
+   * Precision of f̂, ŝ̄ and the pools in the threshold and mask passes (hp.mask_precision): "f32" (default,
+   * exact against the references) or "f16" (copies made each step by loss_f16.wgsl; sparse path only, needs
+   * the adapter's shader-f16; dots still accumulate in f32, so only values within f16 rounding of a
+   * threshold can flip — `deno task bench hploss mask=f16` counts them).
+   */
+  maskPrecision?: "f32" | "f16";
 }
 
 /**
@@ -159,6 +167,8 @@ export class HpLoss {
   readonly impl: HpLossImpl;
   /** Names of the dispatch groups in recording order (per-pass timing in the bench). */
   readonly passes: readonly string[];
+  /** Sparse path: the P_ag, P_sp bit-planes, [rows, ⌈N/32⌉] u32 per chunk (ag, sp, ag, sp, …); else empty. */
+  readonly maskPlanes: readonly GpuTensor[];
   #groups: LossStep[][];
   #forwardGroups: number;
   #uniform: GPUBuffer;
@@ -167,7 +177,7 @@ export class HpLoss {
 
   private constructor(
     readonly gpu: Gpu,
-    t: { dz: GpuTensor; dzt: GpuTensor; stats: GpuTensor; aux: GpuTensor },
+    t: { dz: GpuTensor; dzt: GpuTensor; stats: GpuTensor; aux: GpuTensor; planes: GpuTensor[] },
     impl: HpLossImpl,
     groups: Array<[string, LossStep[]]>,
     uniform: GPUBuffer,
@@ -180,6 +190,7 @@ export class HpLoss {
     this.dzt = t.dzt;
     this.stats = t.stats;
     this.aux = t.aux;
+    this.maskPlanes = t.planes;
     this.impl = impl;
     this.passes = groups.map(([n]) => n);
     this.#groups = groups.map(([, d]) => d);
@@ -246,10 +257,20 @@ export class HpLoss {
     const stats = arena.tensor([16], "f32", "hp.stats");
     const aux = arena.tensor([N, HP_AUX_STRIDE], "f32", "hp.aux");
 
-    const [thr, red] = await Promise.all([
+    const half = (options.maskPrecision ?? "f32") === "f16";
+    if (half && impl !== "sparse") {
+      throw new RangeError(`${NAME}: mask precision f16 needs the sparse loss path (impl is ${impl})`);
+    }
+    if (half && !gpu.hasF16) {
+      throw new LimitError(
+        `${NAME}: mask precision f16 needs the adapter's shader-f16 feature, which it lacks`,
+      );
+    }
+    const [thr, red, cvt] = await Promise.all([
       getKernel(gpu, {
         file: "model/loss_threshold.wgsl",
-        source: thresholdSrc,
+        source: half ? f16Variant(thresholdSrc, ["x", "pool"]) : thresholdSrc,
+        variant: half ? "f16" : undefined,
         bindings: ["read", "read", "rw", "uniform"],
       }),
       getKernel(gpu, {
@@ -257,7 +278,29 @@ export class HpLoss {
         source: reduceSrc,
         bindings: ["rw", "rw", "uniform"],
       }),
+      half
+        ? getKernel(gpu, { file: "model/loss_f16.wgsl", source: f16Src, bindings: ["read", "rw", "uniform"] })
+        : null,
     ]);
+    // f16 copies of the mask inputs (even element counts: bindings are whole 4-byte words).
+    const maxWg0 = gpu.limits.maxComputeWorkgroupsPerDimension;
+    const halves: Array<[keyof HpLossInputs, GpuTensor, Dispatch]> = [];
+    if (cvt) {
+      for (const name of ["fhat", "shat", "poolAg", "poolSp"] as const) {
+        const n = inputs[name].size;
+        const t = arena.tensor([n + (n % 2)], "f16", `hp.${name}-f16`);
+        const u = arena.uniform(
+          packUniform([[n, "u32"], [0, "u32"], [0, "u32"], [0, "u32"]]),
+          "hp.f16-params",
+        );
+        halves.push([name, t, {
+          kernel: cvt,
+          bindGroup: bindGroup(gpu, cvt, [inputs[name], t, u]),
+          workgroups: grid1d(Math.ceil(n / 256), maxWg0),
+        }]);
+      }
+    }
+    const maskIn = (name: keyof HpLossInputs) => halves.find(([n]) => n === name)?.[1] ?? inputs[name];
     const thrUniform = (d: number, off: number) =>
       arena.uniform(
         packUniform([[N, "u32"], [K, "u32"], [d, "u32"], [HP_AUX_STRIDE, "u32"], [off, "u32"]]),
@@ -285,12 +328,12 @@ export class HpLoss {
     const thresholds: Array<[string, Dispatch[]]> = [
       ["threshold-ag", [{
         kernel: thr,
-        bindGroup: bindGroup(gpu, thr, [inputs.fhat, inputs.poolAg, aux, thrUniform(Df, HP_AUX.rAg)]),
+        bindGroup: bindGroup(gpu, thr, [maskIn("fhat"), maskIn("poolAg"), aux, thrUniform(Df, HP_AUX.rAg)]),
         workgroups: rowsGrid(128),
       }]],
       ["threshold-sp", [{
         kernel: thr,
-        bindGroup: bindGroup(gpu, thr, [inputs.shat, inputs.poolSp, aux, thrUniform(D, HP_AUX.rSp)]),
+        bindGroup: bindGroup(gpu, thr, [maskIn("shat"), maskIn("poolSp"), aux, thrUniform(D, HP_AUX.rSp)]),
         workgroups: rowsGrid(128),
       }]],
     ];
@@ -300,6 +343,7 @@ export class HpLoss {
     ];
     let groups: Array<[string, LossStep[]]>;
     let owned: GpuTensor[] = [];
+    let planes: GpuTensor[] = [];
     if (impl === "sparse") {
       const sp = await buildSparse(gpu, arena, {
         N,
@@ -314,9 +358,14 @@ export class HpLoss {
         uniform,
         maxChunkRows: options.maxChunkRows,
         maxPartialSlots: options.maxPartialSlots,
+        half: cvt ? { fhat: maskIn("fhat"), shat: maskIn("shat") } : null,
       });
-      owned = sp.owned;
-      groups = [...thresholds, ...sp.before, reduce, ...sp.after];
+      planes = sp.planes;
+      owned = [...sp.owned, ...halves.map(([, t]) => t)];
+      const toF16: Array<[string, LossStep[]]> = halves.length
+        ? [["mask-f16", halves.map(([, , d]) => d)]]
+        : [];
+      groups = [...toF16, ...thresholds, ...sp.before, reduce, ...sp.after];
     } else {
       const [fwd, bwd] = await Promise.all([
         getKernel(gpu, {
@@ -348,7 +397,7 @@ export class HpLoss {
         ["backward-zt", [bwdDispatch(inputs.zt, dzt, 1)]],
       ];
     }
-    return new HpLoss(gpu, { dz, dzt, stats, aux }, impl, groups, uniform, fields, owned, N, P);
+    return new HpLoss(gpu, { dz, dzt, stats, aux, planes }, impl, groups, uniform, fields, owned, N, P);
   }
 
   /** Sets λ_t (weight of task-specific positives) and the u32 seed of this step's Bernoulli negatives. */

@@ -57,6 +57,21 @@ export function partialSlots(P: number, N: number, D: number, B: number, rho: nu
   return Math.max(1, Math.min(stat, P * N, byLimit));
 }
 
+/**
+ * The "f16" variant of a mask-input kernel (hp.mask_precision = f16): the named `read` storage arrays become
+ * `array<f16>` (loads are written `f32(…)`, so the dots still accumulate in f32), and `enable f16;` goes in
+ * front of the first line (line numbers of compile errors stay right).
+ */
+export function f16Variant(source: string, names: string[]): string {
+  let s = source;
+  for (const n of names) {
+    const decl = `var<storage, read> ${n}: array<f32>;`;
+    if (!s.includes(decl)) throw new Error(`f16Variant: no "${decl}" in the shader`);
+    s = s.replace(decl, `var<storage, read> ${n}: array<f16>;`);
+  }
+  return "enable f16; " + s;
+}
+
 /** A step of the loss: a dispatch, or a buffer to zero (the backward accumulates into dy). */
 export type LossStep = Dispatch | { clear: GpuTensor };
 
@@ -76,6 +91,8 @@ export interface SparseSetup {
   maxChunkRows?: number;
   /** Cap on contrast-partial slots (tests force the owner's recomputation of overflowing pairs). */
   maxPartialSlots?: number;
+  /** f16 copies of f̂, ŝ̄ for the mask pass (hp.mask_precision = f16), else null. */
+  half: { fhat: GpuTensor; shat: GpuTensor } | null;
 }
 
 /** Passes of the sparse path in order (before and after the loss reduction) and the buffers it allocated. */
@@ -83,7 +100,9 @@ export async function buildSparse(
   gpu: Gpu,
   arena: BufferArena,
   s: SparseSetup,
-): Promise<{ before: Array<[string, LossStep[]]>; after: Array<[string, LossStep[]]>; owned: GpuTensor[] }> {
+): Promise<
+  { before: Array<[string, LossStep[]]>; after: Array<[string, LossStep[]]>; owned: GpuTensor[]; planes: GpuTensor[] }
+> {
   const { N, P, B, D } = s;
   const W = Math.ceil(N / 32);
   const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
@@ -104,7 +123,13 @@ export async function buildSparse(
   const [urows, uscan, mask, gfwd, fwd, gbwd, bwdK] = await Promise.all([
     K("loss_sparse_urows.wgsl", urowsSrc, [RW, U]),
     K("loss_sparse_uscan.wgsl", uscanSrc, [RW, U]),
-    K("loss_sparse_mask.wgsl", maskSrc, [R, R, R, RW, RW, U, U], single ? "main_sym" : "main"),
+    getKernel(gpu, {
+      file: "model/loss_sparse_mask.wgsl",
+      source: s.half ? f16Variant(maskSrc, ["fhat", "shat"]) : maskSrc,
+      variant: s.half ? "f16" : undefined,
+      bindings: [R, R, R, RW, RW, U, U],
+      entryPoint: single ? "main_sym" : "main",
+    }),
     K("loss_sparse_group_fwd.wgsl", groupFwdSrc, [R, R, R, R, R, RW, U, U], undefined, { ROWQ }),
     K("loss_sparse_fwd.wgsl", fwdSrc, [R, R, R, R, R, RW, U, U, R]),
     K("loss_sparse_group_bwd.wgsl", groupBwdSrc, [R, R, R, R, R, RW, RW, U, U], undefined, { ROWQ }),
@@ -137,6 +162,7 @@ export async function buildSparse(
     zt: [["backward-zt-clear", [{ clear: s.dzt }]]],
   };
   const { z, zt } = s.inputs;
+  const planes: GpuTensor[] = [];
   for (let row0 = 0; row0 < N; row0 += rowsPer) {
     const rows = Math.min(rowsPer, N - row0);
     const at = single ? "" : `@${row0}`;
@@ -145,9 +171,11 @@ export async function buildSparse(
     const chunk = (which: number) =>
       arena.uniform(packUniform([[which, "u32"], [row0, "u32"], [rows, "u32"], [cap, "u32"]]), "hp.chunk");
     const c0 = chunk(0), c1 = chunk(1);
+    planes.push(ag, sp);
+    const mIn = s.half ?? s.inputs;
     masks.push({
       kernel: mask,
-      bindGroup: bindGroup(gpu, mask, [s.inputs.fhat, s.inputs.shat, s.aux, ag, sp, s.uniform, c0]),
+      bindGroup: bindGroup(gpu, mask, [mIn.fhat, mIn.shat, s.aux, ag, sp, s.uniform, c0]),
       workgroups: single
         ? grid1d((Math.ceil(N / 128) * (Math.ceil(N / 128) + 1)) / 2, maxWg)
         : grid1d(Math.ceil(rows / 128) * Math.ceil(N / 128), maxWg),
@@ -180,5 +208,5 @@ export async function buildSparse(
     }
   }
   after.push(...bwd.z, ...bwd.zt);
-  return { before, after, owned };
+  return { before, after, owned, planes };
 }

@@ -5,6 +5,7 @@
 // (8×8 per thread, constant-indexed accumulators, conflict-free padded staging); the logits are then
 // computed only where G can be non-zero (loss_sparse_*.wgsl). One plane at a time: dots, comparisons,
 // bits gathered with workgroup atomicOr (order-free, so deterministic), then two words per thread written.
+// Variant "f16" (hp.mask_precision = f16): fhat and shat are f16 copies (loss_f16.wgsl); dots in f32.
 // Bindings: 0 fhat [N,Df] read, 1 shat [N,D] read, 2 aux [N,12] read (slots 0, 1), 3 ag_bits [N·W] rw,
 //           4 sp_bits [N·W] rw, 5 hp uniform, 6 chunk uniform (rows [row_off, row_off + rows) of this
 //           dispatch; the planes hold only those rows: bit-planes may be split by the binding limit).
@@ -38,10 +39,10 @@ fn load_m(which: u32, row: u32, k: u32) -> f32 {
   if (row >= hp.N) { return 0.0; }
   if (which == 0u) {
     if (k >= hp.Df) { return 0.0; }
-    return fhat[row * hp.Df + k];
+    return f32(fhat[row * hp.Df + k]);
   }
   if (k >= hp.D) { return 0.0; }
-  return shat[row * hp.D + k];
+  return f32(shat[row * hp.D + k]);
 }
 fn load_a(which: u32, row: u32, k: u32) -> f32 { return load_m(which, row, k); }
 fn load_b(which: u32, row: u32, k: u32) -> f32 { return load_m(which, row, k); }

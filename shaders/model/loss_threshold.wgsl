@@ -4,6 +4,7 @@
 // Bindings (group 0):
 //   0 x     read        [N, d] row-major (f̂ with Pool_ag, or ŝ̄ with Pool_sp)
 //   1 pool  read        [K, d]
+//   (variant "f16", hp.mask_precision = f16: x and pool are f16 copies from loss_f16.wgsl; dots in f32)
 //   2 out   read_write  R_i written at out[i*out_stride + out_off] (the HP aux tensor, slot 0 or 1)
 //   3 p     uniform
 // Workgroup: 16×16 threads on a 128-row tile, streaming 128-entry pool tiles through the register-blocked
@@ -29,12 +30,12 @@ var<workgroup> lanes: array<f32, 1024>; // [row 128][lane 8]
 
 fn load_a(which: u32, row: u32, k: u32) -> f32 {
   if (row >= p.N || k >= p.d) { return 0.0; }
-  return x[row * p.d + k];
+  return f32(x[row * p.d + k]);
 }
 
 fn load_b(which: u32, row: u32, k: u32) -> f32 {
   if (row >= p.K || k >= p.d) { return 0.0; }
-  return pool[row * p.d + k];
+  return f32(pool[row * p.d + k]);
 }
 
 // Max over this thread's 8 columns of one block row (columns past K excluded).

@@ -375,28 +375,34 @@ gpuTest(
   },
 );
 
+/**
+ * P = 9, N = 594, ρ = 0.2: |U_r| ≈ 119 columns per grid position, Σ_r |U_r| ≈ 1,069 partial slots. Mask
+ * inputs with exact f32 (and f16) dot products, so every precision takes the float64 mask decisions.
+ */
+function groupedProblem(): Problem {
+  const dims = { B: 66, S: 3, Df: 12, D: 12, K: 7 };
+  const N = dims.B * dims.S * dims.S;
+  const params = { tau: 0.5, rho: 0.2 };
+  const fhat = exactRows(N, dims.Df, 11), shat = exactRows(N, dims.D, 12);
+  const poolAg = exactRows(dims.K, dims.Df, 13), poolSp = exactRows(dims.K, dims.D, 14);
+  const seed = 4242;
+  const masks = hpMasksRef(
+    dims,
+    fhat,
+    shat,
+    thresholdsRef(fhat, poolAg, N, dims.Df, dims.K),
+    thresholdsRef(shat, poolSp, N, dims.D, dims.K),
+    seed,
+    params.rho,
+  );
+  const z = clusteredUnit(N, dims.D, 15, 3, 1.5), zt = clusteredUnit(N, dims.D, 16, 3, 2.0);
+  return { dims, params, lambda: 0.6, seed, fhat, shat, poolAg, poolSp, z, zt, masks };
+}
+
 gpuTest(
   "HpLoss grouped negatives: B = 66 (two anchor tiles), |U_r| > 64 (two column tiles), overflowing partial slots",
   async (ctx) => {
-    // P = 9, N = 594, ρ = 0.2: |U_r| ≈ 119 columns per grid position, Σ_r |U_r| ≈ 1,069 partial slots.
-    // Mask inputs with exact f32 dot products (so f32 and float64 take the same mask decisions).
-    const dims = { B: 66, S: 3, Df: 12, D: 12, K: 7 };
-    const N = dims.B * dims.S * dims.S;
-    const params = { tau: 0.5, rho: 0.2 };
-    const fhat = exactRows(N, dims.Df, 11), shat = exactRows(N, dims.D, 12);
-    const poolAg = exactRows(dims.K, dims.Df, 13), poolSp = exactRows(dims.K, dims.D, 14);
-    const seed = 4242;
-    const masks = hpMasksRef(
-      dims,
-      fhat,
-      shat,
-      thresholdsRef(fhat, poolAg, N, dims.Df, dims.K),
-      thresholdsRef(shat, poolSp, N, dims.D, dims.K),
-      seed,
-      params.rho,
-    );
-    const z = clusteredUnit(N, dims.D, 15, 3, 1.5), zt = clusteredUnit(N, dims.D, 16, 3, 2.0);
-    const p: Problem = { dims, params, lambda: 0.6, seed, fhat, shat, poolAg, poolSp, z, zt, masks };
+    const p = groupedProblem();
     for (
       const o of [
         { impl: "sparse" },
@@ -422,3 +428,32 @@ Deno.test("sparseChunkRows keeps all N rows in one chunk when they fit; partialS
   assert.equal(partialSlots(784, 50176, 512, 64, 0.02, 2 ** 27), 2 ** 27 / (512 * 4));
   assert.equal(partialSlots(784, 50176, 512, 130, 0.02, 2 ** 27), Math.floor(2 ** 27 / (3 * 512 * 4)));
 });
+
+gpuTest("HpLoss mask precision f16: exact inputs give the f32 masks, loss and gradients", async (ctx) => {
+  if (!ctx.gpu.hasF16) return console.error("[tests] skipped: adapter without shader-f16");
+  await checkAgainstRef(ctx, groupedProblem(), { impl: "sparse", maskPrecision: "f16" });
+});
+
+gpuTest(
+  "HpLoss mask precision f16: thresholds are those of the f16-rounded inputs (odd sizes)",
+  async (ctx) => {
+    if (!ctx.gpu.hasF16) return console.error("[tests] skipped: adapter without shader-f16");
+    const p = problem({ B: 3, S: 5, Df: 19, D: 20, K: 70 }, { tau: 0.4, rho: 0.15 }, 0.3, 23);
+    const N = 75;
+    const got = await runGpu(ctx.gpu, ctx.arena, p, { impl: "sparse", maskPrecision: "f16" });
+    const half = (a: Float32Array) => a.map((v) => Math.f16round(v));
+    const rAg = thresholdsRef(half(p.fhat), half(p.poolAg), N, 19, 70);
+    const rSp = thresholdsRef(half(p.shat), half(p.poolSp), N, 20, 70);
+    assertAllClose(column(got.aux, HP_AUX.rAg), rAg, { rtol: 1e-6, atol: 1e-6, label: "R_ag of f16 inputs" });
+    assertAllClose(column(got.aux, HP_AUX.rSp), rSp, { rtol: 1e-6, atol: 1e-6, label: "R_sp of f16 inputs" });
+    // And not those of the f32 inputs (the rounding is real at these sizes).
+    const rAg32 = thresholdsRef(p.fhat, p.poolAg, N, 19, 70);
+    assert(rAg.some((v, i) => Math.abs(v - rAg32[i]) > 1e-5), "f16 rounding should move some thresholds");
+    assert.equal(got.hp.maskPlanes.length, 2);
+    got.hp.destroy();
+    await assert.rejects(
+      runGpu(ctx.gpu, ctx.arena, p, { impl: "dense", maskPrecision: "f16" }),
+      /mask precision f16 needs the sparse loss path/,
+    );
+  },
+);
