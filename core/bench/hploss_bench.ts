@@ -1,10 +1,12 @@
 /**
  * `hpseg bench hploss [--json] [--quick] [B=64 S=28 Df=384 D=512 K=2048 rho=0.02 reps=5] [impl=sparse|dense|both]
- * [ref=DIR]`: time of one HP loss forward + backward (core/model/loss.ts: all dispatches in one submit) and of
+ * [ref=DIR] [mask=f32|f16]`: time of one HP loss forward + backward (core/model/loss.ts: all dispatches in one submit) and of
  * each pass alone, for the sparse (default) and/or the dense implementation, in the same run.
  * `ref=DIR` also times the HpLoss of another checkout (e.g. `git worktree add /tmp/hp_old <commit>`) on the
  * same device and inputs, its steps interleaved with ours (old, new, old, new, …, so machine load hits both
  * alike), and reports `ref_step_ms_median` and `speedup` (reference median / ours) per implementation.
+ * `mask=f16` runs the sparse path's threshold and mask passes on f16 copies (hp.mask_precision) and reports
+ * `mask_flips`: the P_ag and P_sp entries that differ from the f32 masks of the same inputs and seed.
  * Defaults: the COCO ViT-S/8 batch-64 shape (N = 50,176) on a real GPU, N = 392 on a software adapter.
  * Reference point: the official PyTorch code spends ≈ 0.95 s of its 1.01 s H100 step in this loss
  * (webgpu-notes.md §8).
@@ -15,8 +17,9 @@ import { UsageError } from "../errors.ts";
 import { openGpu } from "../gpu/device.ts";
 import { BufferArena } from "../gpu/buffers.ts";
 import { StepRecorder } from "../gpu/step_recorder.ts";
-import { readF32 } from "../gpu/readback.ts";
-import { type HpDims, HpLoss, hpLossFlops, type HpLossImpl } from "../model/loss.ts";
+import { readF32, readTensor } from "../gpu/readback.ts";
+import { type HpDims, HpLoss, hpLossFlops, type HpLossImpl, type HpLossInputs } from "../model/loss.ts";
+import type { Gpu } from "../gpu/device.ts";
 import { hashUniform } from "../rng.ts";
 import { pathToFileURL } from "node:url";
 
@@ -66,7 +69,7 @@ function unitRows(n: number, d: number, seed: number): Float32Array {
 function parseRest(rest: string[], defaults: Record<string, number>): Record<string, number> {
   const out = { ...defaults };
   for (const a of rest) {
-    if (/^impl=(sparse|dense|both)$/.test(a) || a.startsWith("ref=")) continue;
+    if (/^impl=(sparse|dense|both)$/.test(a) || /^mask=(f32|f16)$/.test(a) || a.startsWith("ref=")) continue;
     const m = /^(\w+)=([\d.e+-]+)$/.exec(a);
     if (!m || !(m[1] in out) || !Number.isFinite(Number(m[2]))) {
       throw new UsageError(
@@ -76,6 +79,42 @@ function parseRest(rest: string[], defaults: Record<string, number>): Record<str
     out[m[1]] = Number(m[2]);
   }
   return out;
+}
+
+/** P_ag and P_sp entries of `half`'s masks (f16 inputs) that differ from the f32 masks of the same step. */
+async function maskFlips(
+  half: HpLoss,
+  gpu: Gpu,
+  arena: BufferArena,
+  dims: HpDims,
+  rho: number,
+  inputs: HpLossInputs,
+  run: (record: (rec: StepRecorder) => void) => Promise<number>,
+): Promise<{ ag: number; sp: number; pairs: number }> {
+  const exact = await HpLoss.create(gpu, arena, dims, { tau: 0.8, rho }, inputs, { impl: "sparse" });
+  try {
+    half.setStep(0.5, 777);
+    exact.setStep(0.5, 777);
+    await run((rec) => (half.recordForward(rec), exact.recordForward(rec)));
+    const out = { ag: 0, sp: 0, pairs: half.N * (half.N - 1) };
+    for (let k = 0; k < half.maskPlanes.length; k++) {
+      const x = (await readTensor(gpu, half.maskPlanes[k])) as Uint32Array;
+      const y = (await readTensor(gpu, exact.maskPlanes[k])) as Uint32Array;
+      let n = 0;
+      for (let w = 0; w < x.length; w++) {
+        let v = x[w] ^ y[w];
+        while (v) {
+          v &= v - 1;
+          n++;
+        }
+      }
+      if (k % 2 === 0) out.ag += n;
+      else out.sp += n;
+    }
+    return out;
+  } finally {
+    exact.destroy();
+  }
 }
 
 export async function bench(opts: BenchOptions): Promise<Record<string, unknown>> {
@@ -139,9 +178,14 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
       dense_tflop: Number((hpLossFlops(dims).total / 1e12).toFixed(4)),
       input_bytes: inputBytes,
     };
+    const mask = opts.rest.includes("mask=f16") ? "f16" : "f32";
     for (const impl of impls) {
       const before = arena.liveBytes;
-      const hp = await HpLoss.create(gpu, arena, dims, { tau: 0.8, rho: a.rho }, inputs, { impl });
+      const maskPrecision = impl === "sparse" ? mask : "f32";
+      const hp = await HpLoss.create(gpu, arena, dims, { tau: 0.8, rho: a.rho }, inputs, {
+        impl,
+        maskPrecision,
+      });
       const ownBytes = arena.liveBytes - before;
       const ref = Ref
         ? await Ref.HpLoss.create(gpu, refArena!, dims, { tau: 0.8, rho: a.rho }, refInputs!, { impl })
@@ -196,6 +240,10 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
         mean_pos_ag: stats[3],
         mean_pos_sp: stats[4],
         mean_denominator: stats[6],
+        mask_precision: maskPrecision,
+        ...(maskPrecision === "f16"
+          ? { mask_flips: await maskFlips(hp, gpu, arena, dims, a.rho, inputs, run) }
+          : {}),
         ...vsRef,
       };
       result[impl] = r;

@@ -101,7 +101,12 @@ export async function buildSparse(
   arena: BufferArena,
   s: SparseSetup,
 ): Promise<
-  { before: Array<[string, LossStep[]]>; after: Array<[string, LossStep[]]>; owned: GpuTensor[]; planes: GpuTensor[] }
+  {
+    before: Array<[string, LossStep[]]>;
+    after: Array<[string, LossStep[]]>;
+    owned: GpuTensor[];
+    planes: GpuTensor[];
+  }
 > {
   const { N, P, B, D } = s;
   const W = Math.ceil(N / 32);

@@ -236,6 +236,7 @@ export class HpGraph {
     const lossInputs = { fhat, shat, poolAg: pools.poolAg, poolSp: pools.poolSp, z: pz.z, zt: pzt.z };
     const loss = await HpLoss.create(gpu, arena, { B, S, Df, D, K }, lossParams, lossInputs, {
       impl: hp.loss_impl,
+      maskPrecision: hp.mask_precision,
     });
     const reg = pza
       ? await ConsistencyReg.create(gpu, arena, { N, D }, { z: pz.z, za: pza.z, dz: loss.dz }, {

@@ -6,7 +6,7 @@
 // One thread per element, 256 per workgroup, grid1d.
 //
 // wrapper: core/model/loss.ts
-// reference: Math.f16round (tests/model/loss_test.ts)
+// reference: tests/model/loss_test.ts (Math.f16round of the inputs, then thresholdsRef)
 // test: tests/model/loss_test.ts
 enable f16;
 
