@@ -24,7 +24,9 @@
  *   simple, independent second implementation (and used when B exceeds the sparse round capacity); there
  *   dL/dy_i = (1/τ) Σ_j (G_ij + G_ji) y_j is gathered by the row owner from the symmetric dot products.
  * Both are deterministic: fixed reduction orders, no float atomics.
- * Levers not yet taken: f16 dots for the mask pass (only comparisons; the official code uses fp16 there).
+ * Mask precision (option maskPrecision, config hp.mask_precision): f32 (default, exact) or f16 copies of f̂, ŝ̄
+ * and the pools for the threshold and mask passes (loss_f16.wgsl; f32 accumulation). Lever not yet taken:
+ * packed-f16 arithmetic in those passes (the official code computes them in fp16 on tensor cores).
  *
  * Bindings stay ≤ 8 storage buffers per kernel; the largest f32 binding is [N, 512] (98 MiB at
  * N = 50,176), inside lavapipe's 128 MiB limit; the bit-planes are split into row chunks that fit the
