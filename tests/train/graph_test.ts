@@ -146,6 +146,22 @@ gpuTest("trainer: finite, non-increasing losses and bit-identical runs for one s
   assert(a.final && Number.isFinite(a.final.cluster_acc), "no final evaluation");
 });
 
+gpuTest(
+  "trainer: hp.mask_precision=f16 trains (finite losses, the f32 masks' first step)",
+  async ({ gpu }) => {
+    if (!gpu.hasF16) return console.error("[tests] skipped: adapter without shader-f16");
+    const steps = 2;
+    const half = await run(gpu, 5, steps, ["hp.loss_impl=sparse", "hp.mask_precision=f16"]);
+    const full = await run(gpu, 5, steps, ["hp.loss_impl=sparse"]);
+    for (let i = 0; i < steps; i++) {
+      for (const k of ["ghp", "lhp", "hp"] as const) assert(Number.isFinite(half.losses[i].metrics[k]), k);
+    }
+    // f16 rounding moves thresholds slightly; the losses stay close (same data, seed and draws).
+    const a = half.losses[0].metrics.hp, b = full.losses[0].metrics.hp;
+    assert(Math.abs(a - b) <= 0.05 * Math.abs(b), `step 1 loss_hp f16 ${a} vs f32 ${b}`);
+  },
+);
+
 gpuTest("trainer: hp.loss_impl=dense and =sparse train the same function", async ({ gpu }) => {
   const steps = 3;
   const dense = await run(gpu, 5, steps, ["hp.loss_impl=dense"]);
