@@ -10,9 +10,11 @@
  */
 import bilinear from "../../shaders/include/bilinear.wgsl" with { type: "text" };
 import dotTile from "../../shaders/include/dot_tile.wgsl" with { type: "text" };
+import gram128 from "../../shaders/include/gram128.wgsl" with { type: "text" };
 import hash from "../../shaders/include/hash.wgsl" with { type: "text" };
 import lhpRow from "../../shaders/include/lhp_row.wgsl" with { type: "text" };
 import lossCommon from "../../shaders/include/loss_common.wgsl" with { type: "text" };
+import lossGroupCommon from "../../shaders/include/loss_group_common.wgsl" with { type: "text" };
 import lossSparseCommon from "../../shaders/include/loss_sparse_common.wgsl" with { type: "text" };
 import wgReduce from "../../shaders/include/wg_reduce.wgsl" with { type: "text" };
 
@@ -23,9 +25,11 @@ export const SHADER_ROOT = "shaders";
 export const FRAGMENTS: Readonly<Record<string, string>> = {
   "bilinear.wgsl": bilinear,
   "dot_tile.wgsl": dotTile,
+  "gram128.wgsl": gram128,
   "hash.wgsl": hash,
   "lhp_row.wgsl": lhpRow,
   "loss_common.wgsl": lossCommon,
+  "loss_group_common.wgsl": lossGroupCommon,
   "loss_sparse_common.wgsl": lossSparseCommon,
   "wg_reduce.wgsl": wgReduce,
 };

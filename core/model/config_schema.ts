@@ -85,6 +85,8 @@ export const SCHEMA = {
     sigma: { type: "number", min: 0, minOpen: true, max: 1e6 },
     /** Hidden-positive loss implementation (loss.ts): auto = sparse for ρ ≤ 0.25, else dense. */
     loss_impl: { type: "enum", values: ["auto", "sparse", "dense"] },
+    /** Precision of f̂, ŝ̄ and the pools in the threshold and mask passes (loss.ts): f32 exact, f16 faster. */
+    mask_precision: { type: "enum", values: ["f32", "f16"] },
   },
   train: {
     epochs: { type: "int", min: 1, max: 100000 },
@@ -142,6 +144,7 @@ export const CONFIG_SCHEMA: Readonly<Record<string, Field>> = Object.fromEntries
 export const ADDED_KEYS: Readonly<Record<string, unknown>> = {
   "dataset.packed": false,
   "dataset.workers": "auto",
+  "hp.mask_precision": "f32",
 };
 
 /** Keys a YAML file may leave out (keys of other datasets in the embedded configs, and {@link ADDED_KEYS}). */

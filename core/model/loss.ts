@@ -6,27 +6,32 @@
  * two N² *bit*-planes). Two implementations of the same function, both tested against the reference:
  *
  * Sparse (default; core/model/loss_sparse.ts):
- *   1. thresholds  R^ag, R^sp (loss_threshold.wgsl, fused dot+max)           2·N·K·(Df + D) FLOPs
- *   2. urows       U[r,·] as bits [P, W = ⌈N/32⌉] from the hash              P·N hashes
- *   3. mask        P_ag, P_sp bit-planes (loss_sparse_mask.wgsl), dense       N²·(Df + D) (upper triangle)
- *   4. forward     per row, logits only for j ∈ P_ag ∪ P_sp ∪ U[r_i,·]      4·D·Σ_i|A_i|
- *   5. reduce      one workgroup: M_b, losses, coef_i → aux slot 10        O(N)
- *   6. backward×2  per row: A_i plus anchors whose U row contains i          ≈ 4·D·Σ_i(|A_i| + ρPB) each
- *   At N = 50,176, Df = 384, D = 512, ρ = 0.02 (Σ_i|A_i| ≈ 55 M, ρPB ≈ 1,000): ≈ 2.25 TFLOP of mask dots
- *   and ≈ 0.3 TFLOP of gathers, planes 630 MB. Reads: forward 8D·Σ|A_i| ≈ 0.23 TB, backward
- *   2 × 4D·Σ(|A_i| + ρPB) ≈ 0.43 TB, mask tiles ≈ 0.14 TB — ≈ 0.8 TB, mostly from HBM (z and z̃ are 103 MB
- *   each, twice an H100's L2). The official code does ≈ 20 TFLOP (fp16).
+ *   1. thresholds  R^ag, R^sp (loss_threshold.wgsl, fused dot+max, 128×128 tiles)  2·N·K·(Df + D) FLOPs
+ *   2. urows       U[r,·] as bits [P, W = ⌈N/32⌉], rank tables and the transpose   2·P·N hashes
+ *   3. mask        P_ag, P_sp bit-planes (loss_sparse_mask.wgsl, 128×128 tiles)     N²·(Df + D) (upper triangle)
+ *   4. forward     group: per r, the B anchors × U_r dense (loss_sparse_group_fwd.wgsl)     4·ρ·N²·D
+ *                  rows: per anchor, the positives outside U_r (loss_sparse_fwd)    4·D·Σ_i|P_i \ U|
+ *   5. reduce      one workgroup: M_b, losses, coef_i → aux slot 10                 O(N)
+ *   6. backward×2  group: per r, G tile → anchor side into dy, contrast side into  6·ρ·N²·D each
+ *                  per-r partial slots (loss_sparse_group_bwd.wgsl); owner: positives and  4·D·Σ_i|P_i|
+ *                  the partials of its positions in r order (loss_sparse_bwd.wgsl)
+ *   At N = 50,176, Df = 384, D = 512, ρ = 0.02: 2.25 TFLOP of mask dots, 0.18 TFLOP of thresholds,
+ *   ≈ 0.4 TFLOP of grouped tiles (each U_r row read once per 64 anchors instead of once per anchor);
+ *   planes 630 MB, contrast partials 1.6 GB. The official code does ≈ 20 TFLOP (fp16). Estimates per pass
+ *   on an H100 are in BENCHMARKS.md.
  * Dense (impl "dense"; loss_fwd.wgsl, loss_bwd.wgsl): row-owner passes streaming 64-column tiles,
  *   masks and logits recomputed in every pass: 2·N²·3·(Df + 3D) ≈ 29 TFLOP at COCO size. Kept as the
- *   simple, independent second implementation (and used when B exceeds the sparse round capacity).
- * In both, dL/dy_i = (1/τ) Σ_j (G_ij + G_ji) y_j is gathered by the row owner from the symmetric dot
- * products — no column pass, no atomics, deterministic.
- * Levers not yet taken: f16 dots for the mask pass (only comparisons; the official code uses fp16 there),
- * grouping the B anchors of one grid position r so that their shared U row becomes a dense mini-GEMM.
+ *   simple, independent second implementation (and used when B exceeds the sparse round capacity); there
+ *   dL/dy_i = (1/τ) Σ_j (G_ij + G_ji) y_j is gathered by the row owner from the symmetric dot products.
+ * Both are deterministic: fixed reduction orders, no float atomics.
+ * Mask precision (option maskPrecision, config hp.mask_precision): f32 (default, exact) or f16 copies of f̂, ŝ̄
+ * and the pools for the threshold and mask passes (loss_f16.wgsl; f32 accumulation). Lever not yet taken:
+ * packed-f16 arithmetic in those passes (the official code computes them in fp16 on tensor cores).
  *
  * Bindings stay ≤ 8 storage buffers per kernel; the largest f32 binding is [N, 512] (98 MiB at
  * N = 50,176), inside lavapipe's 128 MiB limit; the bit-planes are split into row chunks that fit the
- * adapter's binding limit (one chunk on an H100: 2 GiB). The step uniform (λ, seed) is one 48-byte
+ * adapter's binding limit (one chunk on an H100: 2 GiB), and the contrast partials are capped by it
+ * (pairs past the cap are recomputed by their owner: exact, slower). The step uniform (λ, seed) is one 48-byte
  * writeBuffer.
  * @module
  */
@@ -40,7 +45,8 @@ import thresholdSrc from "../../shaders/model/loss_threshold.wgsl" with { type: 
 import fwdSrc from "../../shaders/model/loss_fwd.wgsl" with { type: "text" };
 import reduceSrc from "../../shaders/model/loss_reduce.wgsl" with { type: "text" };
 import bwdSrc from "../../shaders/model/loss_bwd.wgsl" with { type: "text" };
-import { buildSparse, SPARSE_MAX_B } from "./loss_sparse.ts";
+import { buildSparse, f16Variant, type LossStep, SPARSE_MAX_B } from "./loss_sparse.ts";
+import f16Src from "../../shaders/model/loss_f16.wgsl" with { type: "text" };
 import { LimitError } from "../errors.ts";
 import { MAX_CODE_DIM } from "../limits.ts";
 
@@ -110,6 +116,13 @@ export function hpLossFlops(
   return { threshold, forward, backward, total: threshold + forward + backward };
 }
 
+function recordSteps(rec: StepRecorder, steps: LossStep[]): void {
+  for (const s of steps) {
+    if ("clear" in s) rec.clear(s.clear);
+    else rec.dispatch(s);
+  }
+}
+
 /** Which implementation {@link HpLoss} uses (both compute the same function; tests check both). */
 export type HpLossImpl = "dense" | "sparse";
 
@@ -122,6 +135,15 @@ export interface HpLossOptions {
   impl?: HpLossImpl | "auto";
   /** Sparse path: cap on rows per bit-plane chunk (default: as many as the binding limit allows). */
   maxChunkRows?: number;
+  /** Sparse path: cap on contrast-partial slots (tests; default: see loss_sparse.ts partialSlots). */
+  maxPartialSlots?: number;
+  /**
+   * Precision of f̂, ŝ̄ and the pools in the threshold and mask passes (hp.mask_precision): "f32" (default,
+   * exact against the references) or "f16" (copies made each step by loss_f16.wgsl; sparse path only, needs
+   * the adapter's shader-f16; dots still accumulate in f32, so only values within f16 rounding of a
+   * threshold can flip — `deno task bench hploss mask=f16` counts them).
+   */
+  maskPrecision?: "f32" | "f16";
 }
 
 /**
@@ -147,7 +169,9 @@ export class HpLoss {
   readonly impl: HpLossImpl;
   /** Names of the dispatch groups in recording order (per-pass timing in the bench). */
   readonly passes: readonly string[];
-  #groups: Dispatch[][];
+  /** Sparse path: the P_ag, P_sp bit-planes, [rows, ⌈N/32⌉] u32 per chunk (ag, sp, ag, sp, …); else empty. */
+  readonly maskPlanes: readonly GpuTensor[];
+  #groups: LossStep[][];
   #forwardGroups: number;
   #uniform: GPUBuffer;
   #fields: (lambda: number, seed: number) => ArrayBuffer;
@@ -155,9 +179,9 @@ export class HpLoss {
 
   private constructor(
     readonly gpu: Gpu,
-    t: { dz: GpuTensor; dzt: GpuTensor; stats: GpuTensor; aux: GpuTensor },
+    t: { dz: GpuTensor; dzt: GpuTensor; stats: GpuTensor; aux: GpuTensor; planes: GpuTensor[] },
     impl: HpLossImpl,
-    groups: Array<[string, Dispatch[]]>,
+    groups: Array<[string, LossStep[]]>,
     uniform: GPUBuffer,
     fields: (lambda: number, seed: number) => ArrayBuffer,
     owned: GpuTensor[],
@@ -168,6 +192,7 @@ export class HpLoss {
     this.dzt = t.dzt;
     this.stats = t.stats;
     this.aux = t.aux;
+    this.maskPlanes = t.planes;
     this.impl = impl;
     this.passes = groups.map(([n]) => n);
     this.#groups = groups.map(([, d]) => d);
@@ -234,10 +259,20 @@ export class HpLoss {
     const stats = arena.tensor([16], "f32", "hp.stats");
     const aux = arena.tensor([N, HP_AUX_STRIDE], "f32", "hp.aux");
 
-    const [thr, red] = await Promise.all([
+    const half = (options.maskPrecision ?? "f32") === "f16";
+    if (half && impl !== "sparse") {
+      throw new RangeError(`${NAME}: mask precision f16 needs the sparse loss path (impl is ${impl})`);
+    }
+    if (half && !gpu.hasF16) {
+      throw new LimitError(
+        `${NAME}: mask precision f16 needs the adapter's shader-f16 feature, which it lacks`,
+      );
+    }
+    const [thr, red, cvt] = await Promise.all([
       getKernel(gpu, {
         file: "model/loss_threshold.wgsl",
-        source: thresholdSrc,
+        source: half ? f16Variant(thresholdSrc, ["x", "pool"]) : thresholdSrc,
+        variant: half ? "f16" : undefined,
         bindings: ["read", "read", "rw", "uniform"],
       }),
       getKernel(gpu, {
@@ -245,7 +280,29 @@ export class HpLoss {
         source: reduceSrc,
         bindings: ["rw", "rw", "uniform"],
       }),
+      half
+        ? getKernel(gpu, { file: "model/loss_f16.wgsl", source: f16Src, bindings: ["read", "rw", "uniform"] })
+        : null,
     ]);
+    // f16 copies of the mask inputs (even element counts: bindings are whole 4-byte words).
+    const maxWg0 = gpu.limits.maxComputeWorkgroupsPerDimension;
+    const halves: Array<[keyof HpLossInputs, GpuTensor, Dispatch]> = [];
+    if (cvt) {
+      for (const name of ["fhat", "shat", "poolAg", "poolSp"] as const) {
+        const n = inputs[name].size;
+        const t = arena.tensor([n + (n % 2)], "f16", `hp.${name}-f16`);
+        const u = arena.uniform(
+          packUniform([[n, "u32"], [0, "u32"], [0, "u32"], [0, "u32"]]),
+          "hp.f16-params",
+        );
+        halves.push([name, t, {
+          kernel: cvt,
+          bindGroup: bindGroup(gpu, cvt, [inputs[name], t, u]),
+          workgroups: grid1d(Math.ceil(n / 256), maxWg0),
+        }]);
+      }
+    }
+    const maskIn = (name: keyof HpLossInputs) => halves.find(([n]) => n === name)?.[1] ?? inputs[name];
     const thrUniform = (d: number, off: number) =>
       arena.uniform(
         packUniform([[N, "u32"], [K, "u32"], [d, "u32"], [HP_AUX_STRIDE, "u32"], [off, "u32"]]),
@@ -273,43 +330,44 @@ export class HpLoss {
     const thresholds: Array<[string, Dispatch[]]> = [
       ["threshold-ag", [{
         kernel: thr,
-        bindGroup: bindGroup(gpu, thr, [inputs.fhat, inputs.poolAg, aux, thrUniform(Df, HP_AUX.rAg)]),
-        workgroups: rowsGrid(64),
+        bindGroup: bindGroup(gpu, thr, [maskIn("fhat"), maskIn("poolAg"), aux, thrUniform(Df, HP_AUX.rAg)]),
+        workgroups: rowsGrid(128),
       }]],
       ["threshold-sp", [{
         kernel: thr,
-        bindGroup: bindGroup(gpu, thr, [inputs.shat, inputs.poolSp, aux, thrUniform(D, HP_AUX.rSp)]),
-        workgroups: rowsGrid(64),
+        bindGroup: bindGroup(gpu, thr, [maskIn("shat"), maskIn("poolSp"), aux, thrUniform(D, HP_AUX.rSp)]),
+        workgroups: rowsGrid(128),
       }]],
     ];
     const reduce: [string, Dispatch[]] = [
       "reduce",
       [{ kernel: red, bindGroup: bindGroup(gpu, red, [aux, stats, uniform]), workgroups: [1, 1, 1] }],
     ];
-    let groups: Array<[string, Dispatch[]]>;
+    let groups: Array<[string, LossStep[]]>;
     let owned: GpuTensor[] = [];
+    let planes: GpuTensor[] = [];
     if (impl === "sparse") {
       const sp = await buildSparse(gpu, arena, {
         N,
         P,
+        B,
+        D,
+        rho: params.rho,
         inputs,
         aux,
         dz,
         dzt,
         uniform,
         maxChunkRows: options.maxChunkRows,
+        maxPartialSlots: options.maxPartialSlots,
+        half: cvt ? { fhat: maskIn("fhat"), shat: maskIn("shat") } : null,
       });
-      owned = sp.owned;
-      const g = sp.groups;
-      groups = [
-        ...thresholds,
-        ["urows", g.urows],
-        ["mask", g.mask],
-        ["forward", g.forward],
-        reduce,
-        ["backward-z", g["backward-z"]],
-        ["backward-zt", g["backward-zt"]],
-      ];
+      planes = sp.planes;
+      owned = [...sp.owned, ...halves.map(([, t]) => t)];
+      const toF16: Array<[string, LossStep[]]> = halves.length
+        ? [["mask-f16", halves.map(([, , d]) => d)]]
+        : [];
+      groups = [...toF16, ...thresholds, ...sp.before, reduce, ...sp.after];
     } else {
       const [fwd, bwd] = await Promise.all([
         getKernel(gpu, {
@@ -341,7 +399,7 @@ export class HpLoss {
         ["backward-zt", [bwdDispatch(inputs.zt, dzt, 1)]],
       ];
     }
-    return new HpLoss(gpu, { dz, dzt, stats, aux }, impl, groups, uniform, fields, owned, N, P);
+    return new HpLoss(gpu, { dz, dzt, stats, aux, planes }, impl, groups, uniform, fields, owned, N, P);
   }
 
   /** Sets λ_t (weight of task-specific positives) and the u32 seed of this step's Bernoulli negatives. */
@@ -351,17 +409,22 @@ export class HpLoss {
 
   /** Records thresholds, masks, forward, reduce and both backward passes. */
   record(rec: StepRecorder): void {
-    for (const g of this.#groups) rec.dispatch(...g);
+    for (const g of this.#groups) recordSteps(rec, g);
   }
 
   /** Records pass `i` of {@link passes} alone (benchmarks; passes depend on earlier ones). */
   recordPass(rec: StepRecorder, i: number): void {
-    rec.dispatch(...this.#groups[i]);
+    recordSteps(rec, this.#groups[i]);
   }
 
   /** Records everything up to the reduce pass (losses and stats, no gradients). */
   recordForward(rec: StepRecorder): void {
-    for (const g of this.#groups.slice(0, this.#forwardGroups)) rec.dispatch(...g);
+    for (const g of this.#groups.slice(0, this.#forwardGroups)) recordSteps(rec, g);
+  }
+
+  /** GPU dispatches one {@link record} makes (clears are encoder commands, not dispatches). */
+  get dispatchCount(): number {
+    return this.#groups.reduce((n, g) => n + g.filter((s) => !("clear" in s)).length, 0);
   }
 
   /** Destroys the tensors this object allocated (uniforms go with the arena). */

@@ -23,21 +23,11 @@
 import type { Gpu } from "../gpu/device.ts";
 import type { BufferArena, GpuTensor } from "../gpu/buffers.ts";
 import { StepRecorder } from "../gpu/step_recorder.ts";
-import type { Dispatch } from "../gpu/pipelines.ts";
 import { StagingRing } from "../gpu/readback.ts";
 import { VitBackbone, VitGpuWeights, type VitWeights } from "../vit/vit.ts";
 import type { HpConfig } from "../model/config_schema.ts";
-import {
-  type HeadBackward,
-  type HeadForward,
-  prepareHeadBackward,
-  prepareHeadForward,
-} from "../model/heads.ts";
-import {
-  prepareProjectionBackward,
-  prepareProjectionForward,
-  type ProjectionForward,
-} from "../model/projection.ts";
+import { type HeadForward, prepareHeadBackward, prepareHeadForward } from "../model/heads.ts";
+import { prepareProjectionBackward, prepareProjectionForward } from "../model/projection.ts";
 import { type Dropout2d, prepareDropout2d } from "../kernels/dropout.ts";
 import { prepareL2Normalize } from "../kernels/l2norm.ts";
 import { HP_AUX_STRIDE, HpLoss } from "../model/loss.ts";
@@ -47,45 +37,13 @@ import { type FlatAdam, prepareAdam } from "../kernels/optim.ts";
 import { createHpModules, type HpModules } from "../model/modules.ts";
 import { type PoolBuilder, preparePoolBuilder } from "../model/pools.ts";
 import { ClusterProbe, LinearProbe } from "../model/probes.ts";
-import { StepTimer } from "./step_timer.ts";
+import { STEP_PHASES, type StepPhase, StepTimer } from "./step_timer.ts";
+import type { Drops, GraphDims, Sequence } from "./graph_parts.ts";
+
+export type { GraphDims };
 import { METRIC, METRIC_HEAD } from "./metrics.ts";
 import type { StepSeeds } from "./schedule.ts";
 import type { Rng } from "../rng.ts";
-
-/** Fixed sizes of a training graph. */
-export interface GraphDims {
-  /** Images per batch B. */
-  B: number;
-  /** Training input side (pixels). */
-  res: number;
-  /** Patch grid side S = res / patch. */
-  S: number;
-  P: number;
-  N: number;
-  Df: number;
-  D: number;
-  K: number;
-  /** Classes (= clusters of the cluster probe). */
-  n: number;
-}
-
-interface Drops {
-  fhat: Dropout2d;
-  mixed: Dropout2d;
-  mixedBack: Dropout2d;
-}
-
-interface Sequence {
-  pre: Dispatch[];
-  projections: ProjectionForward[];
-  reg: ConsistencyReg | null;
-  projBack: Array<{ record(rec: StepRecorder): void }>;
-  mix: LhpMix;
-  lhpCount: LhpCount;
-  headBack: HeadBackward[];
-  emaUpdate: Dispatch;
-  normSbar: Dispatch;
-}
 
 /** Everything prepared for one training run: parameters, activations, kernels, optimisers. */
 export class HpGraph {
@@ -278,6 +236,7 @@ export class HpGraph {
     const lossInputs = { fhat, shat, poolAg: pools.poolAg, poolSp: pools.poolSp, z: pz.z, zt: pzt.z };
     const loss = await HpLoss.create(gpu, arena, { B, S, Df, D, K }, lossParams, lossInputs, {
       impl: hp.loss_impl,
+      maskPrecision: hp.mask_precision,
     });
     const reg = pza
       ? await ConsistencyReg.create(gpu, arena, { N, D }, { z: pz.z, za: pza.z, dz: loss.dz }, {
@@ -411,7 +370,6 @@ export class HpGraph {
     lambda: number,
     capture: number | null,
   ): boolean {
-    const q = this.#seq;
     this.images.write(batch.images);
     if (this.vitAug) this.augImages.write(batch.augImages ?? batch.images);
     this.labels.write(batch.labels);
@@ -424,12 +382,43 @@ export class HpGraph {
     this.loss.setStep(lambda, seeds.negatives);
 
     const rec = new StepRecorder(this.gpu, "hp-step");
-    const timer = capture !== null ? this.timer : null;
-    timer?.mark(rec, 0);
+    const captured = this.#record(rec, capture);
+    rec.submit();
+    return captured;
+  }
+
+  /**
+   * Dispatches one step records, per phase of {@link STEP_PHASES} (plus "capture": the metrics copy-out of
+   * a captured step). Records into a throwaway encoder that is never submitted; nothing is written.
+   */
+  dispatchesPerPhase(): Record<StepPhase | "capture", number> {
+    const rec = new StepRecorder(this.gpu, "hp-step-count");
+    const marks: number[] = [];
+    this.#record(rec, 0, marks);
+    const out = {} as Record<StepPhase | "capture", number>;
+    STEP_PHASES.forEach((p, k) => out[p] = marks[k + 1] - marks[k]);
+    out.capture = rec.dispatchCount - marks[STEP_PHASES.length];
+    return out;
+  }
+
+  /** Records one step into `rec`; `marks` (counting) receives the dispatch count at each phase mark. */
+  #record(rec: StepRecorder, capture: number | null, marks?: number[]): boolean {
+    const q = this.#seq;
+    const stepTimer = capture !== null && !marks ? this.timer : null;
+    const timer = {
+      mark(r: StepRecorder, k: number) {
+        marks?.push(r.dispatchCount);
+        stepTimer?.mark(r, k);
+      },
+      record(r: StepRecorder, dst: GpuTensor, offset: number) {
+        stepTimer?.record(r, dst, offset);
+      },
+    };
+    timer.mark(rec, 0);
     // 1–2: backbone and LHP coefficients
     this.vit.encode(rec, this.images);
     if (this.vitAug) this.vitAug.encode(rec, this.augImages);
-    timer?.mark(rec, 1);
+    timer.mark(rec, 1);
     // 3–4: θ forward, ξ forward (ξ_{t−1}), then the EMA update
     this.head.record(rec);
     this.#emaHead.record(rec);
@@ -441,30 +430,30 @@ export class HpGraph {
     rec.dispatch(this.#drops.mixed.dispatch);
     this.#augHead?.record(rec);
     for (const p of q.projections) p.record(rec);
-    timer?.mark(rec, 2);
+    timer.mark(rec, 2);
     // 7–8: losses and their gradients w.r.t. z, z̃, z^aug
     this.loss.record(rec);
     if (q.reg) {
       // Adds into dz (the HP gradient); overwrites its own dz^aug.
       q.reg.record(rec);
     }
-    timer?.mark(rec, 3);
+    timer.mark(rec, 3);
     // 10 (before the backward overwrites nothing the probes read: they read s only)
     this.cluster.record(rec);
     this.linear.record(rec);
-    timer?.mark(rec, 4);
+    timer.mark(rec, 4);
     // 9: backward
     for (const b of q.projBack) b.record(rec);
     rec.dispatch(this.#drops.mixedBack.dispatch);
     q.mix.recordBackward(rec);
     for (const b of q.headBack) b.record(rec);
-    timer?.mark(rec, 5);
+    timer.mark(rec, 5);
     // 11: optimiser steps
     this.optim.head.record(rec);
     this.optim.projection.record(rec);
     this.optim.linear.record(rec);
     this.optim.cluster.record(rec);
-    timer?.mark(rec, 6);
+    timer.mark(rec, 6);
     let captured = true;
     if (capture !== null) {
       const m = this.metrics;
@@ -476,10 +465,9 @@ export class HpGraph {
       rec.copy(this.loss.aux, m, this.loss.aux.byteLength, 0, METRIC_HEAD * 4);
       q.lhpCount.record(rec);
       rec.copy(q.lhpCount.out, m, 4, 0, METRIC.lhpSize * 4);
-      timer?.record(rec, m, this.timerOffset);
-      captured = this.ring.capture(rec, m, capture);
+      timer.record(rec, m, this.timerOffset);
+      captured = marks ? true : this.ring.capture(rec, m, capture);
     }
-    rec.submit();
     return captured;
   }
 

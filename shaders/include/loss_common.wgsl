@@ -17,6 +17,11 @@ struct HpParams {
   inv_tau: f32, scale: f32, _p0: u32, _p1: u32,
 }
 
+// The sparse path's per-dispatch block: y = z (which 0) or z̃ (1); bit-planes may be split into row chunks
+// (binding-size limit), a dispatch covering rows [row_off, row_off + rows) whose planes hold only those rows;
+// cap = slots of the contrast-partials buffer (loss_sparse_group_bwd.wgsl) per anchor tile.
+struct Chunk { which: u32, row_off: u32, rows: u32, cap: u32, }
+
 const AUX: u32 = 12u;
 const NEG: f32 = -3.0e38;
 

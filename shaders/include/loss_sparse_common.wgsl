@@ -1,17 +1,14 @@
 // loss_sparse_common.wgsl — not a kernel: the candidate-list machinery shared by model/loss_sparse_fwd.wgsl
-// and loss_sparse_bwd.wgsl (included after hash.wgsl and loss_common.wgsl; it uses their ag_bits, sp_bits, u_bits
+// and loss_sparse_bwd.wgsl (included after hash.wgsl and loss_common.wgsl; it uses their ag_bits, sp_bits, ucsr
 // bindings — WGSL module-scope names may be used before their declaration). A workgroup of WG threads owns
-// one anchor row i and walks the set A_i = P_ag_i ∪ P_sp_i ∪ U[r_i,·] \ {i} in rounds of WPR bit-plane
+// one anchor row i and walks the positives P_ag_i ∪ P_sp_i \ {i} (without those in U[r_i,·] when `drop_u`:
+// the grouped kernels loss_sparse_group_*.wgsl handle the random negatives) in rounds of WPR bit-plane
 // words: the set bits of a round are compacted, in column order, into jlist (j | ag<<31 | sp<<30 | u<<29)
 // through a serial scan of WPR counts — deterministic, no atomics.
 //
 // fragment: the candidate lists of the sparse HP loss kernels
 // reference: core/model/loss_ref.ts hpLossRef
 // test: tests/model/loss_test.ts
-
-// Bit-planes may be split into row chunks (binding-size limit): a dispatch covers rows
-// [chunk.row_off, chunk.row_off + chunk.rows) and its planes hold only those rows.
-struct Chunk { which: u32, row_off: u32, rows: u32, _p0: u32, }
 
 const WG: u32 = 128u;
 const WPR: u32 = 64u;     // words per round → at most 2048 candidates
@@ -36,7 +33,7 @@ fn scan_counts(n: u32) {
 
 // Fills jlist with the candidates of words [base, base + WPR) of row i; returns their number.
 // Call from uniform control flow (it contains barriers).
-fn gather_round(i: u32, base: u32, tid: u32, W: u32) -> u32 {
+fn gather_round(i: u32, base: u32, tid: u32, W: u32, drop_u: bool) -> u32 {
   var a = 0u;
   var s = 0u;
   var u = 0u;
@@ -47,8 +44,9 @@ fn gather_round(i: u32, base: u32, tid: u32, W: u32) -> u32 {
     if (w < W) {
       a = ag_bits[(i - chunk.row_off) * W + w];
       s = sp_bits[(i - chunk.row_off) * W + w];
-      u = u_bits[(i % hp.P) * W + w];
-      bits = a | s | u;
+      u = ucsr[(i % hp.P) * W + w];
+      bits = a | s;
+      if (drop_u) { bits = bits & ~u; }
       if (w == i / 32u) { bits = bits & ~(1u << (i % 32u)); }
     }
     cnt[tid] = countOneBits(bits);

@@ -1,9 +1,11 @@
-// loss_sparse_fwd.wgsl — sparse path, forward (hp-method.md §5.3–§5.4): per anchor row i the logits
-// l_ij = ⟨y_i, y_j⟩/τ for y = z and z̃ are computed only for j ∈ A_i = P_ag_i ∪ P_sp_i ∪ U[r_i,·] (the
-// only columns with m_ij ≠ 0 or j ∈ D_i), read from the bit-planes of loss_sparse_mask.wgsl / loss_sparse_urows.wgsl.
-// Writes the same aux slots 2..9 as loss_fwd.wgsl. Cost per row: |A_i|·4D FLOPs, |A_i|·8D bytes.
-// Bindings: 0 z [N,D] read (vec4), 1 zt [N,D] read, 2 ag_bits, 3 sp_bits, 4 u_bits read, 5 aux rw,
-//           6 hp uniform, 7 chunk uniform. One workgroup of WG threads per row of the chunk; grid1d(rows).
+// loss_sparse_fwd.wgsl — sparse path, forward (hp-method.md §5.3–§5.4), the positives: per anchor row i the
+// logits l_ij = ⟨y_i, y_j⟩/τ for y = z and z̃ for j ∈ (P_ag_i ∪ P_sp_i) \ U[r_i,·] \ {i} (read from the bit-planes
+// of loss_sparse_mask.wgsl), merged with the random-negative partials of loss_sparse_group_fwd.wgsl (gpart) into
+// the same aux slots 2..9 as loss_fwd.wgsl. Together the two cover exactly A_i = P_ag_i ∪ P_sp_i ∪ U[r_i,·],
+// the only columns with m_ij ≠ 0 or j ∈ D_i. Cost per row: |P_i \ U_r|·4D FLOPs.
+// Bindings: 0 z [N,D] read (vec4), 1 zt [N,D] read, 2 ag_bits, 3 sp_bits, 4 ucsr read, 5 aux rw,
+//           6 hp uniform, 7 chunk uniform, 8 gpart [N,12] read. One workgroup of WG threads per row of the
+//           chunk; grid1d(rows).
 //
 // wrapper: core/model/loss_sparse.ts
 // reference: core/model/loss_ref.ts hpLossRef
@@ -17,10 +19,11 @@
 @group(0) @binding(1) var<storage, read> zt: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> ag_bits: array<u32>;
 @group(0) @binding(3) var<storage, read> sp_bits: array<u32>;
-@group(0) @binding(4) var<storage, read> u_bits: array<u32>;
+@group(0) @binding(4) var<storage, read> ucsr: array<u32>;
 @group(0) @binding(5) var<storage, read_write> aux: array<f32>;
 @group(0) @binding(6) var<uniform> hp: HpParams;
 @group(0) @binding(7) var<uniform> chunk: Chunk;
+@group(0) @binding(8) var<storage, read> gpart: array<f32>;
 var<workgroup> zi: array<vec4<f32>, 128>;
 var<workgroup> zti: array<vec4<f32>, 128>;
 var<workgroup> red_a: array<vec4<f32>, 128>;
@@ -49,13 +52,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var sums = vec4<f32>(0.0); // S_z, S_z̃, w, n_ag
   var cnts = vec2<f32>(0.0); // n_sp, n_D
   for (var base: u32 = 0u; base < W; base = base + WPR) {
-    let n = gather_round(i, base, tid, W);
+    let n = gather_round(i, base, tid, W, true);
     for (var k: u32 = tid; k < n; k = k + WG) {
       let e = jlist[k];
       let j = e & J_MASK;
       let ag = (e >> 31u) == 1u;
       let sp = ((e >> 30u) & 1u) == 1u;
-      let u = ((e >> 29u) & 1u) == 1u;
       var d1 = 0.0;
       var d2 = 0.0;
       for (var t: u32 = 0u; t < dv; t = t + 1u) {
@@ -67,7 +69,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let m = select(0.0, 1.0, ag) + hp.lambda * select(0.0, 1.0, sp);
       sums = sums + vec4<f32>(m * l1, m * l2, m, select(0.0, 1.0, ag));
       cnts.x = cnts.x + select(0.0, 1.0, sp);
-      if (ag || u) {
+      if (ag) {
         cnts.y = cnts.y + 1.0;
         ms_z = lse_add(ms_z, l1);
         ms_zt = lse_add(ms_zt, l2);
@@ -98,13 +100,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupBarrier();
   }
   if (tid == 0u) {
-    aux[i * AUX + 2u] = select(0.0, lse.x + log(lse.y), lse.y > 0.0);
-    aux[i * AUX + 3u] = select(0.0, lse.z + log(lse.w), lse.w > 0.0);
-    aux[i * AUX + 4u] = tot.x;
-    aux[i * AUX + 5u] = tot.y;
-    aux[i * AUX + 6u] = tot.z;
-    aux[i * AUX + 7u] = tot.w;
-    aux[i * AUX + 8u] = red_b[0].x;
-    aux[i * AUX + 9u] = red_b[0].y;
+    // Merge with the random negatives of loss_sparse_group_fwd.wgsl.
+    let g = i * AUX;
+    let lz = lse_merge(lse.xy, vec2<f32>(gpart[g], gpart[g + 1u]));
+    let lzt = lse_merge(lse.zw, vec2<f32>(gpart[g + 2u], gpart[g + 3u]));
+    aux[i * AUX + 2u] = select(0.0, lz.x + log(lz.y), lz.y > 0.0);
+    aux[i * AUX + 3u] = select(0.0, lzt.x + log(lzt.y), lzt.y > 0.0);
+    aux[i * AUX + 4u] = tot.x + gpart[g + 4u];
+    aux[i * AUX + 5u] = tot.y + gpart[g + 5u];
+    aux[i * AUX + 6u] = tot.z + gpart[g + 6u];
+    aux[i * AUX + 7u] = tot.w + gpart[g + 7u];
+    aux[i * AUX + 8u] = red_b[0].x + gpart[g + 8u];
+    aux[i * AUX + 9u] = red_b[0].y + gpart[g + 9u];
   }
 }

@@ -1,15 +1,19 @@
 // loss_sparse_mask.wgsl — sparse path, pass 1: the symmetric GHP masks as bit-planes (hp-method.md §5.2).
 //   ag_bits[i·W + w] bit k ⇔ j = 32w + k ∈ P_ag_i  (c^ag_ij > min(R^ag_i, R^ag_j), j ≠ i, strict)
 //   sp_bits likewise for P_sp.   W = ceil(N/32) words per row.
-// Only these dense dots (include/dot_tile.wgsl) remain in the sparse design:
-// 2·N²·(Df + D) FLOPs; the logits are then computed only where G can be non-zero (loss_sparse_*.wgsl).
+// The only dense dots of the sparse design, on the register-blocked 128×128 tile of include/gram128.wgsl
+// (8×8 per thread, constant-indexed accumulators, conflict-free padded staging); the logits are then
+// computed only where G can be non-zero (loss_sparse_*.wgsl). One plane at a time: dots, comparisons,
+// bits gathered with workgroup atomicOr (order-free, so deterministic), then two words per thread written.
+// Variant "f16" (hp.mask_precision = f16): fhat and shat are f16 copies (loss_f16.wgsl); dots in f32.
 // Bindings: 0 fhat [N,Df] read, 1 shat [N,D] read, 2 aux [N,12] read (slots 0, 1), 3 ag_bits [N·W] rw,
 //           4 sp_bits [N·W] rw, 5 hp uniform, 6 chunk uniform (rows [row_off, row_off + rows) of this
 //           dispatch; the planes hold only those rows: bit-planes may be split by the binding limit).
-// Entry `main`: workgroup 16×16 owns 64 rows and streams 64-column tiles (4×4 dots per thread, K-step
-// 16); bits are gathered with workgroup atomicOr, then each thread writes one of the tile's 256 words.
-// Entry `main_sym` (one chunk only): upper-triangle tiles, half the FLOPs — see below.
-// Grid: ceil(rows/64) workgroups (grid1d).
+// Entry `main`: one 128×128 tile per workgroup, tile t = (row tile t / nbc of the chunk, column tile
+//   t % nbc), nbc = ceil(N/128): N·rows·(Df + D)·2 FLOPs. Grid ceil(rows/128)·nbc workgroups (grid1d).
+// Entry `main_sym` (one chunk of all N rows): c_ij = c_ji and the criterion is symmetric, so only tiles
+//   with column tile ≥ row tile run (N²·(Df + D) FLOPs); a tile writes its words for rows I (columns J)
+//   and, transposed, for rows J (columns I). Grid nb·(nb+1)/2 workgroups, nb = ceil(N/128).
 //
 // wrapper: core/model/loss_sparse.ts
 // reference: core/model/loss_ref.ts hpMasksRef
@@ -17,9 +21,8 @@
 
 #include "hash.wgsl"
 #include "loss_common.wgsl"
-#include "dot_tile.wgsl"
+#include "gram128.wgsl"
 
-struct Chunk { which: u32, row_off: u32, rows: u32, _p0: u32, }
 
 @group(0) @binding(0) var<storage, read> fhat: array<f32>;
 @group(0) @binding(1) var<storage, read> shat: array<f32>;
@@ -29,72 +32,131 @@ struct Chunk { which: u32, row_off: u32, rows: u32, _p0: u32, }
 @group(0) @binding(5) var<uniform> hp: HpParams;
 @group(0) @binding(6) var<uniform> chunk: Chunk;
 
-var<workgroup> wbits: array<atomic<u32>, 256>; // [plane 2][row 64][word 2]
+var<workgroup> wb: array<atomic<u32>, 512>;   // [tile row 128][word 4]
+var<workgroup> wb_t: array<atomic<u32>, 512>; // transposed: [tile column 128][word 4]
 
 fn load_m(which: u32, row: u32, k: u32) -> f32 {
   if (row >= hp.N) { return 0.0; }
   if (which == 0u) {
     if (k >= hp.Df) { return 0.0; }
-    return fhat[row * hp.Df + k];
+    return f32(fhat[row * hp.Df + k]);
   }
   if (k >= hp.D) { return 0.0; }
-  return shat[row * hp.D + k];
+  return f32(shat[row * hp.D + k]);
+}
+fn load_a(which: u32, row: u32, k: u32) -> f32 { return load_m(which, row, k); }
+fn load_b(which: u32, row: u32, k: u32) -> f32 { return load_m(which, row, k); }
+
+fn thr(which: u32, i: u32) -> f32 {
+  if (i >= hp.N) { return 0.0; }
+  return aux[i * AUX + which];
+}
+
+// Bits (0..3: columns 4·tx + c, 4..7: columns 64 + 4·tx + c) of one block row: dot > min(R_i, R_j),
+// i valid (< row_end), j < N, j ≠ i.
+fn row_bits(l: vec4<f32>, h: vec4<f32>, i: u32, row_end: u32, r_i: f32, rjl: vec4<f32>, rjh: vec4<f32>,
+            jl: u32, jh: u32) -> u32 {
+  if (i >= row_end) { return 0u; }
+  let jv = vec4<u32>(0u, 1u, 2u, 3u);
+  let okl = (l > min(vec4<f32>(r_i), rjl)) & (jv + jl < vec4<u32>(hp.N)) & (jv + jl != vec4<u32>(i));
+  let okh = (h > min(vec4<f32>(r_i), rjh)) & (jv + jh < vec4<u32>(hp.N)) & (jv + jh != vec4<u32>(i));
+  let one = vec4<u32>(1u);
+  let zero = vec4<u32>(0u);
+  let bl = select(zero, one, okl) << jv;
+  let bh = select(zero, one, okh) << (jv + 4u);
+  return bl.x | bl.y | bl.z | bl.w | bh.x | bh.y | bh.z | bh.w;
+}
+
+// Bit c of the eight row masks m0..m7 (row a → bit a): one column of the block, transposed.
+fn col_bits(c: u32, m0: u32, m1: u32, m2: u32, m3: u32, m4: u32, m5: u32, m6: u32, m7: u32) -> u32 {
+  return ((m0 >> c) & 1u) | (((m1 >> c) & 1u) << 1u) | (((m2 >> c) & 1u) << 2u) | (((m3 >> c) & 1u) << 3u) |
+    (((m4 >> c) & 1u) << 4u) | (((m5 >> c) & 1u) << 5u) | (((m6 >> c) & 1u) << 6u) | (((m7 >> c) & 1u) << 7u);
+}
+
+// ORs an 8-bit block mask (bits 0..3 → tile columns 4·q + 0..3, bits 4..7 → 64 + 4·q + 0..3) into word
+// row `r` of `arr` (0: wb, 1: wb_t).
+fn or_bits(t: u32, r: u32, q: u32, m: u32) {
+  let sh = (q % 8u) * 4u;
+  let lo = (m & 15u) << sh;
+  let hi = ((m >> 4u) & 15u) << sh;
+  if (t == 0u) {
+    if (lo != 0u) { atomicOr(&wb[r * 4u + q / 8u], lo); }
+    if (hi != 0u) { atomicOr(&wb[r * 4u + 2u + q / 8u], hi); }
+  } else {
+    if (lo != 0u) { atomicOr(&wb_t[r * 4u + q / 8u], lo); }
+    if (hi != 0u) { atomicOr(&wb_t[r * 4u + 2u + q / 8u], hi); }
+  }
+}
+
+fn store_word(which: u32, idx: u32, v: u32) {
+  if (which == 0u) { ag_bits[idx] = v; } else { sp_bits[idx] = v; }
+}
+
+// One plane of tile (row0, col0): dots, bits into wb (and wb_t when `both`), then the words to the planes.
+fn tile_plane(which: u32, row0: u32, col0: u32, row_end: u32, both: bool, tid: u32, tx: u32, ty: u32) {
+  let W = (hp.N + 31u) / 32u;
+  atomicStore(&wb[tid], 0u);
+  atomicStore(&wb[tid + 256u], 0u);
+  atomicStore(&wb_t[tid], 0u);
+  atomicStore(&wb_t[tid + 256u], 0u);
+  let t = gram128(which, select(hp.D, hp.Df, which == 0u), row0, col0, tid, tx, ty);
+  let jl = col0 + 4u * tx;
+  let jh = col0 + 64u + 4u * tx;
+  let rjl = vec4<f32>(thr(which, jl), thr(which, jl + 1u), thr(which, jl + 2u), thr(which, jl + 3u));
+  let rjh = vec4<f32>(thr(which, jh), thr(which, jh + 1u), thr(which, jh + 2u), thr(which, jh + 3u));
+  let il = row0 + 4u * ty;
+  let ih = row0 + 64u + 4u * ty;
+  let m0 = row_bits(t.r0l, t.r0h, il, row_end, thr(which, il), rjl, rjh, jl, jh);
+  let m1 = row_bits(t.r1l, t.r1h, il + 1u, row_end, thr(which, il + 1u), rjl, rjh, jl, jh);
+  let m2 = row_bits(t.r2l, t.r2h, il + 2u, row_end, thr(which, il + 2u), rjl, rjh, jl, jh);
+  let m3 = row_bits(t.r3l, t.r3h, il + 3u, row_end, thr(which, il + 3u), rjl, rjh, jl, jh);
+  let m4 = row_bits(t.r4l, t.r4h, ih, row_end, thr(which, ih), rjl, rjh, jl, jh);
+  let m5 = row_bits(t.r5l, t.r5h, ih + 1u, row_end, thr(which, ih + 1u), rjl, rjh, jl, jh);
+  let m6 = row_bits(t.r6l, t.r6h, ih + 2u, row_end, thr(which, ih + 2u), rjl, rjh, jl, jh);
+  let m7 = row_bits(t.r7l, t.r7h, ih + 3u, row_end, thr(which, ih + 3u), rjl, rjh, jl, jh);
+  or_bits(0u, 4u * ty, tx, m0);
+  or_bits(0u, 4u * ty + 1u, tx, m1);
+  or_bits(0u, 4u * ty + 2u, tx, m2);
+  or_bits(0u, 4u * ty + 3u, tx, m3);
+  or_bits(0u, 64u + 4u * ty, tx, m4);
+  or_bits(0u, 64u + 4u * ty + 1u, tx, m5);
+  or_bits(0u, 64u + 4u * ty + 2u, tx, m6);
+  or_bits(0u, 64u + 4u * ty + 3u, tx, m7);
+  if (both) {
+    for (var c: u32 = 0u; c < 4u; c = c + 1u) {
+      or_bits(1u, 4u * tx + c, ty, col_bits(c, m0, m1, m2, m3, m4, m5, m6, m7));
+      or_bits(1u, 64u + 4u * tx + c, ty, col_bits(c + 4u, m0, m1, m2, m3, m4, m5, m6, m7));
+    }
+  }
+  workgroupBarrier();
+  for (var e: u32 = tid; e < 512u; e = e + 256u) {
+    let r = e / 4u;
+    let w = col0 / 32u + e % 4u;
+    let row = row0 + r;
+    if (row < row_end && w < W) { store_word(which, (row - chunk.row_off) * W + w, atomicLoad(&wb[e])); }
+    if (both) {
+      let row_t = col0 + r;
+      let w_t = row0 / 32u + e % 4u;
+      if (row_t < hp.N && w_t < W) { store_word(which, row_t * W + w_t, atomicLoad(&wb_t[e])); }
+    }
+  }
+  workgroupBarrier();
 }
 
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_id) lid: vec3<u32>) {
-  let row0 = chunk.row_off + (wid.x + wid.y * nwg.x) * 64u;
+  let nbc = (hp.N + 127u) / 128u;
+  let t = wid.x + wid.y * nwg.x;
+  if (t >= ((chunk.rows + 127u) / 128u) * nbc) { return; }
+  let row0 = chunk.row_off + (t / nbc) * 128u;
+  let col0 = (t % nbc) * 128u;
   let row_end = chunk.row_off + chunk.rows;
   let tid = lid.y * 16u + lid.x;
-  let tm = lid.y * 4u;
-  let tn = lid.x * 4u;
-  let W = (hp.N + 31u) / 32u;
-  var r_i: array<vec2<f32>, 4>;
-  for (var a: u32 = 0u; a < 4u; a = a + 1u) {
-    let i = min(row0 + tm + a, row_end - 1u);
-    r_i[a] = vec2<f32>(aux[i * AUX + 0u], aux[i * AUX + 1u]);
-  }
-  for (var col0: u32 = 0u; col0 < hp.N; col0 = col0 + 64u) {
-    atomicStore(&wbits[tid], 0u);
-    var tiles: array<array<vec4<f32>, 4>, 2>;
-    for (var which: u32 = 0u; which < 2u; which = which + 1u) {
-      tiles[which] = dot_tile(which, select(hp.D, hp.Df, which == 0u), row0, col0, tid, tm, tn);
-    }
-    for (var c: u32 = 0u; c < 4u; c = c + 1u) {
-      let j = col0 + tn + c;
-      if (j >= hp.N) { continue; }
-      let r_j = vec2<f32>(aux[j * AUX + 0u], aux[j * AUX + 1u]);
-      let bit = 1u << ((tn + c) % 32u);
-      let word = (tn + c) / 32u;
-      for (var a: u32 = 0u; a < 4u; a = a + 1u) {
-        let i = row0 + tm + a;
-        if (i >= row_end || i == j) { continue; }
-        if (tiles[0][a][c] > min(r_i[a].x, r_j.x)) { atomicOr(&wbits[(tm + a) * 2u + word], bit); }
-        if (tiles[1][a][c] > min(r_i[a].y, r_j.y)) { atomicOr(&wbits[128u + (tm + a) * 2u + word], bit); }
-      }
-    }
-    workgroupBarrier();
-    let plane = tid / 128u;
-    let row = row0 + (tid % 128u) / 2u;
-    let w = col0 / 32u + tid % 2u;
-    let v = atomicLoad(&wbits[tid]);
-    if (row < row_end && w < W) {
-      let idx = (row - chunk.row_off) * W + w;
-      if (plane == 0u) { ag_bits[idx] = v; } else { sp_bits[idx] = v; }
-    }
-    workgroupBarrier();
+  for (var which: u32 = 0u; which < 2u; which = which + 1u) {
+    tile_plane(which, row0, col0, row_end, false, tid, lid.x, lid.y);
   }
 }
-
-// ---------------------------------------------------------------------------------------------------
-// Symmetric variant (planes hold all N rows in one chunk): c_ij = c_ji and the criterion is symmetric, so
-// only tiles with column block ≥ row block are computed (half the FLOPs: N²·(Df + D)); a tile writes its
-// words for rows I (columns J) and, transposed, for rows J (columns I). Each workgroup owns one tile;
-// tile t of the upper triangle is mapped to (I, J) below. Grid: nb·(nb+1)/2 workgroups (grid1d),
-// nb = ceil(N/64).
-
-var<workgroup> wbits_t: array<atomic<u32>, 256>; // transposed: [plane 2][row of J 64][word of I 2]
 
 // (I, J) with I ≤ J of upper-triangle tile t, rows enumerated I = 0, 1, … with nb − I tiles each.
 fn tri_start(I: u32, nb: u32) -> u32 {
@@ -118,61 +180,12 @@ fn tri_tile(t: u32, nb: u32) -> vec2<u32> {
 @compute @workgroup_size(16, 16, 1)
 fn main_sym(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_id) lid: vec3<u32>) {
-  let nb = (hp.N + 63u) / 64u;
+  let nb = (hp.N + 127u) / 128u;
   let t = wid.x + wid.y * nwg.x;
   if (t >= nb * (nb + 1u) / 2u) { return; }
   let ij = tri_tile(t, nb);
-  let row0 = ij.x * 64u;
-  let col0 = ij.y * 64u;
   let tid = lid.y * 16u + lid.x;
-  let tm = lid.y * 4u;
-  let tn = lid.x * 4u;
-  let W = (hp.N + 31u) / 32u;
-  atomicStore(&wbits[tid], 0u);
-  atomicStore(&wbits_t[tid], 0u);
-  var tiles: array<array<vec4<f32>, 4>, 2>;
   for (var which: u32 = 0u; which < 2u; which = which + 1u) {
-    tiles[which] = dot_tile(which, select(hp.D, hp.Df, which == 0u), row0, col0, tid, tm, tn);
-  }
-  for (var c: u32 = 0u; c < 4u; c = c + 1u) {
-    let j = col0 + tn + c;
-    if (j >= hp.N) { continue; }
-    let r_j = vec2<f32>(aux[j * AUX + 0u], aux[j * AUX + 1u]);
-    for (var a: u32 = 0u; a < 4u; a = a + 1u) {
-      let i = row0 + tm + a;
-      if (i >= hp.N || i == j) { continue; }
-      let r_i = vec2<f32>(aux[i * AUX + 0u], aux[i * AUX + 1u]);
-      let ag = tiles[0][a][c] > min(r_i.x, r_j.x);
-      let sp = tiles[1][a][c] > min(r_i.y, r_j.y);
-      let bit = 1u << ((tn + c) % 32u);
-      let word = (tn + c) / 32u;
-      let bit_t = 1u << ((tm + a) % 32u);
-      let word_t = (tm + a) / 32u;
-      if (ag) {
-        atomicOr(&wbits[(tm + a) * 2u + word], bit);
-        atomicOr(&wbits_t[(tn + c) * 2u + word_t], bit_t);
-      }
-      if (sp) {
-        atomicOr(&wbits[128u + (tm + a) * 2u + word], bit);
-        atomicOr(&wbits_t[128u + (tn + c) * 2u + word_t], bit_t);
-      }
-    }
-  }
-  workgroupBarrier();
-  let plane = tid / 128u;
-  let lrow = (tid % 128u) / 2u;
-  let v = atomicLoad(&wbits[tid]);
-  let row = row0 + lrow;
-  let w = col0 / 32u + tid % 2u;
-  if (row < hp.N && w < W) {
-    if (plane == 0u) { ag_bits[row * W + w] = v; } else { sp_bits[row * W + w] = v; }
-  }
-  if (ij.x != ij.y) {
-    let vt = atomicLoad(&wbits_t[tid]);
-    let row_t = col0 + lrow;
-    let w_t = row0 / 32u + tid % 2u;
-    if (row_t < hp.N && w_t < W) {
-      if (plane == 0u) { ag_bits[row_t * W + w_t] = vt; } else { sp_bits[row_t * W + w_t] = vt; }
-    }
+    tile_plane(which, ij.x * 128u, ij.y * 128u, hp.N, ij.x != ij.y, tid, lid.x, lid.y);
   }
 }

@@ -16,6 +16,7 @@ import { StepRecorder } from "../../core/gpu/step_recorder.ts";
 import { readF32 } from "../../core/gpu/readback.ts";
 import type { BufferArena } from "../../core/gpu/buffers.ts";
 import { assertAllClose, gpuTest, randnF32, rng } from "../_util.ts";
+import { partialSlots, sparseChunkRows } from "../../core/model/loss_sparse.ts";
 import { loadHpGolden } from "../fixtures/hp/golden.ts";
 
 /** Unit rows drawn around a few centres so that positives exist (as with real features). */
@@ -371,5 +372,88 @@ gpuTest(
       assertAllClose(got.dzt, ref.dzt, { rtol: 1e-4, atol: relTol(ref.dzt, 2e-5), label: `dzt ${label}` });
       got.hp.destroy();
     }
+  },
+);
+
+/**
+ * P = 9, N = 594, ρ = 0.2: |U_r| ≈ 119 columns per grid position, Σ_r |U_r| ≈ 1,069 partial slots. Mask
+ * inputs with exact f32 (and f16) dot products, so every precision takes the float64 mask decisions.
+ */
+function groupedProblem(): Problem {
+  const dims = { B: 66, S: 3, Df: 12, D: 12, K: 7 };
+  const N = dims.B * dims.S * dims.S;
+  const params = { tau: 0.5, rho: 0.2 };
+  const fhat = exactRows(N, dims.Df, 11), shat = exactRows(N, dims.D, 12);
+  const poolAg = exactRows(dims.K, dims.Df, 13), poolSp = exactRows(dims.K, dims.D, 14);
+  const seed = 4242;
+  const masks = hpMasksRef(
+    dims,
+    fhat,
+    shat,
+    thresholdsRef(fhat, poolAg, N, dims.Df, dims.K),
+    thresholdsRef(shat, poolSp, N, dims.D, dims.K),
+    seed,
+    params.rho,
+  );
+  const z = clusteredUnit(N, dims.D, 15, 3, 1.5), zt = clusteredUnit(N, dims.D, 16, 3, 2.0);
+  return { dims, params, lambda: 0.6, seed, fhat, shat, poolAg, poolSp, z, zt, masks };
+}
+
+gpuTest(
+  "HpLoss grouped negatives: B = 66 (two anchor tiles), |U_r| > 64 (two column tiles), overflowing partial slots",
+  async (ctx) => {
+    const p = groupedProblem();
+    for (
+      const o of [
+        { impl: "sparse" },
+        { impl: "sparse", maxPartialSlots: 300 }, // most pairs recomputed by their owner
+        { impl: "sparse", maxPartialSlots: 900, maxChunkRows: 200 }, // and three bit-plane chunks
+      ] as HpLossOptions[]
+    ) await checkAgainstRef(ctx, p, o);
+  },
+);
+
+Deno.test("sparseChunkRows keeps all N rows in one chunk when they fit; partialSlots bounds", () => {
+  // 3,136 rows (B 4, S 28) fit one chunk: rounding them to the 128-row tile split them in two before.
+  assert.equal(sparseChunkRows(3136, 2 ** 30), 3136);
+  assert.equal(sparseChunkRows(50176, 2 ** 31 - 4), 50176);
+  const rows = sparseChunkRows(50176, 2 ** 27); // lavapipe's 128 MiB binding
+  assert(rows % 128 === 0 && rows * Math.ceil(50176 / 32) * 4 <= 2 ** 27 && rows > 0, `${rows}`);
+  assert.equal(sparseChunkRows(2187, 2 ** 30, 1000), 896);
+  // Σ_r |U_r| ~ Binomial(P·N, ρ): mean + 10σ (+64), at most P·N, at most what the binding limit holds.
+  const mean = 0.02 * 784 * 50176;
+  const s = partialSlots(784, 50176, 512, 64, 0.02, 2 ** 31 - 4);
+  assert(s >= mean + 10 * Math.sqrt(mean) && s < mean * 1.02, `${s}`);
+  assert.equal(partialSlots(9, 594, 12, 66, 1, 2 ** 31), 9 * 594);
+  assert.equal(partialSlots(784, 50176, 512, 64, 0.02, 2 ** 27), 2 ** 27 / (512 * 4));
+  assert.equal(partialSlots(784, 50176, 512, 130, 0.02, 2 ** 27), Math.floor(2 ** 27 / (3 * 512 * 4)));
+});
+
+gpuTest("HpLoss mask precision f16: exact inputs give the f32 masks, loss and gradients", async (ctx) => {
+  if (!ctx.gpu.hasF16) return console.error("[tests] skipped: adapter without shader-f16");
+  await checkAgainstRef(ctx, groupedProblem(), { impl: "sparse", maskPrecision: "f16" });
+});
+
+gpuTest(
+  "HpLoss mask precision f16: thresholds are those of the f16-rounded inputs (odd sizes)",
+  async (ctx) => {
+    if (!ctx.gpu.hasF16) return console.error("[tests] skipped: adapter without shader-f16");
+    const p = problem({ B: 3, S: 5, Df: 19, D: 20, K: 70 }, { tau: 0.4, rho: 0.15 }, 0.3, 23);
+    const N = 75;
+    const got = await runGpu(ctx.gpu, ctx.arena, p, { impl: "sparse", maskPrecision: "f16" });
+    const half = (a: Float32Array) => a.map((v) => Math.f16round(v));
+    const rAg = thresholdsRef(half(p.fhat), half(p.poolAg), N, 19, 70);
+    const rSp = thresholdsRef(half(p.shat), half(p.poolSp), N, 20, 70);
+    assertAllClose(column(got.aux, HP_AUX.rAg), rAg, { rtol: 1e-6, atol: 1e-6, label: "R_ag of f16 inputs" });
+    assertAllClose(column(got.aux, HP_AUX.rSp), rSp, { rtol: 1e-6, atol: 1e-6, label: "R_sp of f16 inputs" });
+    // And not those of the f32 inputs (the rounding is real at these sizes).
+    const rAg32 = thresholdsRef(p.fhat, p.poolAg, N, 19, 70);
+    assert(rAg.some((v, i) => Math.abs(v - rAg32[i]) > 1e-5), "f16 rounding should move some thresholds");
+    assert.equal(got.hp.maskPlanes.length, 2);
+    got.hp.destroy();
+    await assert.rejects(
+      runGpu(ctx.gpu, ctx.arena, p, { impl: "dense", maskPrecision: "f16" }),
+      /mask precision f16 needs the sparse loss path/,
+    );
   },
 );

@@ -13,6 +13,10 @@ import { runTraining, type TrainRunResult } from "../../core/train/loop.ts";
 import type { Gpu } from "../../core/gpu/device.ts";
 import { decodePhaseMs, STEP_PHASES } from "../../core/train/step_timer.ts";
 import type { MetricsMessage, TelemetryMessage } from "../../core/telemetry.ts";
+import { BufferArena } from "../../core/gpu/buffers.ts";
+import { HpGraph } from "../../core/train/graph.ts";
+import { embeddedVitWeights } from "../../core/vit/embedded.ts";
+import { Rng } from "../../core/rng.ts";
 
 Deno.test("lambdaAt() is 0 through the warm-up, then the linear ramp of §5.8", () => {
   assertEquals(lambdaAt(0, 10, 110), 0);
@@ -142,6 +146,22 @@ gpuTest("trainer: finite, non-increasing losses and bit-identical runs for one s
   assert(a.final && Number.isFinite(a.final.cluster_acc), "no final evaluation");
 });
 
+gpuTest(
+  "trainer: hp.mask_precision=f16 trains (finite losses, the f32 masks' first step)",
+  async ({ gpu }) => {
+    if (!gpu.hasF16) return console.error("[tests] skipped: adapter without shader-f16");
+    const steps = 2;
+    const half = await run(gpu, 5, steps, ["hp.loss_impl=sparse", "hp.mask_precision=f16"]);
+    const full = await run(gpu, 5, steps, ["hp.loss_impl=sparse"]);
+    for (let i = 0; i < steps; i++) {
+      for (const k of ["ghp", "lhp", "hp"] as const) assert(Number.isFinite(half.losses[i].metrics[k]), k);
+    }
+    // f16 rounding moves thresholds slightly; the losses stay close (same data, seed and draws).
+    const a = half.losses[0].metrics.hp, b = full.losses[0].metrics.hp;
+    assert(Math.abs(a - b) <= 0.05 * Math.abs(b), `step 1 loss_hp f16 ${a} vs f32 ${b}`);
+  },
+);
+
 gpuTest("trainer: hp.loss_impl=dense and =sparse train the same function", async ({ gpu }) => {
   const steps = 3;
   const dense = await run(gpu, 5, steps, ["hp.loss_impl=dense"]);
@@ -207,3 +227,43 @@ function stopAfter(n: number) {
     shouldStop: () => step >= n,
   };
 }
+
+gpuTest(
+  "HpGraph: every phase records the same dispatches at batch 2 and 5",
+  async ({ gpu }) => {
+    // Launch counts independent of the batch: no per-image or per-head dispatch loops anywhere in the step,
+    // the backbones included (fused attention; the LHP coefficients come from the clean backbone's last block).
+    const counts = [];
+    for (const B of [2, 5]) {
+      const arena = new BufferArena(gpu, `graph-count-b${B}`);
+      const graph = await HpGraph.create(
+        gpu,
+        arena,
+        tinyConfig([`train.batch=${B}`]),
+        embeddedVitWeights(),
+        7,
+        new Rng(1),
+      );
+      try {
+        counts.push({
+          phases: graph.dispatchesPerPhase(),
+          vit: graph.vit.dispatchCount + graph.vitAug!.dispatchCount,
+        });
+      } finally {
+        graph.destroy();
+        arena.destroyAll();
+      }
+    }
+    const [a, b] = counts;
+    assertEquals(a.phases.backbone, a.vit, "backbone phase = the two backbones (LHP coefficients inside)");
+    assertEquals(b.phases.backbone, b.vit);
+    for (const p of [...STEP_PHASES, "capture"] as const) {
+      assertEquals(
+        a.phases[p],
+        b.phases[p],
+        `phase ${p}: ${a.phases[p]} dispatches at B=2, ${b.phases[p]} at B=5`,
+      );
+    }
+    assert(a.phases.loss > 0 && a.phases.backward > 0);
+  },
+);
