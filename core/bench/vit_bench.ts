@@ -14,7 +14,7 @@
  * of one forward with one pass per dispatch (null, with `kernelsNote`, where the adapter lacks them).
  * Precision: the main fields are the f32 backbone; on adapters with shader-f16 the f16 backbone
  * (core/vit/precision.ts) is timed too, alternating with it in the same rounds, and reported as `f16`
- * (msPerBatch, imagesPerSec, samples, speedupVsF32); otherwise `f16` is null with `f16Note`.
+ * (msPerBatch, imagesPerSec, samples, speedupVsF32, kernels); otherwise `f16` is null with `f16Note`.
  *
  * Baseline, same invocation: `baseline=<dir>` (a checkout of an older hpseg, e.g.
  * `git worktree add /tmp/vit_old <commit>`) times that checkout's VitBackbone on the same device,
@@ -70,7 +70,14 @@ interface Result {
   kernels: KernelTime[] | null;
   kernelsNote?: string;
   /** The f16 backbone, timed in the same rounds (null where the adapter lacks shader-f16). */
-  f16: { msPerBatch: number; samples: number[]; imagesPerSec: number; speedupVsF32: number } | null;
+  f16: {
+    msPerBatch: number;
+    samples: number[];
+    imagesPerSec: number;
+    speedupVsF32: number;
+    /** GPU time per dispatch role of one f16 forward (as `kernels`). */
+    kernels: KernelTime[] | null;
+  } | null;
   f16Note?: string;
   baselineMsPerBatch?: number;
   baselineSamples?: number[];
@@ -302,6 +309,7 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
       const h = gpu.hasF16 ? await ours.create(w, batch, "f16") : null;
       try {
         const prof = await profileKernels(gpu, a.dispatches, (rec) => a.encode!(rec));
+        const prof16 = h ? await profileKernels(gpu, h.dispatches, (rec) => h.encode!(rec)) : null;
         const live = [a, ...(b ? [b] : []), ...(h ? [h] : [])];
         const { reps, samples } = await timeAlternating(gpu, live, rounds);
         const f16Samples = h ? samples[live.length - 1] : null;
@@ -338,6 +346,7 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
             samples: f16Samples,
             imagesPerSec: (batch * 1000) / ms16,
             speedupVsF32: msPerBatch / ms16,
+            kernels: prof16?.kernels ?? null,
           };
         }
         if (b) {
@@ -357,10 +366,11 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
               : ""),
         );
         for (const k of prof.kernels ?? []) {
+          const k16 = prof16?.kernels?.find((x) => x.name === k.name);
           say(
             `    ${k.name.padEnd(12)} ${String(k.dispatches).padStart(4)} × ${
               k.ms.toFixed(2).padStart(9)
-            } ms ${(100 * k.share).toFixed(1).padStart(5)} %`,
+            } ms ${(100 * k.share).toFixed(1).padStart(5)} %` + (k16 ? `   f16 ${k16.ms.toFixed(2)} ms` : ""),
           );
         }
       } finally {
