@@ -69,7 +69,7 @@ export const SCHEMA = {
     /**
      * Arithmetic of the frozen ViT (core/vit/precision.ts): f32; f16 (f16 weights and activations, f32
      * sums, LayerNorm and softmax, like the official fp16 autocast; needs shader-f16); auto: f16 on a
-     * hardware adapter with shader-f16, else f32 (a software adapter gains nothing, CI stays exact).
+     * hardware adapter with shader-f16, else f32 (no reliable gain on a software adapter; CI stays exact).
      */
     precision: { type: "enum", values: ["auto", "f32", "f16"] },
   },

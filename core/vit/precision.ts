@@ -7,9 +7,10 @@
  *   softmax are f32, the residual stream and the features HP reads stay f32. Half the bytes of the
  *   weight and activation traffic; its error against a float64 forward on the same stored values is
  *   bounded in tests/vit/vit_f16_test.ts (README "Backbone precision").
- * - "auto" (the default): f16 on a hardware adapter with shader-f16, f32 otherwise. A software adapter
- *   (lavapipe) emulates f16 on the CPU and gains nothing from it, and f32 there keeps CI's embedded-default
- *   results bit-identical to the f32 forward.
+ * - "auto" (the default): f16 on a hardware adapter with shader-f16, f32 otherwise. On a software adapter
+ *   (lavapipe) the CPU converts every f16 load and store and sums in f32 anyway: bench vit measured f16 at
+ *   0.77–1.59× f32 there, within the load noise (BENCHMARKS.md), so there is no reliable gain, and f32 keeps
+ *   CI's embedded-default results exactly those of the f32 forward.
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
