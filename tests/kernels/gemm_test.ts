@@ -293,6 +293,8 @@ gpuTest("gemm() stores an f16 C: the f32 epilogue (bias, gelu, accumulate) round
     }],
     [{ M: 130, N: 140, K: 33, transB: true, accumulate: true }, "tile128", true, { unrolledEpilogue: false }],
     [{ M: 19, N: 7, K: 50, accumulate: true, alpha: 0.5 }, "tile64", false, {}],
+    // The ViT's fc1 in f16: 4-aligned K (vec4<f16> loads of A and B), GELU, f16 C, ragged M and N.
+    [{ M: 133, N: 136, K: 40, transB: true, act: "gelu" }, "tile128", true, { unrolledEpilogue: true }],
   ];
   for (const [s, variant, half, opts] of cases) {
     const ldc = s.ldc ?? s.N, cLen = (s.cOffset ?? 0) + s.M * ldc;
@@ -307,6 +309,9 @@ gpuTest("gemm() stores an f16 C: the f32 epilogue (bias, gelu, accumulate) round
       c: tc,
       bias: arena.upload(bias, [s.N], "f32", "bias"),
     }, { variant, ...opts });
+    if (variant === "tile128" && half && s.K % 4 === 0) {
+      assert.match(d.kernel.label, /A f16 vec4, B f16 vec4, C f16/);
+    }
     new StepRecorder(gpu).dispatch(d).submit();
     const got = await readFloat(gpu, tc);
     const want = gemmRef(s, a, b, c0, bias);
