@@ -12,7 +12,9 @@
  * Also reported per model: `dispatchesPerForward` and `dispatchesPerBlock` (counted from a profiled
  * forward), and `kernels`, the GPU time per dispatch role (qkv, attention, fc1, …) from timestamp queries
  * of one forward with one pass per dispatch (null, with `kernelsNote`, where the adapter lacks them).
- * Only f32 is measured (no f16 backbone yet).
+ * Precision: the main fields are the f32 backbone; on adapters with shader-f16 the f16 backbone
+ * (core/vit/precision.ts) is timed too, alternating with it in the same rounds, and reported as `f16`
+ * (msPerBatch, imagesPerSec, samples, speedupVsF32, kernels); otherwise `f16` is null with `f16Note`.
  *
  * Baseline, same invocation: `baseline=<dir>` (a checkout of an older hpseg, e.g.
  * `git worktree add /tmp/vit_old <commit>`) times that checkout's VitBackbone on the same device,
@@ -31,7 +33,7 @@ import { describeGpu, type Gpu, openGpu } from "../gpu/device.ts";
 import { BufferArena } from "../gpu/buffers.ts";
 import { StepRecorder } from "../gpu/step_recorder.ts";
 import { dinoShapes, variantName, type VitConfig, type VitWeights } from "../vit/weights.ts";
-import { VitBackbone } from "../vit/vit.ts";
+import { VitBackbone, type VitPrecision } from "../vit/vit.ts";
 import { torchReference } from "./torch_reference.ts";
 import { type KernelTime, profileKernels } from "./gpu_profile.ts";
 
@@ -67,6 +69,16 @@ interface Result {
   precision: "f32";
   kernels: KernelTime[] | null;
   kernelsNote?: string;
+  /** The f16 backbone, timed in the same rounds (null where the adapter lacks shader-f16). */
+  f16: {
+    msPerBatch: number;
+    samples: number[];
+    imagesPerSec: number;
+    speedupVsF32: number;
+    /** GPU time per dispatch role of one f16 forward (as `kernels`). */
+    kernels: KernelTime[] | null;
+  } | null;
+  f16Note?: string;
   baselineMsPerBatch?: number;
   baselineSamples?: number[];
   speedupVsBaseline?: number;
@@ -198,7 +210,7 @@ const BLOCK_ROLES = new Set(["ln1", "qkv", "attention", "proj", "ln2", "fc1", "f
 /** A VitBackbone-like forward: builds, encodes into a recorder, frees. */
 interface Impl {
   name: string;
-  create(w: VitWeights, batch: number): Promise<{
+  create(w: VitWeights, batch: number, precision?: VitPrecision): Promise<{
     run(reps: number): Promise<number>;
     dispatches: number;
     chunk: number;
@@ -215,13 +227,14 @@ async function impl(gpu: Gpu, dir?: string): Promise<Impl> {
   const recMod = dir ? await import(`${base}gpu/step_recorder.ts`) : { StepRecorder };
   return {
     name: dir ?? "current",
-    async create(w, batch) {
+    async create(w, batch, precision) {
       const arena = new bufMod.BufferArena(gpu, "bench-vit");
       const vit = await vitMod.VitBackbone.create(gpu, arena, w, {
         batch,
         height: 224,
         width: 224,
         attn: true,
+        ...(precision ? { precision } : {}),
       });
       const images = arena.tensor([batch, 3, 224, 224], "f32", "images");
       const x = new Float32Array(batch * 3 * 224 * 224);
@@ -293,9 +306,13 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
       const w = randomVitWeights(specConfig(m));
       const a = await ours.create(w, batch);
       const b = theirs ? await theirs.create(w, batch) : null;
+      const h = gpu.hasF16 ? await ours.create(w, batch, "f16") : null;
       try {
         const prof = await profileKernels(gpu, a.dispatches, (rec) => a.encode!(rec));
-        const { reps, samples } = await timeAlternating(gpu, b ? [a, b] : [a], rounds);
+        const prof16 = h ? await profileKernels(gpu, h.dispatches, (rec) => h.encode!(rec)) : null;
+        const live = [a, ...(b ? [b] : []), ...(h ? [h] : [])];
+        const { reps, samples } = await timeAlternating(gpu, live, rounds);
+        const f16Samples = h ? samples[live.length - 1] : null;
         const msPerBatch = Math.min(...samples[0]);
         const flops = vitFlops(w.config, 224);
         const perBlock = prof.kernels
@@ -319,7 +336,19 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
           tflops: (flops * batch) / (msPerBatch * 1e9),
           kernels: prof.kernels,
           kernelsNote: prof.reason,
+          f16: null,
+          f16Note: h ? undefined : `adapter ${gpu.description} lacks shader-f16`,
         };
+        if (f16Samples) {
+          const ms16 = Math.min(...f16Samples);
+          r.f16 = {
+            msPerBatch: ms16,
+            samples: f16Samples,
+            imagesPerSec: (batch * 1000) / ms16,
+            speedupVsF32: msPerBatch / ms16,
+            kernels: prof16?.kernels ?? null,
+          };
+        }
         if (b) {
           r.baselineMsPerBatch = Math.min(...samples[1]);
           r.baselineSamples = samples[1];
@@ -329,20 +358,25 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
         say(
           `${m.name}: ${r.imagesPerSec.toFixed(2)} img/s (batch ${batch}, ${msPerBatch.toFixed(0)} ms, ` +
             `${a.dispatches} dispatches)` +
+            (r.f16
+              ? `; f16 ${r.f16.imagesPerSec.toFixed(2)} img/s (×${r.f16.speedupVsF32.toFixed(2)})`
+              : "") +
             (b
               ? `; baseline ${r.baselineMsPerBatch!.toFixed(0)} ms (×${r.speedupVsBaseline!.toFixed(2)})`
               : ""),
         );
         for (const k of prof.kernels ?? []) {
+          const k16 = prof16?.kernels?.find((x) => x.name === k.name);
           say(
             `    ${k.name.padEnd(12)} ${String(k.dispatches).padStart(4)} × ${
               k.ms.toFixed(2).padStart(9)
-            } ms ${(100 * k.share).toFixed(1).padStart(5)} %`,
+            } ms ${(100 * k.share).toFixed(1).padStart(5)} %` + (k16 ? `   f16 ${k16.ms.toFixed(2)} ms` : ""),
           );
         }
       } finally {
         a.destroy();
         b?.destroy();
+        h?.destroy();
       }
     }
   } finally {
@@ -360,14 +394,16 @@ export async function bench(opts: BenchOptions): Promise<Record<string, unknown>
       }
     }
   }
-  say("model      batch  chunk  ms/batch    img/s   TFLOP/s  torch img/s  ratio");
+  say("model      batch  chunk  ms/batch    img/s   TFLOP/s  f16 img/s  torch img/s  ratio");
   for (const r of results) {
     say(
       `${r.model.padEnd(9)} ${String(r.batch).padStart(6)} ${String(r.chunk).padStart(6)} ${
         r.msPerBatch.toFixed(1).padStart(9)
       } ${r.imagesPerSec.toFixed(2).padStart(8)} ${r.tflops.toFixed(3).padStart(9)} ${
-        (r.torchImagesPerSec?.toFixed(1) ?? "-").padStart(12)
-      } ${(r.ratioToTorch?.toFixed(3) ?? "-").padStart(6)}`,
+        (r.f16?.imagesPerSec.toFixed(2) ?? "-").padStart(10)
+      } ${(r.torchImagesPerSec?.toFixed(1) ?? "-").padStart(12)} ${
+        (r.ratioToTorch?.toFixed(3) ?? "-").padStart(6)
+      }`,
     );
   }
   if (!torch) say(`torch: not measured (${reason})`);

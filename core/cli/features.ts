@@ -17,6 +17,7 @@ import { readF32 } from "../gpu/readback.ts";
 import { loadVitWeights, variantName, type VitWeights } from "../vit/weights.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { VitBackbone } from "../vit/vit.ts";
+import { type PrecisionChoice, resolvePrecision, type VitPrecision } from "../vit/precision.ts";
 import { nearestMultiples } from "../vit/variants.ts";
 import { decodeImage, readBytes, type RgbImage } from "../image/codecs.ts";
 import { InputError, UsageError } from "../errors.ts";
@@ -45,12 +46,16 @@ Options:
   --batch N        Images per forward pass                                (default 8)
   --heads N        Attention heads (default: width/64, as in every DINO and DINOv2 model)
   --eps E          LayerNorm epsilon                                      (default 1e-6)
+  --precision P    Backbone arithmetic: auto, f32 or f16 (README "Backbone precision"; auto = f16 on a
+                   GPU with shader-f16, f32 on software adapters)           (default auto)
   --no-attn        Do not compute or write "attn"
   -h, --help       Show this help`;
 
 /** What {@link extractFeatures} returns. */
 export interface FeatureResult {
   weights: VitWeights;
+  /** What the backbone ran in. */
+  precision: VitPrecision;
   grid: number;
   features: Float32Array;
   attn: Float32Array | null;
@@ -68,6 +73,7 @@ export async function extractFeatures(opts: {
   heads?: number;
   eps?: number;
   attn?: boolean;
+  precision?: PrecisionChoice;
 }): Promise<FeatureResult> {
   for (const path of opts.images) {
     // Fail on a missing image before the weights and the GPU are set up.
@@ -92,7 +98,14 @@ export async function extractFeatures(opts: {
   const arena = new BufferArena(gpu, "features");
   let vit: VitBackbone | null = null;
   try {
-    vit = await VitBackbone.create(gpu, arena, weights, { batch: B, height: s, width: s, attn: wantAttn });
+    const precision = resolvePrecision(opts.precision ?? "auto", gpu);
+    vit = await VitBackbone.create(gpu, arena, weights, {
+      batch: B,
+      height: s,
+      width: s,
+      attn: wantAttn,
+      precision,
+    });
     const P = vit.patches, C = weights.config.dim;
     const features = new Float32Array(n * P * C);
     const attn = wantAttn ? new Float32Array(n * P * P) : null;
@@ -113,7 +126,7 @@ export async function extractFeatures(opts: {
       features.set(f.subarray(0, count * P * C), first * P * C);
       if (attn) attn.set((await readF32(gpu, vit.attn!)).subarray(0, count * P * P), first * P * P);
     }
-    return { weights, grid: s / p, features, attn };
+    return { weights, precision, grid: s / p, features, attn };
   } finally {
     vit?.destroy();
     arena.destroyAll();
@@ -142,6 +155,7 @@ export const command: Command = {
       batch: { type: "string" },
       heads: { type: "string" },
       eps: { type: "string" },
+      precision: { type: "string" },
       "no-attn": { type: "boolean" },
     }, true);
     if (args.help) {
@@ -160,6 +174,10 @@ export const command: Command = {
       throw new UsageError(`--heads must be a positive integer, got ${heads}`);
     }
     const eps = numberOpt(args, "eps");
+    const precision = stringOpt(args, "precision", "auto")!;
+    if (!["auto", "f32", "f16"].includes(precision)) {
+      throw new UsageError(`--precision must be auto, f32 or f16, got "${precision}"`);
+    }
     const attnWanted = args.values["no-attn"] !== true;
     refuseOutputFileOverInputs("--out", out, [
       { what: "--weights file", path: weights },
@@ -174,6 +192,7 @@ export const command: Command = {
       heads,
       eps,
       attn: attnWanted,
+      precision: precision as PrecisionChoice,
     });
     const n = args.positionals.length, P = r.grid * r.grid, C = r.weights.config.dim;
     const tensors: Parameters<typeof writeSafetensors>[1] = {
@@ -186,10 +205,11 @@ export const command: Command = {
       format: r.weights.format,
       size: String(size),
       grid: `${r.grid}x${r.grid}`,
+      precision: r.precision,
       images: JSON.stringify(args.positionals),
     });
     console.error(
-      `features: ${n} image(s), ${variantName(r.weights.config)} at ${size}² → ${out} ` +
+      `features: ${n} image(s), ${variantName(r.weights.config)} at ${size}² in ${r.precision} → ${out} ` +
         `(features [${n}, ${P}, ${C}]${r.attn ? `, attn [${n}, ${P}, ${P}]` : ""}; ` +
         `${((performance.now() - t0) / 1000).toFixed(1)} s)`,
     );

@@ -17,6 +17,7 @@ import type { HpConfig } from "../model/config_schema.ts";
 import { prepareHeadForward } from "../model/heads.ts";
 import { embeddedVitWeights } from "../vit/embedded.ts";
 import { loadVitWeights, VitBackbone, type VitWeights } from "../vit/vit.ts";
+import { resolvePrecision } from "../vit/precision.ts";
 import { resolveBackbone } from "../model/backbone.ts";
 import type { EvalModel, ProbeParams } from "./evaluate.ts";
 import { classNamesOf } from "../../datasets/layouts.ts";
@@ -209,7 +210,9 @@ export async function buildEvalModel(
   height: number,
   width = height,
 ): Promise<GpuEvalModel> {
-  const vit = await VitBackbone.create(gpu, arena, m.vit, { batch: B, height, width });
+  // The precision the checkpoint was trained with (auto for official .pth files and runs that say so).
+  const precision = resolvePrecision(m.config?.backbone.precision ?? "auto", gpu);
+  const vit = await VitBackbone.create(gpu, arena, m.vit, { batch: B, height, width, precision });
   const Sh = height / m.vit.config.patch, Sw = width / m.vit.config.patch, P = Sh * Sw;
   const params = arena.upload(m.head, [m.head.length], "f32", "eval-head");
   const head = await prepareHeadForward(gpu, arena, { rows: B * P, Df: m.Df, D: m.D, P }, "eval", {

@@ -52,6 +52,14 @@ export async function readF32(gpu: Gpu, t: GpuTensor): Promise<Float32Array> {
   return await readTensor(gpu, t) as Float32Array;
 }
 
+/** Reads an f32 or f16 tensor back as Float32Array (f16 values widened exactly). */
+export async function readFloat(gpu: Gpu, t: GpuTensor): Promise<Float32Array> {
+  if (t.dtype === "f32") return await readTensor(gpu, t) as Float32Array;
+  if (t.dtype !== "f16") throw new TypeError(`readFloat: tensor "${t.label}" is ${t.dtype}`);
+  const bits = await readTensor(gpu, t) as Uint16Array;
+  return Float32Array.from(new Float16Array(bits.buffer, bits.byteOffset, bits.length));
+}
+
 /**
  * A ring of staging buffers for periodic metrics. `capture()` records a copy into the step's encoder
  * (no await); `collect()` later maps the oldest capture — which, like every map, waits until the GPU is

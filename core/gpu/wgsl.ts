@@ -107,3 +107,35 @@ export function sourceLocation(a: AssembledWgsl, lineNum: number): string {
   const at = a.lines[lineNum - 1];
   return at ? `${SHADER_ROOT}/${at.file}:${at.line}` : `${SHADER_ROOT}/?:${lineNum}`;
 }
+
+/** Element type of a storage array a kernel may hold in either precision. */
+export type StorageType = "f32" | "f16";
+
+/**
+ * A shader whose storage arrays are typed through `alias NAME = f32;` lines, with the aliases asked for
+ * set to f16 and `enable f16;` put in front of line 1 (so compile errors keep their line numbers). Kernels
+ * written this way read `f32(X[i])` and store `NAME(v)`: arithmetic stays f32 whatever the storage.
+ * Returns the source and a variant name for the pipeline cache ("" when everything stays f32).
+ * @throws TypeError when f16 is asked of a device without shader-f16; Error when an alias line is missing.
+ */
+export function withStorageTypes(
+  kernel: string,
+  source: string,
+  types: Readonly<Record<string, StorageType>>,
+  hasF16: boolean,
+): { source: string; variant: string } {
+  let out = source;
+  const half: string[] = [];
+  for (const [name, dt] of Object.entries(types)) {
+    const re = new RegExp(`^alias ${name} = f32;$`, "m");
+    if (!re.test(out)) throw new Error(`${kernel}: shader lost its "alias ${name} = f32;" line`);
+    if (dt === "f32") continue;
+    out = out.replace(re, `alias ${name} = f16;`);
+    half.push(name);
+  }
+  if (half.length === 0) return { source, variant: "" };
+  if (!hasF16) {
+    throw new TypeError(`${kernel}: f16 storage needs the adapter's shader-f16 feature, which it lacks`);
+  }
+  return { source: "enable f16; " + out, variant: `${half.join(",")} f16` };
+}

@@ -53,17 +53,23 @@ export interface RowsInOut {
 }
 
 /**
- * Checks the X and Y of a row-wise kernel (both f32, large enough for the layout) and returns whether it
- * runs in place (`x === y`, which needs identical offsets and strides: one row is read and then written).
+ * Checks the X and Y of a row-wise kernel (X f32, Y f32 or one of `yTypes`; both large enough for the
+ * layout) and returns whether it runs in place (`x === y`, which needs identical offsets and strides: one row is read and then written).
  * @throws TypeError naming the kernel and tensor.
  */
-export function checkRowsInOut(kernel: string, r: RowsInOut, x: GpuTensor, y: GpuTensor): boolean {
+export function checkRowsInOut(
+  kernel: string,
+  r: RowsInOut,
+  x: GpuTensor,
+  y: GpuTensor,
+  yTypes: GpuTensor["dtype"][] = ["f32"],
+): boolean {
   const inPlace = x === y;
   if (inPlace && (r.ldx !== r.ldy || r.xOffset !== r.yOffset)) {
     throw new TypeError(`${kernel}: in place (x === y) needs identical X and Y offsets and strides`);
   }
   checkDtype(kernel, "x", x, "f32");
-  checkDtype(kernel, "y", y, "f32");
+  checkDtype(kernel, "y", y, ...yTypes);
   checkExtent(kernel, "x", x, r.xOffset + (r.rows - 1) * r.ldx + r.cols);
   checkExtent(kernel, "y", y, r.yOffset + (r.rows - 1) * r.ldy + r.cols);
   return inPlace;

@@ -10,6 +10,7 @@ import { bindGroup, type Dispatch, getKernel } from "../gpu/pipelines.ts";
 import source from "../../shaders/kernels/gemm.wgsl" with { type: "text" };
 import { gelu64 } from "./activations.ts";
 import { checkExtent } from "./common.ts";
+import { withStorageTypes } from "../gpu/wgsl.ts";
 
 /** Activation applied after bias. */
 export type Activation = "none" | "relu" | "gelu";
@@ -161,7 +162,8 @@ function accessLines(name: "A" | "B", dt: "f32" | "f16", vec: boolean): string {
  * The shader for the given storage of A and B: f32 or f16 (half the bytes read; needs the adapter's
  * `shader-f16`, {@link Gpu.hasF16}), scalar or vec4 (16-byte loads, main128 only, 4-aligned rows). It is
  * gemm.wgsl with the A/B access lines regenerated (same line count, and `enable f16;` prepended on line
- * 1, so compile errors keep their line numbers); tiles, accumulation and epilogue stay f32.
+ * 1, so compile errors keep their line numbers); tiles, accumulation and epilogue stay f32. C may be
+ * f16 too (its alias line; the epilogue's result rounded once when stored).
  */
 function gemmSource(
   gpu: Gpu,
@@ -179,15 +181,17 @@ function gemmSource(
   for (const [name, dt] of [["A", a], ["B", b]] as const) {
     if (dt !== "f32" && dt !== "f16") throw new TypeError(`gemm: ${name} must be f32 or f16, got ${dt}`);
   }
-  if (c !== "f32") throw new TypeError(`gemm: C must be f32, got ${c}`);
-  if (a === "f32" && b === "f32" && !vecA && !vecB) return { source };
-  const half = a === "f16" || b === "f16";
+  if (c !== "f32" && c !== "f16") throw new TypeError(`gemm: C must be f32 or f16, got ${c}`);
+  if (a === "f32" && b === "f32" && c === "f32" && !vecA && !vecB) return { source };
+  const half = a === "f16" || b === "f16" || c === "f16";
   if (half && !gpu.hasF16) {
     throw new TypeError(
-      `gemm: f16 A/B need the shader-f16 feature, which adapter "${gpu.description}" lacks`,
+      `gemm: f16 A/B/C need the shader-f16 feature, which adapter "${gpu.description}" lacks`,
     );
   }
-  let s = (half ? "enable f16; " : "") + source;
+  // C's storage through its alias line (withStorageTypes puts `enable f16;` in front when C is f16).
+  let s = withStorageTypes("gemm", source, { CT: c }, gpu.hasF16).source;
+  if (half && c !== "f16") s = "enable f16; " + s;
   for (const [name, dt, vec] of [["A", a, vecA], ["B", b, vecB]] as const) {
     const plain = accessLines(name, "f32", false);
     if (!s.includes(plain)) {
@@ -196,7 +200,7 @@ function gemmSource(
     s = s.replace(plain, accessLines(name, dt as "f32" | "f16", vec));
   }
   const tag = (dt: DType, vec: boolean) => `${dt}${vec ? " vec4" : ""}`;
-  return { variant: `A ${tag(a, vecA)}, B ${tag(b, vecB)}`, source: s };
+  return { variant: `A ${tag(a, vecA)}, B ${tag(b, vecB)}${c === "f16" ? ", C f16" : ""}`, source: s };
 }
 
 /** gemm.wgsl with the unrolled epilogue's lines emptied (same line count), for UNROLL_EPILOGUE false. */

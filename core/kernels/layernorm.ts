@@ -2,11 +2,13 @@
  * Row layernorm (dino-backbone.md §2: pre-norm blocks and the final norm, eps 1e-6) with optional affine
  * weight and bias and optional per-row (mean, rstd) output for a backward pass. Kernel:
  * shaders/kernels/layernorm.wgsl (with shaders/include/wg_reduce.wgsl). Variance is the biased one, as torch.nn.LayerNorm.
+ * Y may be f16 (statistics and arithmetic stay f32; the value is rounded once when stored).
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
+import { withStorageTypes } from "../gpu/wgsl.ts";
 import { checkDims, checkDtype, checkExtent, checkRowsInOut, rowWorkgroupSize } from "./common.ts";
 import source from "../../shaders/kernels/layernorm.wgsl" with { type: "text" };
 
@@ -116,16 +118,19 @@ export async function prepareLayerNorm(
   checkDims("layernorm", { groupStride: r.ldgx }, true);
   const grouped = shape.xGroups !== undefined;
   if (grouped && t.x === t.y) throw new TypeError("layernorm: xGroups cannot run in place");
-  // Grouped X: check Y as a dense window and X at its last row.
-  const inPlace = checkRowsInOut("layernorm", grouped ? { ...r, ldx: 0, xOffset: 0 } : r, t.x, t.y);
+  // Grouped X: check Y as a dense window and X at its last row. Y may be f16 (X, and so in place, not).
+  const layout = grouped ? { ...r, ldx: 0, xOffset: 0 } : r;
+  const inPlace = checkRowsInOut("layernorm", layout, t.x, t.y, ["f32", "f16"]);
   if (grouped) checkExtent("layernorm", "x", t.x, xRow(r, r.rows - 1) + r.cols);
-  for (const [name, tensor] of Object.entries(t)) if (tensor) checkDtype("layernorm", name, tensor, "f32");
+  for (const name of ["x", "weight", "bias", "stats"] as const) {
+    if (t[name]) checkDtype("layernorm", name, t[name], "f32");
+  }
   if (t.weight) checkExtent("layernorm", "weight", t.weight, r.cols);
   if (t.bias) checkExtent("layernorm", "bias", t.bias, r.cols);
   if (t.stats) checkExtent("layernorm", "stats", t.stats, 2 * r.rows);
   const kernel = await getKernel(gpu, {
     file: "kernels/layernorm.wgsl",
-    source,
+    ...withStorageTypes("layernorm", source, { YT: t.y.dtype === "f16" ? "f16" : "f32" }, gpu.hasF16),
     bindings: ["read", "rw", "read", "read", "rw", "uniform"],
     constants: {
       WG: rowWorkgroupSize(r.cols),

@@ -66,6 +66,12 @@ export const SCHEMA = {
     patch: { type: "int", min: 8, values: [8, DINOV2_PATCH, 16] },
     /** .pth or .safetensors path ("" for the embedded backbone). */
     weights: { type: "string" },
+    /**
+     * Arithmetic of the frozen ViT (core/vit/precision.ts): f32; f16 (f16 weights and activations, f32
+     * sums, LayerNorm and softmax, like the official fp16 autocast; needs shader-f16); auto: f16 on a
+     * hardware adapter with shader-f16, else f32 (no reliable gain on a software adapter; CI stays exact).
+     */
+    precision: { type: "enum", values: ["auto", "f32", "f16"] },
   },
   head: {
     /** Code width D (hp-method.md §2.2). */
@@ -145,6 +151,7 @@ export const ADDED_KEYS: Readonly<Record<string, unknown>> = {
   "dataset.packed": false,
   "dataset.workers": "auto",
   "hp.mask_precision": "f32",
+  "backbone.precision": "f32",
 };
 
 /** Keys a YAML file may leave out (keys of other datasets in the embedded configs, and {@link ADDED_KEYS}). */
@@ -155,6 +162,8 @@ export const OPTIONAL_DEFAULTS: Readonly<Record<string, unknown>> = {
   "dataset.n_classes": 0,
   "hp.loss_impl": "auto",
   ...ADDED_KEYS,
+  // Runs from before the key were f32; a config written today that leaves it out gets the default.
+  "backbone.precision": "auto",
 };
 
 /** A value as messages quote it. */

@@ -25,6 +25,7 @@ import type { BufferArena, GpuTensor } from "../gpu/buffers.ts";
 import { StepRecorder } from "../gpu/step_recorder.ts";
 import { StagingRing } from "../gpu/readback.ts";
 import { VitBackbone, VitGpuWeights, type VitWeights } from "../vit/vit.ts";
+import { resolvePrecision } from "../vit/precision.ts";
 import type { HpConfig } from "../model/config_schema.ts";
 import { type HeadForward, prepareHeadBackward, prepareHeadForward } from "../model/heads.ts";
 import { prepareProjectionBackward, prepareProjectionForward } from "../model/projection.ts";
@@ -162,7 +163,8 @@ export class HpGraph {
     const hp = config.hp, tr = config.train;
     const useAug = hp.alpha > 0;
 
-    const vitWeights = VitGpuWeights.upload(gpu, weights);
+    // The backbone's precision (auto: f16 on hardware with shader-f16); validation shares these weights.
+    const vitWeights = VitGpuWeights.upload(gpu, weights, resolvePrecision(config.backbone.precision, gpu));
     const vit = await VitBackbone.create(gpu, arena, vitWeights, {
       batch: B,
       height: res,

@@ -27,6 +27,7 @@ import { openDataset } from "../../datasets/registry.ts";
 import { Loader, LoaderWorkers } from "../data/loader.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { variantName } from "../vit/weights.ts";
+import { resolvePrecision } from "../vit/precision.ts";
 import { configToYaml } from "../model/config.ts";
 import { type HpConfig } from "../model/config_schema.ts";
 import { HpGraph } from "./graph.ts";
@@ -154,6 +155,8 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       (usesFiveCrop(datasetOptions(cfg, "train")) ? " (five-crops)" : "");
     const weights = await backboneWeights(cfg);
     cfg = resolveBackbone(cfg, weights);
+    // One line, before anything is allocated, when f16 is asked of an adapter without shader-f16.
+    const precision = resolvePrecision(cfg.backbone.precision, gpu);
     const variant = cfg.backbone.arch === "embedded"
       ? variantName(weights.config).replace(/^custom /, "embedded ")
       : variantName(weights.config);
@@ -183,8 +186,8 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       config: cfg,
       // The log keeps the killed run's messages after this step; readers drop them (core/telemetry.ts).
       ...(o.resume ? { resumedFrom: o.resume.step } : {}),
-      facts: { adapter: gpu.description, software: gpu.isSoftware, backbone: variant },
-      message: `${variant}, batch ${B} at ${tr.res} px: ${plan.summary}; ` +
+      facts: { adapter: gpu.description, software: gpu.isSoftware, backbone: `${variant}, ${precision}` },
+      message: `${variant} in ${precision}, batch ${B} at ${tr.res} px: ${plan.summary}; ` +
         (o.resume ? "" : `the pools take ${cfg.hp.pool_size} backbone forwards ` +
           `(${
             formatFlops(cfg.hp.pool_size * vitForwardFlops(weights.config, tr.res))

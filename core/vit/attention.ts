@@ -7,12 +7,14 @@
  * CPU references in float64: {@link attentionRef}; for the LHP kernel {@link headMeanLogitsRef}, whose
  * rows core/model/loss_ref.ts `lhpWeightsRef` turns into coefficients (core/vit sits below core/model, so the
  * composition is done by the test).
+ * Both read qkv (and the attention writes o) as f32 or f16 storage, with f32 arithmetic throughout.
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type BufferArena, type GpuTensor, packUniform } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
 import { checkDims, checkDtype, checkExtent } from "../kernels/common.ts";
+import { type StorageType, withStorageTypes } from "../gpu/wgsl.ts";
 import { LimitError } from "../errors.ts";
 import attentionSrc from "../../shaders/vit/attention.wgsl" with { type: "text" };
 import lhpQkSrc from "../../shaders/vit/attention_lhp.wgsl" with { type: "text" };
@@ -74,18 +76,21 @@ export async function prepareAttention(
   const { images: B, tokens: N, dim: C, heads: H } = s;
   checkDims("attention", { images: B, tokens: N, dim: C, heads: H });
   if (C % H) throw new TypeError(`attention: dim ${C} is not divisible by ${H} heads`);
-  checkDtype("attention", "qkv", t.qkv, "f32");
-  checkDtype("attention", "o", t.o, "f32");
+  checkDtype("attention", "qkv", t.qkv, "f32", "f16");
+  if (t.o.dtype !== t.qkv.dtype) {
+    throw new TypeError(`attention: o "${t.o.label}" is ${t.o.dtype}, expected ${t.qkv.dtype} like qkv`);
+  }
   checkExtent("attention", "qkv", t.qkv, B * N * 3 * C);
   checkExtent("attention", "o", t.o, B * N * C);
   const hd = C / H, hd4 = Math.ceil(hd / 4);
   // K and V tiles: 2·KT·HD4 vec4s; KT ≤ 32 keys, within the 16 KiB every adapter offers.
   const kt = Math.max(1, Math.min(32, Math.floor(16384 / (32 * hd4))));
-  const source = unrollD4(setConst(setConst(attentionSrc, "HD4", hd4), "KT", kt), hd4);
+  const typed = withStorageTypes("attention", attentionSrc, { ST: t.qkv.dtype as StorageType }, gpu.hasF16);
+  const source = unrollD4(setConst(setConst(typed.source, "HD4", hd4), "KT", kt), hd4);
   const kernel = await getKernel(gpu, {
     file: "vit/attention.wgsl",
     source,
-    variant: `HD4=${hd4} KT=${kt}`,
+    variant: `HD4=${hd4} KT=${kt}${typed.variant ? ` ${typed.variant}` : ""}`,
     bindings: ["read", "rw", "uniform"],
   });
   const u = arena.uniform(
@@ -180,13 +185,20 @@ export async function prepareLhpFromQk(
         `${gpu.limits.maxComputeWorkgroupStorageSize}`,
     );
   }
-  checkDtype("attention_lhp", "qkv", t.qkv, "f32");
+  checkDtype("attention_lhp", "qkv", t.qkv, "f32", "f16");
+  checkDtype("attention_lhp", "coef", t.coef, "f32");
   checkExtent("attention_lhp", "qkv", t.qkv, B * N * 3 * C);
   checkExtent("attention_lhp", "coef", t.coef, (first + B) * P * 9);
+  const typedLhp = withStorageTypes(
+    "attention_lhp",
+    lhpQkSrc,
+    { ST: t.qkv.dtype as StorageType },
+    gpu.hasF16,
+  );
   const kernel = await getKernel(gpu, {
     file: "vit/attention_lhp.wgsl",
-    source: setConst(lhpQkSrc, "PPMAX", pp),
-    variant: `PPMAX=${pp}`,
+    source: setConst(typedLhp.source, "PPMAX", pp),
+    variant: `PPMAX=${pp}${typedLhp.variant ? ` ${typedLhp.variant}` : ""}`,
     bindings: ["read", "rw", "uniform"],
   });
   const alpha = (s.scale ?? 1 / Math.sqrt(C / H)) / H;

@@ -22,10 +22,15 @@
  * The batch is processed in chunks so that no binding exceeds the adapter's limit (128 MiB on lavapipe):
  * the scratch buffers hold one chunk and are reused; everything is recorded into the caller's encoder.
  * Position embeddings for the input size are computed once at creation (pos_embed.ts, float64 on the CPU).
+ *
+ * Precision (precision.ts): under "f16", y, qkv, o and hidden are f16 tensors and the block GEMM weights
+ * f16 (gpu_weights.ts); every kernel converts on load and sums in f32; x, features, attn, lhp stay f32.
  * @module
  */
 import type { Gpu } from "../gpu/device.ts";
-import { BufferArena, type GpuTensor } from "../gpu/buffers.ts";
+import { BufferArena, type DType, type GpuTensor } from "../gpu/buffers.ts";
+import { VitGpuWeights } from "./gpu_weights.ts";
+import type { VitPrecision } from "./precision.ts";
 import type { Dispatch } from "../gpu/pipelines.ts";
 import type { StepRecorder } from "../gpu/step_recorder.ts";
 import { prepareGemm } from "../kernels/gemm.ts";
@@ -38,6 +43,8 @@ import { LimitError } from "../errors.ts";
 
 export type { VitConfig, VitWeights } from "./weights.ts";
 export { loadVitWeights } from "./weights.ts";
+export { layerScaled, VitGpuWeights } from "./gpu_weights.ts";
+export type { VitPrecision } from "./precision.ts";
 
 /** Options for {@link VitBackbone.create}. */
 export interface VitOptions {
@@ -52,6 +59,11 @@ export interface VitOptions {
   cls?: boolean;
   /** Images per internal chunk (default: the most that keeps every binding within the adapter limit). */
   chunk?: number;
+  /**
+   * Arithmetic precision (precision.ts; default f32). With {@link VitGpuWeights} it must be theirs (or
+   * left out: the weights' precision is used).
+   */
+  precision?: VitPrecision;
 }
 
 /** `d` labelled with its role in the forward (bench vit's per-kernel GPU times are grouped by it). */
@@ -83,70 +95,6 @@ export function chunkSize(c: VitConfig, gh: number, gw: number, batch: number, l
   return Math.max(1, Math.min(batch, Math.floor(limit / perImage)));
 }
 
-/**
- * ViT weights uploaded once, to share between backbones (e.g. HP's 224 training pass with attention and
- * its 320 evaluation pass): ViT-B is 343 MB. Keeps the small CPU tensors the position table needs.
- */
-export class VitGpuWeights {
-  readonly #arena: BufferArena;
-  readonly #tensors = new Map<string, GpuTensor>();
-  private constructor(readonly gpu: Gpu, readonly config: VitConfig, readonly host: VitWeights) {
-    this.#arena = new BufferArena(gpu, "vit-weights");
-  }
-
-  /**
-   * Uploads every tensor except cls_token, pos_embed and register_tokens (folded into per-size tables) and
-   * the LayerScale γ (folded into attn.proj and mlp.fc2: γ⊙(W·y + b) = (γ⊙W)·y + γ⊙b).
-   */
-  static upload(gpu: Gpu, weights: VitWeights): VitGpuWeights {
-    const g = new VitGpuWeights(gpu, weights.config, weights);
-    const HOST_ONLY = new Set(["cls_token", "pos_embed", "register_tokens"]);
-    try {
-      for (const [k, t] of weights.tensors) {
-        if (HOST_ONLY.has(k) || /\.ls[12]\.gamma$/.test(k)) continue;
-        g.#tensors.set(k, g.#arena.upload(layerScaled(weights, k, t), [t.length], "f32", k));
-      }
-    } catch (err) {
-      g.destroy();
-      throw err;
-    }
-    return g;
-  }
-
-  /** The uploaded tensor `key` (DINO name). @throws TypeError when absent. */
-  get(key: string): GpuTensor {
-    const t = this.#tensors.get(key);
-    if (!t) throw new TypeError(`ViT: weights lack "${key}"`);
-    return t;
-  }
-
-  /** CPU copy of a tensor (cls_token, pos_embed). */
-  hostTensor(key: string): Float32Array {
-    const t = this.host.tensors.get(key);
-    if (!t) throw new TypeError(`ViT: weights lack "${key}"`);
-    return t;
-  }
-
-  /** Frees the GPU copies; backbones created from these weights must not be used afterwards. */
-  destroy(): void {
-    this.#arena.destroyAll();
-  }
-}
-
-/**
- * `t` (tensor `key`) with its block's LayerScale γ folded in when `key` is attn.proj or mlp.fc2 of a
- * LayerScale model: row o of the weight and element o of the bias times γ[o]. Other tensors as they are.
- */
-export function layerScaled(weights: VitWeights, key: string, t: Float32Array): Float32Array {
-  const m = /^blocks\.(\d+)\.(attn\.proj|mlp\.fc2)\.(weight|bias)$/.exec(key);
-  if (!weights.config.layerScale || !m) return t;
-  const gamma = weights.tensors.get(`blocks.${m[1]}.${m[2] === "attn.proj" ? "ls1" : "ls2"}.gamma`);
-  if (!gamma) throw new TypeError(`ViT: LayerScale weights lack the γ of "${key}"`);
-  const cols = t.length / gamma.length, out = new Float32Array(t.length);
-  for (let i = 0; i < t.length; i++) out[i] = gamma[Math.floor(i / cols)] * t[i];
-  return out;
-}
-
 /** A frozen DINO ViT for fixed batch and input size. Owns its buffers; call `destroy()` when done. */
 export class VitBackbone {
   readonly gridH: number;
@@ -173,6 +121,8 @@ export class VitBackbone {
     readonly cls: GpuTensor | null,
     readonly gpu: Gpu,
     readonly arena: BufferArena,
+    /** What the blocks run in (precision.ts). */
+    readonly precision: VitPrecision,
     private readonly chunks: ChunkPlan[],
     private readonly patchBuf: GpuTensor,
     chunk: number,
@@ -214,9 +164,18 @@ export class VitBackbone {
     // the largest: S/8 at 224 gets 27 images per chunk at 128 MiB, 222 at 1 GiB).
     const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize, 2 ** 30);
     const Bc = Math.min(opts.chunk ?? Infinity, chunkSize(c, gh, gw, B, limit));
+    if (weights instanceof VitGpuWeights && opts.precision && opts.precision !== weights.precision) {
+      throw new TypeError(
+        `ViT: precision ${opts.precision} asked of weights uploaded as ${weights.precision}`,
+      );
+    }
     const arena = new BufferArena(gpu, "vit");
-    const ownWeights = weights instanceof VitGpuWeights ? null : VitGpuWeights.upload(gpu, weights);
+    const ownWeights = weights instanceof VitGpuWeights
+      ? null
+      : VitGpuWeights.upload(gpu, weights, opts.precision ?? "f32");
     const gpuW = weights instanceof VitGpuWeights ? weights : ownWeights!;
+    // f16: the tensors the GEMMs and the attention read and write (x, the residual stream, stays f32).
+    const act: DType = gpuW.precision;
     try {
       const up = (k: string) => gpuW.get(k);
       // Position table for this size; CLS gets cls_token + pos[0] (added in float64, then rounded); the
@@ -250,10 +209,10 @@ export class VitBackbone {
       const lhp = opts.lhp ? what("vit-lhp", [B * P, 9]) : null;
       const clsOut = opts.cls ? what("vit-cls", [B, C]) : null;
       const x = arena.tensor([Bc * N, C], "f32", "vit-x");
-      const y = arena.tensor([Bc * N, C], "f32", "vit-y");
-      const qkv = arena.tensor([Bc * N, 3 * C], "f32", "vit-qkv");
-      const o = arena.tensor([Bc * N, C], "f32", "vit-o");
-      const hidden = arena.tensor([Bc * N, Mlp], "f32", "vit-hidden");
+      const y = arena.tensor([Bc * N, C], act, "vit-y");
+      const qkv = arena.tensor([Bc * N, 3 * C], act, "vit-qkv");
+      const o = arena.tensor([Bc * N, C], act, "vit-o");
+      const hidden = arena.tensor([Bc * N, Mlp], act, "vit-hidden");
       const patchBuf = arena.tensor([Bc * P, K], "f32", "vit-patches");
       const scale = 1 / Math.sqrt(hd);
 
@@ -447,6 +406,7 @@ export class VitBackbone {
         clsOut,
         gpu,
         arena,
+        gpuW.precision,
         chunks,
         patchBuf,
         Bc,

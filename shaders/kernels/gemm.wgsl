@@ -3,7 +3,9 @@
 // read a_at/b_at, 4-wide read a4_at/b4_at; same line count) for f16 storage (array<f16>, with
 // `enable f16;` put in front of this first line) and/or vec4 storage (array<vec4<…>>, 16-byte loads,
 // used by main128 when VEC_A/VEC_B say the operand's rows are 4-aligned). Reads convert with f32(), so
-// tiles, accumulators and the epilogue are always f32.
+// tiles, accumulators and the epilogue are always f32. C is stored as CT (f32, or f16 when the wrapper
+// sets the alias line: the epilogue's f32 result rounded once; the ViT's f16 precision stores qkv and the
+// MLP hidden layer so). Every thread stores runs of 4 adjacent columns.
 //
 // Bindings (group 0):
 //   0 A        read        element a(m,k) at a_off + b*a_bs + (TRANS_A ? k*lda + m : m*lda + k)
@@ -51,7 +53,8 @@ fn a4_at(i: u32) -> vec4<f32> { return vec4<f32>(f32(A[i]), f32(A[i + 1u]), f32(
 @group(0) @binding(1) var<storage, read> B: array<f32>;
 fn b_at(i: u32) -> f32 { return f32(B[i]); }
 fn b4_at(i: u32) -> vec4<f32> { return vec4<f32>(f32(B[i]), f32(B[i + 1u]), f32(B[i + 2u]), f32(B[i + 3u])); }
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+alias CT = f32;
+@group(0) @binding(2) var<storage, read_write> C: array<CT>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
@@ -138,8 +141,8 @@ fn store_unchecked(batch: u32, m: u32, n: u32, acc: f32) {
   v = activate(v);
   if (HAS_RESIDUAL) { v = v + residual[p.r_off + batch * p.r_bs + m * p.ldr + n]; }
   let idx = p.c_off + batch * p.c_bs + m * p.ldc + n;
-  if (ACCUMULATE) { v = v + C[idx]; }
-  C[idx] = v;
+  if (ACCUMULATE) { v = v + f32(C[idx]); }
+  C[idx] = CT(v);
 }
 
 fn store_row(batch: u32, m: u32, n0: u32, acc: vec4<f32>) {

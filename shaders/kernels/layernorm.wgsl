@@ -1,4 +1,6 @@
-// layernorm.wgsl — row layernorm, f32: y = (x − mean) · rsqrt(var + eps) · w + b over each row of width C.
+// layernorm.wgsl — row layernorm: y = (x − mean) · rsqrt(var + eps) · w + b over each row of width C.
+// Arithmetic and statistics in f32; Y is stored as YT, f32 or f16 (core/kernels/layernorm.ts sets the
+// alias line and puts `enable f16;` in front of line 1: the ViT's f16 precision stores LN outputs as f16).
 //
 // For each row r < rows:  x(c) = X[x_off + (r / group)*ldgx + (r % group)*ldx + c], c < cols
 //   (group = rows, ldgx = 0 unless rows come in groups, e.g. the patch rows of each image in the ViT's
@@ -36,14 +38,15 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
+alias YT = f32;
+@group(0) @binding(1) var<storage, read_write> Y: array<YT>;
 @group(0) @binding(2) var<storage, read> W: array<f32>;
 @group(0) @binding(3) var<storage, read> Bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> STATS: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
 fn load(row: u32, c: u32) -> f32 {
-  if (X_IS_Y) { return Y[p.y_off + row * p.ldy + c]; }
+  if (X_IS_Y) { return f32(Y[p.y_off + row * p.ldy + c]); }
   return X[p.x_off + (row / p.group) * p.ldgx + (row % p.group) * p.ldx + c];
 }
 
@@ -70,7 +73,7 @@ fn main(
     var y = (load(row, c) - mean) * rstd;
     if (HAS_W) { y = y * W[c]; }
     if (HAS_B) { y = y + Bias[c]; }
-    Y[p.y_off + row * p.ldy + c] = y;
+    Y[p.y_off + row * p.ldy + c] = YT(y);
   }
   if (HAS_STATS && lid == 0u) {
     STATS[2u * row] = mean;

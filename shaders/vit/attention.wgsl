@@ -15,6 +15,9 @@
 // every one-line d4 loop as HD4 copies with literal indices, so the q and accumulator arrays are indexed
 // by constants only and live in registers (webgpu-notes.md §8). Keep d4 loops on one line.
 // Keys past N get the finite score −1e30 (exp → 0), never −inf (webgpu-notes.md §2.3).
+// qkv and o are stored as ST: f32, or f16 under the ViT's f16 precision (the wrapper sets the alias line and
+// puts `enable f16;` in front of line 1). Tiles, scores, softmax and accumulators are f32 whatever ST is;
+// each output element is rounded once when stored.
 //
 // wrapper: core/vit/attention.ts
 // reference: core/vit/attention.ts attentionRef
@@ -26,8 +29,9 @@ const QT: u32 = 64u;
 
 struct Params { N: u32, C: u32, HD: u32, scale: f32, }
 
-@group(0) @binding(0) var<storage, read> qkv: array<f32>;
-@group(0) @binding(1) var<storage, read_write> o: array<f32>;
+alias ST = f32;
+@group(0) @binding(0) var<storage, read> qkv: array<ST>;
+@group(0) @binding(1) var<storage, read_write> o: array<ST>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 var<workgroup> Ks: array<vec4<f32>, KT * HD4>;
@@ -36,7 +40,7 @@ var<workgroup> Vs: array<vec4<f32>, KT * HD4>;
 // Element d of the head slice starting at `base` (zero in the padding past HD).
 fn at(base: u32, d: u32) -> f32 {
   if (d >= p.HD) { return 0.0; }
-  return qkv[base + d];
+  return f32(qkv[base + d]);
 }
 
 fn at4(base: u32, d4: u32) -> vec4<f32> {
@@ -47,10 +51,10 @@ fn at4(base: u32, d4: u32) -> vec4<f32> {
 // Elements 4·d4 … 4·d4+3 of an output head slice starting at `base` (those past HD dropped).
 fn put4(base: u32, d4: u32, v: vec4<f32>) {
   let d = d4 * 4u;
-  if (d < p.HD) { o[base + d] = v.x; }
-  if (d + 1u < p.HD) { o[base + d + 1u] = v.y; }
-  if (d + 2u < p.HD) { o[base + d + 2u] = v.z; }
-  if (d + 3u < p.HD) { o[base + d + 3u] = v.w; }
+  if (d < p.HD) { o[base + d] = ST(v.x); }
+  if (d + 1u < p.HD) { o[base + d + 1u] = ST(v.y); }
+  if (d + 2u < p.HD) { o[base + d + 2u] = ST(v.z); }
+  if (d + 3u < p.HD) { o[base + d + 3u] = ST(v.w); }
 }
 
 @compute @workgroup_size(QT, 1, 1)

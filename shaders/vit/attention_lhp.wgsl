@@ -10,6 +10,8 @@
 //           2 params uniform.
 // Grid: images·P workgroups (grid1d) of 256 threads, one per query row (b, i); coef row row_off + b·P + i.
 // PPMAX (the padded row length, a power of two ≥ P) is written into its `const` line by the wrapper.
+// qkv is stored as ST: f32, or f16 under the ViT's f16 precision (the wrapper sets the alias line and puts
+// `enable f16;` in front of line 1); products and sums stay f32.
 //
 // wrapper: core/vit/attention.ts
 // reference: core/vit/attention.ts headMeanLogitsRef, then core/model/loss_ref.ts lhpWeightsRef
@@ -25,7 +27,8 @@ struct Params {
   alpha: f32, sigma: f32, _p0: u32, _p1: u32,
 }
 
-@group(0) @binding(0) var<storage, read> qkv: array<f32>;
+alias ST = f32;
+@group(0) @binding(0) var<storage, read> qkv: array<ST>;
 @group(0) @binding(1) var<storage, read_write> coef: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 
@@ -49,7 +52,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (t < p.P) {
       let kbase = (b * p.N + p.T + t) * C3 + p.C;
       var acc = 0.0;
-      for (var c: u32 = 0u; c < p.C; c = c + 1u) { acc = fma(qkv[qbase + c], qkv[kbase + c], acc); }
+      for (var c: u32 = 0u; c < p.C; c = c + 1u) { acc = fma(f32(qkv[qbase + c]), f32(qkv[kbase + c]), acc); }
       a = p.alpha * acc;
       logits[t] = a;
     }

@@ -7,7 +7,7 @@ import {
 } from "../../core/kernels/gemm.ts";
 import { gelu64 } from "../../core/kernels/activations.ts";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
-import { readF32 } from "../../core/gpu/readback.ts";
+import { readF32, readFloat } from "../../core/gpu/readback.ts";
 import { assertAllClose, gpuTest, randnF32 } from "../_util.ts";
 import type { GpuTestContext } from "../_util.ts";
 import assert from "node:assert/strict";
@@ -281,3 +281,52 @@ gpuTest(
     }
   },
 );
+
+gpuTest("gemm() stores an f16 C: the f32 epilogue (bias, gelu, accumulate) rounded once", async (ctx) => {
+  const { gpu, arena } = ctx;
+  // Ragged tiles, an odd ldc and C offset (f16 neighbours of different threads), f16 A/B and f32 A/B,
+  // both variants and both tile128 epilogue forms.
+  const cases: Array<[GemmShape, GemmVariant, boolean, { unrolledEpilogue?: boolean }]> = [
+    [{ M: 37, N: 45, K: 29, transB: true, act: "gelu" }, "tile64", true, {}],
+    [{ M: 261, N: 139, K: 21, transB: true, ldc: 141, cOffset: 3 }, "tile128", true, {
+      unrolledEpilogue: true,
+    }],
+    [{ M: 130, N: 140, K: 33, transB: true, accumulate: true }, "tile128", true, { unrolledEpilogue: false }],
+    [{ M: 19, N: 7, K: 50, accumulate: true, alpha: 0.5 }, "tile64", false, {}],
+    // The ViT's fc1 in f16: 4-aligned K (vec4<f16> loads of A and B), GELU, f16 C, ragged M and N.
+    [{ M: 133, N: 136, K: 40, transB: true, act: "gelu" }, "tile128", true, { unrolledEpilogue: true }],
+  ];
+  for (const [s, variant, half, opts] of cases) {
+    const ldc = s.ldc ?? s.N, cLen = (s.cOffset ?? 0) + s.M * ldc;
+    const a = Float16Array.from(randnF32(s.M * s.K, 31)), b = Float16Array.from(randnF32(s.K * s.N, 32));
+    const bias = randnF32(s.N, 33), c0 = Float16Array.from(randnF32(cLen, 34));
+    const up16 = (x: Float16Array, label: string) =>
+      arena.upload(new Uint16Array(x.buffer), [x.length], "f16", label);
+    const tc = up16(c0, "C16");
+    const d = await prepareGemm(gpu, arena, s, {
+      a: half ? up16(a, "A16") : arena.upload(Float32Array.from(a), [a.length], "f32", "A"),
+      b: half ? up16(b, "B16") : arena.upload(Float32Array.from(b), [b.length], "f32", "B"),
+      c: tc,
+      bias: arena.upload(bias, [s.N], "f32", "bias"),
+    }, { variant, ...opts });
+    if (variant === "tile128" && half && s.K % 4 === 0) {
+      assert.match(d.kernel.label, /A f16 vec4, B f16 vec4, C f16/);
+    }
+    new StepRecorder(gpu).dispatch(d).submit();
+    const got = await readFloat(gpu, tc);
+    const want = gemmRef(s, a, b, c0, bias);
+    // f32 accumulation (≤ 2e-5·√K) then one rounding to f16 (half an ulp, 2⁻¹¹ relative) — so within one
+    // f16 ulp of the reference, and almost always its nearest f16; elements outside C's window untouched.
+    const label = `f16 C ${variant} ${JSON.stringify(s)}`;
+    let nearest = 0;
+    for (let i = 0; i < cLen; i++) {
+      const tol = 2 ** -10 * Math.abs(want[i]) + 2e-5 * Math.sqrt(s.K);
+      assert.ok(Math.abs(got[i] - want[i]) <= tol, `${label}: C[${i}] = ${got[i]}, reference ${want[i]}`);
+      if (got[i] === Math.f16round(want[i])) nearest++;
+    }
+    // (GELU of a negative input is a small difference of O(1) terms, whose f32 error can decide the
+    // rounding: 8% of that case; elsewhere ≥ 99.9% measured.)
+    const share = s.act === "gelu" ? 0.85 : 0.99;
+    assert.ok(nearest >= share * cLen, `${label}: only ${nearest}/${cLen} are the reference's nearest f16`);
+  }
+});

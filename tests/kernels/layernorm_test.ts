@@ -5,7 +5,7 @@
  */
 import { layerNormRef, type LayerNormShape, prepareLayerNorm } from "../../core/kernels/layernorm.ts";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
-import { readF32 } from "../../core/gpu/readback.ts";
+import { readF32, readFloat } from "../../core/gpu/readback.ts";
 import { assertAllClose, AWKWARD_SIZES, gpuTest, type GpuTestContext, randnF32 } from "../_util.ts";
 import assert from "node:assert/strict";
 
@@ -99,4 +99,47 @@ gpuTest("layerNorm() rejects bad layouts", async ({ gpu, arena }) => {
   );
   const i = arena.tensor([30], "i32", "I");
   await assert.rejects(() => prepareLayerNorm(gpu, arena, { rows: 3, cols: 10 }, { x: i, y }), /is i32/);
+});
+
+gpuTest("layerNorm() stores an f16 Y: the float64 result rounded once, nothing else touched", async (ctx) => {
+  const { gpu, arena } = ctx;
+  // Odd widths, an odd Y offset and stride (f16 neighbours written by different threads), grouped rows.
+  for (
+    const s of [
+      { rows: 13, cols: 197, eps: 1e-6 },
+      { rows: 7, cols: 17, ldy: 19, yOffset: 3 },
+      { rows: 10, cols: 33, xOffset: 3, ldx: 33, xGroups: { rows: 5, stride: 7 * 33 }, yOffset: 1 },
+    ] as LayerNormShape[]
+  ) {
+    const ldx = s.ldx ?? s.cols, ldy = s.ldy ?? s.cols, g = s.xGroups ?? { rows: s.rows, stride: 0 };
+    const xLen = (s.xOffset ?? 0) + Math.floor((s.rows - 1) / g.rows) * g.stride +
+      ((s.rows - 1) % g.rows) * ldx + s.cols;
+    const yLen = (s.yOffset ?? 0) + (s.rows - 1) * ldy + s.cols;
+    const x = randnF32(xLen, s.cols, 2), w = randnF32(s.cols, 2), b = randnF32(s.cols, 3);
+    const y0 = Float16Array.from(randnF32(yLen, 4));
+    const ty = arena.upload(new Uint16Array(y0.buffer), [yLen], "f16", "Y16");
+    const d = await prepareLayerNorm(gpu, arena, s, {
+      x: arena.upload(x, [xLen], "f32", "X"),
+      y: ty,
+      weight: arena.upload(w, [s.cols], "f32", "W"),
+      bias: arena.upload(b, [s.cols], "f32", "B"),
+    });
+    new StepRecorder(gpu).dispatch(d).submit();
+    const got = await readFloat(gpu, ty);
+    const want = layerNormRef(s, x, y0, w, b).y;
+    // f32 arithmetic (≤ ~1e-5 here) then one rounding to f16 (≤ half an ulp, 2^-11 relative): the stored
+    // value is the reference's f16 neighbour on either side of it.
+    for (let i = 0; i < yLen; i++) {
+      const tol = 2 ** -10 * Math.abs(want[i]) + 1e-5;
+      assert.ok(Math.abs(got[i] - want[i]) <= tol, `f16 Y[${i}] = ${got[i]}, reference ${want[i]}`);
+    }
+    const exact = want.filter((v, i) => got[i] === Math.f16round(v)).length;
+    assert.ok(exact >= 0.99 * yLen, `only ${exact}/${yLen} f16 values are the reference rounded to nearest`);
+  }
+  const x = arena.tensor([30], "f32", "X"), y16 = arena.tensor([30], "f16", "Y16");
+  await assert.rejects(
+    () => prepareLayerNorm(gpu, arena, { rows: 3, cols: 10 }, { x: y16, y: y16 }),
+    /"Y16" is f16, expected f32/,
+  );
+  await prepareLayerNorm(gpu, arena, { rows: 3, cols: 10 }, { x, y: y16 });
 });

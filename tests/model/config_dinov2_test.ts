@@ -35,7 +35,12 @@ Deno.test("cocostuff27_dinov2_{s14,b14}[_reg4]: HP's COCO settings with a DINOv2
     ]
   ) {
     const c = loadConfig(name);
-    assert.deepEqual(c.backbone, { arch, patch: 14, weights: `weights/${arch}_pretrain.pth` });
+    assert.deepEqual(c.backbone, {
+      arch,
+      patch: 14,
+      weights: `weights/${arch}_pretrain.pth`,
+      precision: "auto",
+    });
     assert.deepEqual([c.train.res, c.eval.res], [224, 322]);
     const same = (x: typeof c) => ({ ...x, backbone: null, eval: { ...x.eval, res: null } });
     assert.deepEqual(same(c), same(coco), `${name}: everything else as cocostuff27`);

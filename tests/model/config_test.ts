@@ -130,3 +130,24 @@ Deno.test("configToYaml() and configFromObject() round-trip a config", () => {
   delete bad.hp;
   assertInputError(() => configFromObject(bad, "ckpt.safetensors"), "missing hp.tau");
 });
+
+Deno.test("backbone.precision: auto by default, f32/f16 accepted, others refused; older stored configs mean f32", () => {
+  assert.equal(loadConfig("synthetic").backbone.precision, "auto");
+  assert.equal(loadConfig("cocostuff27", ["backbone.precision=f16"]).backbone.precision, "f16");
+  assert.equal(loadConfig("cocostuff27", ["backbone.precision=f32"]).backbone.precision, "f32");
+  assertInputError(
+    () => loadConfig("cocostuff27", ["backbone.precision=bf16"]),
+    'backbone.precision must be one of auto, f32, f16, got "bf16"',
+  );
+  // A user file that leaves the key out gets the default.
+  const path = tmpYaml("extends: synthetic\nbackbone:\n  arch: embedded\n");
+  try {
+    assert.equal(loadConfig(path).backbone.precision, "auto");
+  } finally {
+    Deno.removeSync(path);
+  }
+  // A checkpoint's config from before the key: those runs were f32.
+  const old = JSON.parse(JSON.stringify(loadConfig("synthetic")));
+  delete old.backbone.precision;
+  assert.equal(configFromObject(old, "old.safetensors").backbone.precision, "f32");
+});

@@ -267,3 +267,28 @@ gpuTest(
     assert(a.phases.loss > 0 && a.phases.backward > 0);
   },
 );
+
+gpuTest(
+  "trainer: backbone.precision f16 trains close to f32 and says so; auto is f32 here",
+  async ({ gpu }) => {
+    const steps = 3;
+    const posted16: TelemetryMessage[] = [], postedAuto: TelemetryMessage[] = [];
+    const h = await run(gpu, 5, steps, ["backbone.precision=f16"], posted16);
+    const f = await run(gpu, 5, steps, [], postedAuto);
+    const start = (p: TelemetryMessage[]) => p.find((m) => m.type === "status" && m.state === "starting");
+    assert.match(JSON.stringify(start(posted16)), /in f16, batch/);
+    assert.match(JSON.stringify(start(postedAuto)), gpu.isSoftware ? /in f32, batch/ : /in f(16|32), batch/);
+    // f16 features move the losses by O(1e-3) (README "Backbone precision"): same path, not bit-identical.
+    for (let i = 0; i < steps; i++) {
+      const a = h.losses[i].metrics, b = f.losses[i].metrics;
+      for (const k of ["ghp", "lhp", "lin"] as const) {
+        assert(Number.isFinite(a[k]), `f16 step ${i + 1} ${k} = ${a[k]}`);
+        assert(
+          Math.abs(a[k] - b[k]) <= 2e-2 * Math.max(1, Math.abs(b[k])),
+          `step ${i + 1} ${k}: ${a[k]} vs ${b[k]}`,
+        );
+      }
+    }
+    if (gpu.isSoftware) notDeepStrictEqual(h.losses, f.losses, "f16 gave exactly the f32 losses");
+  },
+);

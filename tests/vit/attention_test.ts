@@ -17,7 +17,7 @@ import { lhpWeightsRef } from "../../core/model/loss_ref.ts";
 import { prepareGemm } from "../../core/kernels/gemm.ts";
 import { LhpWeights } from "../../core/model/lhp.ts";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
-import { readF32 } from "../../core/gpu/readback.ts";
+import { readF32, readFloat } from "../../core/gpu/readback.ts";
 import { assertAllClose, gpuTest, randnF32 } from "../_util.ts";
 import { attention } from "../model/_lhp_attention.ts";
 
@@ -58,6 +58,31 @@ gpuTest("fused attention survives logits of ±80 (online softmax rescaling)", as
   assertAllClose(got, attentionRef(shape, qkv), { atol: 1e-4, rtol: 1e-4, label: "peaked attention" });
 });
 
+gpuTest("fused attention with f16 qkv and o: the float64 result on the stored values, rounded once", async (
+  { gpu, arena },
+) => {
+  // Awkward shapes as above (ragged query and key tiles, head dims 6 and 5: odd, so f16 neighbours of o
+  // belong to different heads and workgroups).
+  for (const [B, N, C, H] of [[2, 37, 24, 2], [3, 70, 18, 3], [1, 65, 10, 2]]) {
+    const qkv16 = Float16Array.from(randnF32(B * N * 3 * C, 11 + N, 2));
+    const shape = { images: B, tokens: N, dim: C, heads: H };
+    const qkvT = arena.upload(new Uint16Array(qkv16.buffer), [B * N, 3 * C], "f16", "qkv16");
+    const o = arena.tensor([B * N, C], "f16", "o16");
+    new StepRecorder(gpu).dispatch(await prepareAttention(gpu, arena, shape, { qkv: qkvT, o })).submit();
+    const got = await readFloat(gpu, o), want = attentionRef(shape, qkv16);
+    // f32 arithmetic (≤ 2e-5, as the f32 test) then one rounding to f16: within one f16 ulp.
+    for (let i = 0; i < want.length; i++) {
+      const tol = 2 ** -10 * Math.abs(want[i]) + 2e-5;
+      assert.ok(Math.abs(got[i] - want[i]) <= tol, `o[${i}] = ${got[i]}, reference ${want[i]} (N=${N})`);
+    }
+  }
+  const q32 = arena.tensor([3 * 8], "f32", "q32"), o16 = arena.tensor([8], "f16", "o16");
+  await assert.rejects(
+    () => prepareAttention(gpu, arena, { images: 1, tokens: 1, dim: 8, heads: 2 }, { qkv: q32, o: o16 }),
+    /o "o16" is f16, expected f32 like qkv/,
+  );
+});
+
 /**
  * qkv whose head-mean patch logits are exactly `a` [B, P, P]: C = P, one head, scale 1, q_i = a[i, :],
  * k_j = e_j (so every logit is one exact product plus zeros); `prefix` random rows before the patches.
@@ -96,15 +121,19 @@ gpuTest("LHP coefficients from q·k match the float64 reference (S = 3, 5, 11)",
 });
 
 gpuTest(
-  "LHP coefficients from q·k equal head-mean GEMM + LhpWeights bit for bit (random q, k; 3 heads)",
+  "LHP coefficients from q·k equal head-mean GEMM + LhpWeights bit for bit (random q, k; 3 heads; f32, f16)",
   async ({ gpu, arena }) => {
     const [B, S, T, C, H] = [2, 7, 2, 48, 3];
     const P = S * S, N = T + P;
     const qkv = randnF32(B * N * 3 * C, 5);
-    const qkvT = arena.upload(qkv, [B * N, 3 * C], "f32", "qkv");
+    const qkv16 = Float16Array.from(qkv);
     const scale = 1 / Math.sqrt(C / H);
     const attn = arena.tensor([B, P, P], "f32", "attn");
-    for (const variant of ["tile64", "tile128"] as const) {
+    // f32 qkv, and f16 qkv (the ViT's f16 precision): both paths read the same stored values.
+    for (const [variant, dtype] of [["tile64", "f32"], ["tile128", "f32"], ["tile64", "f16"]] as const) {
+      const qkvT = dtype === "f32"
+        ? arena.upload(qkv, [B * N, 3 * C], "f32", "qkv")
+        : arena.upload(new Uint16Array(qkv16.buffer), [B * N, 3 * C], "f16", "qkv16");
       const gemm = await prepareGemm(
         gpu,
         arena,
@@ -146,7 +175,7 @@ gpuTest(
       assertAllClose(got, want, {
         atol: 0,
         rtol: 0,
-        label: `attention_lhp vs GEMM(${variant}) + LhpWeights`,
+        label: `attention_lhp vs GEMM(${variant}) + LhpWeights, qkv ${dtype}`,
       });
       assert.ok(got.some((v) => v > 0));
     }

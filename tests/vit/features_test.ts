@@ -30,6 +30,10 @@ Deno.test("features --help prints usage; bad arguments raise one-line UsageError
   await assert.rejects(command.run(["--weights", "w.pth", "--out", "o", "--batch", "0", "a.png"]), /--batch/);
   await assert.rejects(command.run(["--bogus"]), UsageError);
   await assert.rejects(
+    command.run(["--weights", "w.pth", "--out", "o.safetensors", "--precision", "bf16", "a.png"]),
+    /--precision must be auto, f32 or f16, got "bf16"/,
+  );
+  await assert.rejects(
     command.run(["--weights", FIX + "tiny_plain.pth", "--out", "o.safetensors", "/nonexistent/a.jpg"]),
     /Missing image file \/nonexistent\/a\.jpg/,
   );
@@ -62,6 +66,7 @@ gpuCommandTest(
         assert.deepEqual(st.info("features"), { dtype: "F32", shape: [3, 16, 24] });
         assert.deepEqual(st.info("attn"), { dtype: "F32", shape: [3, 16, 16] });
         assert.equal(st.metadata.size, "16");
+        assert.equal(st.metadata.precision, "f32"); // auto on the software adapter
         assert.deepEqual(JSON.parse(st.metadata.images).length, 3);
         assertAllClose(st.getF32("features"), exp.getF32("images_feat"), {
           atol: 1e-4,
@@ -76,6 +81,19 @@ gpuCommandTest(
       } finally {
         st.close();
         exp.close();
+      }
+      // --precision f16: recorded, and within the f16 bound of README "Backbone precision".
+      const args = ["--weights", FIX + "tiny_hf.safetensors", "--heads", "3", "--size", "16", "--out", out];
+      assert.equal(await command.run([...args, "--precision", "f16", FIX + "tiny_image0.png"]), 0);
+      const st16 = readSafetensorsSync(out), exp16 = readSafetensorsSync(FIX + "tiny_expected.safetensors");
+      try {
+        assert.equal(st16.metadata.precision, "f16");
+        const want = exp16.getF32("images_feat").subarray(0, 16 * 24);
+        assertAllClose(st16.getF32("features"), want, { atol: 1e-2, rtol: 0, label: "f16 features" });
+        assert.throws(() => assertAllClose(st16.getF32("features"), want, { atol: 1e-5, rtol: 0 }));
+      } finally {
+        st16.close();
+        exp16.close();
       }
       await assert.rejects(
         command.run([
