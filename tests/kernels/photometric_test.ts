@@ -13,6 +13,8 @@ import { packLabels, preparePhotometric } from "../../core/kernels/photometric.t
 import { applyAug, type AugMode, type AugParams, sampleAugParams } from "../../core/data/augment.ts";
 import { normalizeImageNet, toTensor01 } from "../../core/image/transforms.ts";
 import { Rng } from "../../core/rng.ts";
+import { type Batch, Loader } from "../../core/data/loader.ts";
+import { openDataset } from "../../datasets/registry.ts";
 import { assertAllClose, gpuTest } from "../_util.ts";
 import type { GpuTestContext } from "../_util.ts";
 
@@ -167,3 +169,47 @@ Deno.test("packLabels() turns values the probes ignore into the ignore code", ()
   assert.deepEqual(Array.from(packLabels(l, 8)).slice(0, 7), [0, 26, 255, 254, 255, 255, 255]);
   assert.deepEqual(Array.from(packLabels(l, 16)).slice(0, 7), [0, 26, -1, 254, 255, 1000, -1]);
 });
+
+gpuTest(
+  "a Loader's augOnGpu batch through the GPU equals the CPU Loader's batch (same draws, 1 worker)",
+  async (ctx) => {
+    const ds = await openDataset({ dataset: "synthetic", split: "train", count: 9, imageSize: 30 });
+    const B = 3, S = 21, P = S * S;
+    for (const augMode of ["reference", "clean"] as const) {
+      const opts = { batch: B, size: S, seed: 7, augment: true, augMode };
+      const cpu = new Loader(ds, opts);
+      const gpuSide = new Loader(ds, { ...opts, augOnGpu: true, workers: 1 });
+      try {
+        const take = async (l: Loader) => {
+          const out: Batch[] = [];
+          for await (const b of l.epoch(2)) out.push(b);
+          return out;
+        };
+        const want = await take(cpu), got = await take(gpuSide);
+        assert.equal(got.length, 3);
+        for (let k = 0; k < got.length; k++) {
+          assert.deepEqual(got[k].indices, want[k].indices);
+          assert.equal(got[k].augImages, undefined);
+          const g = await gpuBatch(ctx, got[k].rgb, got[k].labels, {
+            B,
+            H: S,
+            W: S,
+            nClasses: ds.nClasses,
+            mode: augMode,
+          }, got[k].augParams!);
+          assert.deepEqual(g.clean, want[k].images, `clean view, batch ${k}`);
+          assert.deepEqual(g.labels, want[k].labels, `labels, batch ${k}`);
+          assert.equal(g.aug.length, B * 3 * P);
+          assertAllClose(g.aug, want[k].augImages!, {
+            atol: AUG_ATOL,
+            rtol: 0,
+            label: `aug ${augMode} batch ${k}`,
+          });
+        }
+      } finally {
+        cpu.close();
+        gpuSide.close();
+      }
+    }
+  },
+);
