@@ -93,6 +93,8 @@ export interface PhotometricShape {
 /** A prepared batch assembler: {@link upload} each step, then record {@link dispatches} in the encoder. */
 export interface Photometric {
   readonly dispatches: readonly Dispatch[];
+  /** The clean view alone from the crops of {@link uploadRgb} (labels and augmented view untouched). */
+  readonly cleanDispatch: Dispatch;
   readonly labelBits: 8 | 16;
   /**
    * Writes one step's crops (interleaved u8 [B, H, W, 3]), labels ([B, H, W] i32, −1 ignore) and, with
@@ -100,6 +102,8 @@ export interface Photometric {
    * @throws TypeError when a length does not match the shape.
    */
   upload(rgb: Uint8Array, labels: Int32Array, params?: readonly AugParams[]): void;
+  /** Writes crops only, for {@link cleanDispatch}. */
+  uploadRgb(rgb: Uint8Array): void;
   /** Releases the assembler's own buffers (inputs and scratch). */
   destroy(): void;
 }
@@ -136,13 +140,13 @@ export async function preparePhotometric(
   const uniform = arena.uniform(params, "photometric-params");
   const constants = { AUG: augment ? 1 : 0, CLEAN_MODE: mode === "clean" ? 1 : 0, LABEL_BITS: bits };
   const bindings = ["read", "read", "read", "rw", "rw", "rw", "rw", "uniform", "uniform"] as const;
-  const kernel = (entryPoint: string) =>
+  const kernel = (entryPoint: string, c: Record<string, number> = constants) =>
     getKernel(gpu, {
       file: "kernels/photometric.wgsl",
       source,
       entryPoint,
       bindings: [...bindings],
-      constants,
+      constants: c,
     });
   const resources = (k: Awaited<ReturnType<typeof kernel>>) =>
     bindGroup(gpu, k, [
@@ -157,42 +161,46 @@ export async function preparePhotometric(
       uniform,
     ]);
   const perPixel = grid1d(Math.ceil((B * P) / 256), gpu.limits.maxComputeWorkgroupsPerDimension);
-  const pixels = await kernel("pixels");
+  const dispatch = (k: Awaited<ReturnType<typeof kernel>>, label: string): Dispatch => ({
+    kernel: k,
+    bindGroup: resources(k),
+    workgroups: perPixel,
+    label,
+  });
   const dispatches: Dispatch[] = [];
   if (augment) {
     const mean = await kernel("contrast_mean");
     dispatches.push({ kernel: mean, bindGroup: resources(mean), workgroups: [B, 1, 1], label: "aug-mean" });
   }
-  dispatches.push({
-    kernel: pixels,
-    bindGroup: resources(pixels),
-    workgroups: perPixel,
-    label: "batch-pixels",
-  });
-  if (augment) {
-    const blur = await kernel("blur");
-    dispatches.push({ kernel: blur, bindGroup: resources(blur), workgroups: perPixel, label: "aug-blur" });
-  }
+  dispatches.push(dispatch(await kernel("pixels"), "batch-pixels"));
+  if (augment) dispatches.push(dispatch(await kernel("blur"), "aug-blur"));
+  const cleanDispatch = dispatch(
+    await kernel("pixels", { ...constants, AUG: 0, WRITE_LABELS: 0 }),
+    "batch-clean",
+  );
   const q = gpu.device.queue;
+  const writeRgb = (bytes: Uint8Array) => {
+    if (bytes.length !== B * P * 3) {
+      throw new TypeError(`photometric: ${bytes.length} RGB bytes, expected ${B}·${H}·${W}·3 = ${B * P * 3}`);
+    }
+    const whole = bytes.length & ~3;
+    if (whole > 0) q.writeBuffer(rgb.buffer, 0, bytes.buffer as ArrayBuffer, bytes.byteOffset, whole);
+    if (whole < bytes.length) {
+      const tail = new Uint8Array(4);
+      tail.set(bytes.subarray(whole));
+      q.writeBuffer(rgb.buffer, whole, tail);
+    }
+  };
   return {
     dispatches,
+    cleanDispatch,
     labelBits: bits,
+    uploadRgb: writeRgb,
     upload(bytes, labels, aug) {
-      if (bytes.length !== B * P * 3) {
-        throw new TypeError(
-          `photometric: ${bytes.length} RGB bytes, expected ${B}·${H}·${W}·3 = ${B * P * 3}`,
-        );
-      }
       if (labels.length !== B * P) {
         throw new TypeError(`photometric: ${labels.length} labels, expected ${B}·${H}·${W} = ${B * P}`);
       }
-      const whole = bytes.length & ~3;
-      if (whole > 0) q.writeBuffer(rgb.buffer, 0, bytes.buffer as ArrayBuffer, bytes.byteOffset, whole);
-      if (whole < bytes.length) {
-        const tail = new Uint8Array(4);
-        tail.set(bytes.subarray(whole));
-        q.writeBuffer(rgb.buffer, whole, tail);
-      }
+      writeRgb(bytes);
       const packed = packLabels(labels, bits);
       q.writeBuffer(lab.buffer, 0, packed.buffer as ArrayBuffer, 0, packed.byteLength);
       if (augment) {

@@ -405,6 +405,15 @@ export class HpGraph {
   }
 
   /**
+   * Uploads u8 crops [B, res, res, 3] and records their ImageNet normalisation into {@link images} (pool
+   * building and the cluster probe's start: clean view only, the step's labels untouched).
+   */
+  encodeCleanImages(rec: StepRecorder, rgb: Uint8Array): void {
+    this.#batchIn.uploadRgb(rgb);
+    rec.dispatch(this.#batchIn.cleanDispatch);
+  }
+
+  /**
    * Dispatches one step records, per phase of {@link STEP_PHASES} (plus "capture": the metrics copy-out of
    * a captured step). Records into a throwaway encoder that is never submitted; nothing is written.
    */

@@ -2,7 +2,8 @@
 // ImageNet-normalised clean view, the photometrically augmented view ("img_aug", with the reference clamp
 // quirk), and u8/i16 labels widened to i32.
 //
-// Entry points (one step records contrast_mean, pixels, blur; without augmentation only pixels):
+// Entry points (one step records contrast_mean, pixels, blur; without augmentation only pixels; pool
+// building records pixels with WRITE_LABELS off and AUG off):
 //   contrast_mean  one workgroup per image: mean(gray(x)) of the image as it is when contrast runs (the ops
 //                  before contrast in the image's permutation applied), written to TMP[B·3·P + b].
 //   pixels         one thread per pixel: clean view (NORM_LUT, bit-exact with the CPU), label widening, and
@@ -35,6 +36,7 @@
 override AUG: bool = true;
 override CLEAN_MODE: bool = false; // jitter in [0,1] RGB then normalise (the "clean" aug_mode)
 override LABEL_BITS: u32 = 8u;
+override WRITE_LABELS: bool = true; // false: the clean view only (pool building uploads no labels)
 
 struct AugImage {
   order: vec4<u32>, // 0 brightness, 1 contrast, 2 saturation, 3 hue
@@ -160,10 +162,10 @@ fn pixels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
   CLEAN[o] = lut(byte_at(k));
   CLEAN[o + P] = lut(256u + byte_at(k + 1u));
   CLEAN[o + 2u * P] = lut(512u + byte_at(k + 2u));
-  if (LABEL_BITS == 8u) {
+  if (WRITE_LABELS && LABEL_BITS == 8u) {
     let v = (LAB[t >> 2u] >> ((t & 3u) * 8u)) & 255u;
     LABELS[t] = select(i32(v), -1, v == 255u);
-  } else {
+  } else if (WRITE_LABELS) {
     let v = (LAB[t >> 1u] >> ((t & 1u) * 16u)) & 65535u;
     LABELS[t] = (i32(v << 16u)) >> 16u; // sign-extend
   }

@@ -213,3 +213,42 @@ gpuTest(
     }
   },
 );
+
+gpuTest(
+  "Photometric.cleanDispatch: the clean view of uploadRgb's crops, labels untouched",
+  async ({ gpu, arena }) => {
+    const rng = new Rng(8);
+    const B = 2, H = 11, W = 7, P = H * W;
+    const out = {
+      clean: arena.tensor([B, 3, H, W], "f32", "clean"),
+      aug: arena.tensor([B, 3, H, W], "f32", "aug"),
+      labels: arena.upload(new Int32Array(B * P).fill(42), [B, H, W], "i32", "labels"),
+    };
+    const ph = await preparePhotometric(gpu, arena, {
+      B,
+      H,
+      W,
+      nClasses: 27,
+      augment: true,
+      mode: "reference",
+    }, out);
+    const rgb = randomBytes(B * P * 3, rng);
+    ph.uploadRgb(rgb);
+    new StepRecorder(gpu).dispatch(ph.cleanDispatch).submit();
+    const want = new Float32Array(B * 3 * P);
+    for (let b = 0; b < B; b++) {
+      normalizeImageNet(
+        { width: W, height: H, data: rgb.subarray(b * P * 3, (b + 1) * P * 3) },
+        want,
+        b * 3 * P,
+      );
+    }
+    assert.deepEqual(await readF32(gpu, out.clean), want);
+    assert.deepEqual(
+      new Int32Array((await readTensor(gpu, out.labels)).buffer, 0, B * P),
+      new Int32Array(B * P).fill(42),
+    );
+    assert.throws(() => ph.uploadRgb(rgb.subarray(1)), /RGB bytes/);
+    ph.destroy();
+  },
+);
