@@ -2,7 +2,7 @@
  * Turns dataset samples into one training/eval batch (hp-method.md §3): resize shorter side (nearest) +
  * centre crop to S, ImageNet normalisation into CHW planes, labels to Int32 (-1 ignore), and the augmented
  * view — or, for the trainer (`augOnGpu`), the u8 crops and each sample's augmentation draw, which
- * core/kernels/photometric.ts turns into both views on the GPU. Shared by the in-process loader path and the Web Worker (core/data/loader_worker.ts), so both
+ * core/data/photometric.ts turns into both views on the GPU. Shared by the in-process loader path and the Web Worker (core/data/loader_worker.ts), so both
  * produce identical bytes.
  *
  * Randomness: the augmentation parameters of a sample depend only on (seed, epoch, dataset index), never

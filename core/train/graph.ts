@@ -6,7 +6,7 @@
  * step) by the loop in core/train/loop.ts.
  *
  * Order inside a step (hp-method.md §1 steps 1, 3–9, §2.3 EMA timing):
- *   0. the uploaded u8 crops → clean view, augmented view (§3.3, core/kernels/photometric.ts), i32 labels
+ *   0. the uploaded u8 crops → clean view, augmented view (§3.3, core/data/photometric.ts), i32 labels
  *   1. backbone(clean) → F [N, D_f] and head-mean attention [B, P, P]; backbone(aug) → F^aug
  *   2. LHP coefficients from the attention (§5.5)
  *   3. θ train forward (draws a, b) → s;  ξ EMA forward (draws a, b, out) → s̄  — with ξ_{t−1}
@@ -30,7 +30,7 @@ import type { HpConfig } from "../model/config_schema.ts";
 import { type HeadForward, prepareHeadBackward, prepareHeadForward } from "../model/heads.ts";
 import { prepareProjectionBackward, prepareProjectionForward } from "../model/projection.ts";
 import { type Dropout2d, prepareDropout2d } from "../kernels/dropout.ts";
-import { type Photometric, preparePhotometric } from "../kernels/photometric.ts";
+import { type Photometric, preparePhotometric } from "../data/photometric.ts";
 import type { AugParams } from "../data/augment.ts";
 import { prepareL2Normalize } from "../kernels/l2norm.ts";
 import { HP_AUX_STRIDE, HpLoss } from "../model/loss.ts";
@@ -176,7 +176,12 @@ export class HpGraph {
       lhp: { sigma: hp.sigma }, // the LHP coefficients [B·P, 9], computed in the last block
     });
     const vitAug = useAug
-      ? await VitBackbone.create(gpu, arena, vitWeights, { batch: B, height: res, width: res })
+      ? await VitBackbone.create(gpu, arena, vitWeights, {
+        batch: B,
+        height: res,
+        width: res,
+        shareScratch: vit, // the two forwards run one after the other in the step's encoder
+      })
       : null;
     const T = (shape: number[], label: string, dtype: "f32" | "i32" = "f32") =>
       arena.tensor(shape, dtype, label);

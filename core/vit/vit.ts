@@ -52,6 +52,23 @@ export interface VitOptions {
   cls?: boolean;
   /** Images per internal chunk (default: the most that keeps every binding within the adapter limit). */
   chunk?: number;
+  /**
+   * Reuse this backbone's scratch (same weights config, input size and chunk) instead of allocating its
+   * own: for forwards recorded one after the other (the trainer's clean and augmented views). Outputs stay
+   * separate; the scratch stays owned (and freed) by `shareScratch`.
+   */
+  shareScratch?: VitBackbone;
+}
+
+/** The per-chunk activations one forward overwrites (shareable between sequential forwards). */
+interface VitScratch {
+  key: string;
+  x: GpuTensor;
+  y: GpuTensor;
+  qkv: GpuTensor;
+  o: GpuTensor;
+  hidden: GpuTensor;
+  patchBuf: GpuTensor;
 }
 
 /** `d` labelled with its role in the forward (bench vit's per-kernel GPU times are grouped by it). */
@@ -157,6 +174,7 @@ export class VitBackbone {
   readonly chunk: number;
   #patchify = new WeakMap<GpuTensor, Dispatch[]>();
   #ownWeights: VitGpuWeights | null = null;
+  #scratch: VitScratch | null = null;
 
   private constructor(
     readonly config: VitConfig,
@@ -249,12 +267,21 @@ export class VitBackbone {
       const attn = opts.attn ? what("vit-attn", [B, P, P]) : null;
       const lhp = opts.lhp ? what("vit-lhp", [B * P, 9]) : null;
       const clsOut = opts.cls ? what("vit-cls", [B, C]) : null;
-      const x = arena.tensor([Bc * N, C], "f32", "vit-x");
-      const y = arena.tensor([Bc * N, C], "f32", "vit-y");
-      const qkv = arena.tensor([Bc * N, 3 * C], "f32", "vit-qkv");
-      const o = arena.tensor([Bc * N, C], "f32", "vit-o");
-      const hidden = arena.tensor([Bc * N, Mlp], "f32", "vit-hidden");
-      const patchBuf = arena.tensor([Bc * P, K], "f32", "vit-patches");
+      const key = JSON.stringify([Bc, N, C, Mlp, P, K]);
+      const shared = opts.shareScratch ? opts.shareScratch.#scratch : null;
+      if (opts.shareScratch && shared?.key !== key) {
+        throw new TypeError(`ViT: shareScratch needs the same config, input size and chunk`);
+      }
+      const scratch: VitScratch = shared ?? {
+        key,
+        x: arena.tensor([Bc * N, C], "f32", "vit-x"),
+        y: arena.tensor([Bc * N, C], "f32", "vit-y"),
+        qkv: arena.tensor([Bc * N, 3 * C], "f32", "vit-qkv"),
+        o: arena.tensor([Bc * N, C], "f32", "vit-o"),
+        hidden: arena.tensor([Bc * N, Mlp], "f32", "vit-hidden"),
+        patchBuf: arena.tensor([Bc * P, K], "f32", "vit-patches"),
+      };
+      const { x, y, qkv, o, hidden, patchBuf } = scratch;
       const scale = 1 / Math.sqrt(hd);
 
       const chunks: ChunkPlan[] = [];
@@ -452,6 +479,7 @@ export class VitBackbone {
         Bc,
       );
       vit.#ownWeights = ownWeights;
+      vit.#scratch = scratch;
       return vit;
     } catch (err) {
       arena.destroyAll();
@@ -492,6 +520,7 @@ export class VitBackbone {
     this.arena.destroyAll();
     this.#ownWeights?.destroy();
     this.#ownWeights = null;
+    this.#scratch = null;
     this.#patchify = new WeakMap();
   }
 }

@@ -255,7 +255,7 @@ gpuTest(
       }
     }
     const [a, b] = counts;
-    // + the batch assembly from the uploaded bytes: contrast mean, pixels, blur (core/kernels/photometric.ts).
+    // + the batch assembly from the uploaded bytes: contrast mean, pixels, blur (core/data/photometric.ts).
     assertEquals(
       a.phases.backbone,
       a.vit + 3,

@@ -29,9 +29,9 @@
 //   8 params uniform     struct Params
 // Workgroup: 256 threads; pixels/blur index = (wid.x + wid.y·num_wg.x)·256 + lid over B·H·W.
 //
-// wrapper: core/kernels/photometric.ts
+// wrapper: core/data/photometric.ts
 // reference: core/data/augment.ts applyAug (+ core/image/transforms.ts normalizeImageNet)
-// test: tests/kernels/photometric_test.ts
+// test: tests/data/photometric_test.ts
 
 override AUG: bool = true;
 override CLEAN_MODE: bool = false; // jitter in [0,1] RGB then normalise (the "clean" aug_mode)

@@ -1,5 +1,5 @@
 /**
- * The GPU batch assembler (core/kernels/photometric.ts, shaders/kernels/photometric.wgsl) against the CPU
+ * The GPU batch assembler (core/data/photometric.ts, shaders/data/photometric.wgsl) against the CPU
  * path it replaces (core/image/transforms.ts normalizeImageNet / toTensor01 + core/data/augment.ts
  * applyAug): the clean view and the labels bit-exact, the augmented view within a stated f32 tolerance,
  * the reference clamp quirk's exact 0/1 values, on image sizes that are not multiples of the 256-thread
@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { StepRecorder } from "../../core/gpu/step_recorder.ts";
 import { readF32, readTensor } from "../../core/gpu/readback.ts";
-import { packLabels, preparePhotometric } from "../../core/kernels/photometric.ts";
+import { packLabels, preparePhotometric } from "../../core/data/photometric.ts";
 import { applyAug, type AugMode, type AugParams, sampleAugParams } from "../../core/data/augment.ts";
 import { normalizeImageNet, toTensor01 } from "../../core/image/transforms.ts";
 import { Rng } from "../../core/rng.ts";

@@ -4,7 +4,7 @@
  * the ImageNet-normalised clean view, the photometrically augmented view (reference clamp quirk or the
  * clean mode) and the i32 labels the probes read. The random parameters are drawn on the CPU exactly as
  * before (core/data/batch.ts, one `Rng` stream per sample), so only the arithmetic moved.
- * Kernel: shaders/kernels/photometric.wgsl. CPU reference: core/data/augment.ts applyAug on the tensor
+ * Kernel: shaders/data/photometric.wgsl. CPU reference: core/data/augment.ts applyAug on the tensor
  * core/image/transforms.ts normalizeImageNet / toTensor01 produce (the clean view is bit-exact: both read
  * the same NORM_LUT).
  * @module
@@ -12,10 +12,10 @@
 import type { Gpu } from "../gpu/device.ts";
 import type { BufferArena, GpuTensor } from "../gpu/buffers.ts";
 import { bindGroup, type Dispatch, getKernel, grid1d } from "../gpu/pipelines.ts";
-import { checkDims, checkDtype, checkExtent } from "./common.ts";
-import { type AugMode, type AugParams, gaussianTaps } from "../data/augment.ts";
+import { checkDims, checkDtype, checkExtent } from "../kernels/common.ts";
+import { type AugMode, type AugParams, gaussianTaps } from "./augment.ts";
 import { IMAGENET_MEAN, IMAGENET_STD, NORM_LUT } from "../image/transforms.ts";
-import source from "../../shaders/kernels/photometric.wgsl" with { type: "text" };
+import source from "../../shaders/data/photometric.wgsl" with { type: "text" };
 
 /** Bytes of one image's parameter record (struct AugImage). */
 const AUG_IMAGE_BYTES = 64;
@@ -142,7 +142,7 @@ export async function preparePhotometric(
   const bindings = ["read", "read", "read", "rw", "rw", "rw", "rw", "uniform", "uniform"] as const;
   const kernel = (entryPoint: string, c: Record<string, number> = constants) =>
     getKernel(gpu, {
-      file: "kernels/photometric.wgsl",
+      file: "data/photometric.wgsl",
       source,
       entryPoint,
       bindings: [...bindings],
