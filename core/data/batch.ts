@@ -1,9 +1,9 @@
 /**
  * Turns dataset samples into one training/eval batch (hp-method.md §3): resize shorter side (nearest) +
  * centre crop to S, ImageNet normalisation into CHW planes, labels to Int32 (-1 ignore), and the augmented
- * view — or, for the trainer (`augOnGpu`), the u8 crops and each sample's augmentation draw, which
- * core/data/photometric.ts turns into both views on the GPU. Shared by the in-process loader path and the Web Worker (core/data/loader_worker.ts), so both
- * produce identical bytes.
+ * view — or, for the trainer (`augOnGpu`), each sample's augmentation draw, which core/data/photometric.ts
+ * applies on the GPU to the u8 crops (`rgb`, always given). Shared by the in-process loader path and the Web
+ * Worker (core/data/loader_worker.ts), so both produce identical bytes.
  *
  * Randomness: the augmentation parameters of a sample depend only on (seed, epoch, dataset index), never
  * on worker count or batch position.
