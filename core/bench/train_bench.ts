@@ -32,6 +32,7 @@ import { drawStepSeeds } from "../train/schedule.ts";
 import type { VitWeights } from "../vit/vit.ts";
 import { decodePhaseMs } from "../train/step_timer.ts";
 import { HP_STATS } from "../model/loss.ts";
+import { sampleAugParams } from "../data/augment.ts";
 
 /** The official implementation's numbers on an H100 (ViT-S/8, batch 64; webgpu-notes.md §8). */
 export const PYTORCH_H100 = { secondsPerStep: 1.01, peakGiB: 22.2 };
@@ -118,9 +119,9 @@ async function timeSetting(
   try {
     const { B, res, K, Df, D, N } = graph.dims;
     graph.pools.loadState({ ag: unitRows(rng, K, Df), sp: unitRows(rng, K, D) });
-    const images = Float32Array.from({ length: B * 3 * res * res }, () => rng.normal());
+    const rgb = Uint8Array.from({ length: B * res * res * 3 }, () => rng.int(256));
     const labels = Int32Array.from({ length: B * res * res }, () => rng.int(nClasses));
-    const batch = { images, augImages: images, labels };
+    const batch = { rgb, labels, augParams: Array.from({ length: B }, () => sampleAugParams(rng)) };
     const perPhase = graph.dispatchesPerPhase();
     const { capture: _capture, ...stepPhases } = perPhase;
     for (let i = 0; i < warmup; i++) graph.step(batch, drawStepSeeds(rng), 0.5, null);

@@ -55,6 +55,8 @@ export interface LoaderOptions {
   augment?: boolean;
   /** Default "reference" (hp-method.md §3.3 quirk). */
   augMode?: AugMode;
+  /** With `augment`: give each batch's augmentation draws (`augParams`) instead of `augImages`. */
+  augOnGpu?: boolean;
   /** Drop the last partial batch (default true, as the reference training loader). */
   dropLast?: boolean;
   /** Shuffle every epoch (default true). */
@@ -214,6 +216,7 @@ export class Loader {
       workers,
       augment: opts.augment ?? false,
       augMode: opts.augMode ?? "reference",
+      augOnGpu: opts.augOnGpu ?? false,
       dropLast: opts.dropLast ?? true,
       shuffle: opts.shuffle ?? true,
       indices: opts.indices?.slice(),
@@ -225,6 +228,7 @@ export class Loader {
       seed: opts.seed,
       augment: this.#opts.augment,
       augMode: this.#opts.augMode,
+      augOnGpu: this.#opts.augOnGpu,
     };
     const n = this.#opts.indices?.length ?? ds.length, B = opts.batch;
     this.batchesPerEpoch = this.#opts.dropLast ? Math.floor(n / B) : Math.ceil(n / B);

@@ -56,6 +56,7 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
         const transfer: Transferable[] = [
           batch.images.buffer as ArrayBuffer,
           batch.labels.buffer as ArrayBuffer,
+          batch.rgb.buffer as ArrayBuffer,
         ];
         if (batch.augImages) transfer.push(batch.augImages.buffer as ArrayBuffer);
         self.postMessage({ kind: "batch", id: m.id, batch } satisfies WorkerReply, transfer);

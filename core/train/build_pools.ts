@@ -41,7 +41,7 @@ export async function buildPools(
       const r = await it.next();
       if (r.done) break;
       const rec = new StepRecorder(graph.gpu, "pool-batch");
-      graph.images.write(r.value.images);
+      graph.encodeCleanImages(rec, r.value.rgb);
       graph.vit.encode(rec, graph.images);
       graph.pools.addBatch(rec, b, graph.vit.features);
       for (let i = 0; crops && i < B && b * B + i < K; i++) {
@@ -76,9 +76,9 @@ export async function initClusterProbe(graph: HpGraph, loader: Loader, seed: num
   await it.return?.();
   if (first.done) return;
   const rng = new Rng(hash32(seed, 0x636c7573));
-  graph.images.write(first.value.images);
   graph.head.setSeeds({ a: rng.nextU32(), b: rng.nextU32() });
   const rec = new StepRecorder(graph.gpu, "cluster-probe-init");
+  graph.encodeCleanImages(rec, first.value.rgb);
   graph.vit.encode(rec, graph.images);
   graph.head.record(rec);
   rec.submit();

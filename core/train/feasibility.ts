@@ -55,6 +55,8 @@ export function trainingBuffers(cfg: HpConfig, d: PlanDims): BufferNeed[] {
     ...(aug ? [per("vit-features (augmented view) [B, P, D_f]", P * Df * F)] : []),
     per("vit-lhp [B·P, 9]", P * 9 * F),
     per("train-images [B, 3, res, res]", 3 * r * r * F),
+    // The augmented view's pre-blur scratch and the contrast means (core/data/photometric.ts).
+    ...(aug ? [per("batch-aug-scratch [B, 3, res, res] + [B]", (3 * r * r + 1) * F)] : []),
     per("train-labels [B, res, res]", r * r * F),
     per("linear-probe-lse [B, res, res]", r * r * F),
     per("head hidden / f̂ [B·P, D_f]", P * Df * F),

@@ -5,7 +5,8 @@
  * allocation. Metrics are copied into a staging ring every `log_every` steps and mapped later (outside the
  * step) by the loop in core/train/loop.ts.
  *
- * Order inside a step (hp-method.md §1 steps 3–9, §2.3 EMA timing):
+ * Order inside a step (hp-method.md §1 steps 1, 3–9, §2.3 EMA timing):
+ *   0. the uploaded u8 crops → clean view, augmented view (§3.3, core/data/photometric.ts), i32 labels
  *   1. backbone(clean) → F [N, D_f] and head-mean attention [B, P, P]; backbone(aug) → F^aug
  *   2. LHP coefficients from the attention (§5.5)
  *   3. θ train forward (draws a, b) → s;  ξ EMA forward (draws a, b, out) → s̄  — with ξ_{t−1}
@@ -30,6 +31,8 @@ import type { HpConfig } from "../model/config_schema.ts";
 import { type HeadForward, prepareHeadBackward, prepareHeadForward } from "../model/heads.ts";
 import { prepareProjectionBackward, prepareProjectionForward } from "../model/projection.ts";
 import { type Dropout2d, prepareDropout2d } from "../kernels/dropout.ts";
+import { type Photometric, preparePhotometric } from "../data/photometric.ts";
+import type { AugParams } from "../data/augment.ts";
 import { prepareL2Normalize } from "../kernels/l2norm.ts";
 import { HP_AUX_STRIDE, HpLoss } from "../model/loss.ts";
 import { LhpCount, LhpMix } from "../model/lhp.ts";
@@ -87,6 +90,7 @@ export class HpGraph {
   #augHead: HeadForward | null;
   #drops: Drops;
   #seq: Sequence;
+  #batchIn: Photometric;
 
   private constructor(init: {
     gpu: Gpu;
@@ -108,6 +112,7 @@ export class HpGraph {
     heads: { head: HeadForward; ema: HeadForward; aug: HeadForward | null };
     drops: Drops;
     seq: Sequence;
+    batchIn: Photometric;
   }) {
     this.gpu = init.gpu;
     this.arena = init.arena;
@@ -119,6 +124,7 @@ export class HpGraph {
     this.images = init.t.images;
     this.augImages = init.t.augImages;
     this.labels = init.t.labels;
+    this.#batchIn = init.batchIn;
     this.modules = init.modules;
     this.theta = init.modules.head;
     this.xi = init.modules.ema;
@@ -172,13 +178,27 @@ export class HpGraph {
       lhp: { sigma: hp.sigma }, // the LHP coefficients [B·P, 9], computed in the last block
     });
     const vitAug = useAug
-      ? await VitBackbone.create(gpu, arena, vitWeights, { batch: B, height: res, width: res })
+      ? await VitBackbone.create(gpu, arena, vitWeights, {
+        batch: B,
+        height: res,
+        width: res,
+        shareScratch: vit, // the two forwards run one after the other in the step's encoder
+      })
       : null;
     const T = (shape: number[], label: string, dtype: "f32" | "i32" = "f32") =>
       arena.tensor(shape, dtype, label);
     const images = T([B, 3, res, res], "train-images");
     const augImages = useAug ? T([B, 3, res, res], "train-aug-images") : images;
     const labels = T([B, res, res], "train-labels", "i32");
+    // The batch arrives as u8 crops, u8/i16 labels and the augmentation draws; the GPU builds the rest.
+    const batchIn = await preparePhotometric(gpu, arena, {
+      B,
+      H: res,
+      W: res,
+      nClasses: n,
+      augment: useAug,
+      mode: tr.aug_mode,
+    }, { clean: images, aug: augImages, labels });
 
     // ---- parameters: θ, ξ, projection, their gradients and optimisers (θ then projection drawn from rng)
     const modules = await createHpModules(gpu, arena, config, Df, rng);
@@ -324,6 +344,7 @@ export class HpGraph {
       timer,
       heads: { head, ema, aug },
       drops: { fhat: dropF, mixed: dropMix, mixedBack: dropMixBack },
+      batchIn,
       seq: {
         pre: [dropF.dispatch, normF],
         projections: [pz, pzt, ...(pza ? [pza] : [])],
@@ -367,14 +388,15 @@ export class HpGraph {
    * @returns false when the ring was full and no capture was recorded.
    */
   step(
-    batch: { images: Float32Array; augImages?: Float32Array; labels: Int32Array },
+    batch: { rgb: Uint8Array; labels: Int32Array; augParams?: readonly AugParams[] },
     seeds: StepSeeds,
     lambda: number,
     capture: number | null,
   ): boolean {
-    this.images.write(batch.images);
-    if (this.vitAug) this.augImages.write(batch.augImages ?? batch.images);
-    this.labels.write(batch.labels);
+    if (this.vitAug && !batch.augParams) {
+      throw new TypeError("HpGraph.step: hp.alpha > 0 needs the batch's augmentation draws (augParams)");
+    }
+    this.#batchIn.upload(batch.rgb, batch.labels, this.vitAug ? batch.augParams : undefined);
     this.head.setSeeds(seeds.head);
     this.#emaHead.setSeeds(seeds.ema);
     this.#augHead?.setSeeds(seeds.aug);
@@ -387,6 +409,15 @@ export class HpGraph {
     const captured = this.#record(rec, capture);
     rec.submit();
     return captured;
+  }
+
+  /**
+   * Uploads u8 crops [B, res, res, 3] and records their ImageNet normalisation into {@link images} (pool
+   * building and the cluster probe's start: clean view only, the step's labels untouched).
+   */
+  encodeCleanImages(rec: StepRecorder, rgb: Uint8Array): void {
+    this.#batchIn.uploadRgb(rgb);
+    rec.dispatch(this.#batchIn.cleanDispatch);
   }
 
   /**
@@ -417,6 +448,8 @@ export class HpGraph {
       },
     };
     timer.mark(rec, 0);
+    // 0: the batch's views and labels from the uploaded bytes
+    rec.dispatch(...this.#batchIn.dispatches);
     // 1–2: backbone and LHP coefficients
     this.vit.encode(rec, this.images);
     if (this.vitAug) this.vitAug.encode(rec, this.augImages);

@@ -226,6 +226,7 @@ export async function runTraining(gpu: Gpu, o: TrainRunOptions): Promise<TrainRu
       seed: tr.seed,
       augment: hp.alpha > 0,
       augMode: tr.aug_mode,
+      augOnGpu: true, // the step builds the augmented view from these draws (core/data/photometric.ts)
       pool: pool ?? undefined,
     });
     // The pool loader (§4): a separately shuffled loader over the same clean crops; renewal r reads epoch

@@ -64,6 +64,23 @@ export interface VitOptions {
    * left out: the weights' precision is used).
    */
   precision?: VitPrecision;
+  /**
+   * Reuse this backbone's scratch (same weights config, input size and chunk) instead of allocating its
+   * own: for forwards recorded one after the other (the trainer's clean and augmented views). Outputs stay
+   * separate; the scratch stays owned (and freed) by `shareScratch`.
+   */
+  shareScratch?: VitBackbone;
+}
+
+/** The per-chunk activations one forward overwrites (shareable between sequential forwards). */
+interface VitScratch {
+  key: string;
+  x: GpuTensor;
+  y: GpuTensor;
+  qkv: GpuTensor;
+  o: GpuTensor;
+  hidden: GpuTensor;
+  patchBuf: GpuTensor;
 }
 
 /** `d` labelled with its role in the forward (bench vit's per-kernel GPU times are grouped by it). */
@@ -105,6 +122,7 @@ export class VitBackbone {
   readonly chunk: number;
   #patchify = new WeakMap<GpuTensor, Dispatch[]>();
   #ownWeights: VitGpuWeights | null = null;
+  #scratch: VitScratch | null = null;
 
   private constructor(
     readonly config: VitConfig,
@@ -208,12 +226,22 @@ export class VitBackbone {
       const attn = opts.attn ? what("vit-attn", [B, P, P]) : null;
       const lhp = opts.lhp ? what("vit-lhp", [B * P, 9]) : null;
       const clsOut = opts.cls ? what("vit-cls", [B, C]) : null;
-      const x = arena.tensor([Bc * N, C], "f32", "vit-x");
-      const y = arena.tensor([Bc * N, C], act, "vit-y");
-      const qkv = arena.tensor([Bc * N, 3 * C], act, "vit-qkv");
-      const o = arena.tensor([Bc * N, C], act, "vit-o");
-      const hidden = arena.tensor([Bc * N, Mlp], act, "vit-hidden");
-      const patchBuf = arena.tensor([Bc * P, K], "f32", "vit-patches");
+      // Same sizes and the same storage type (f16 stores y, qkv, o, hidden as f16) or no sharing.
+      const key = JSON.stringify([Bc, N, C, Mlp, P, K, act]);
+      const shared = opts.shareScratch ? opts.shareScratch.#scratch : null;
+      if (opts.shareScratch && shared?.key !== key) {
+        throw new TypeError(`ViT: shareScratch needs the same config, input size, chunk and precision`);
+      }
+      const scratch: VitScratch = shared ?? {
+        key,
+        x: arena.tensor([Bc * N, C], "f32", "vit-x"),
+        y: arena.tensor([Bc * N, C], act, "vit-y"),
+        qkv: arena.tensor([Bc * N, 3 * C], act, "vit-qkv"),
+        o: arena.tensor([Bc * N, C], act, "vit-o"),
+        hidden: arena.tensor([Bc * N, Mlp], act, "vit-hidden"),
+        patchBuf: arena.tensor([Bc * P, K], "f32", "vit-patches"),
+      };
+      const { x, y, qkv, o, hidden, patchBuf } = scratch;
       const scale = 1 / Math.sqrt(hd);
 
       const chunks: ChunkPlan[] = [];
@@ -412,6 +440,7 @@ export class VitBackbone {
         Bc,
       );
       vit.#ownWeights = ownWeights;
+      vit.#scratch = scratch;
       return vit;
     } catch (err) {
       arena.destroyAll();
@@ -452,6 +481,7 @@ export class VitBackbone {
     this.arena.destroyAll();
     this.#ownWeights?.destroy();
     this.#ownWeights = null;
+    this.#scratch = null;
     this.#patchify = new WeakMap();
   }
 }

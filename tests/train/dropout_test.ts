@@ -15,7 +15,8 @@ import { Rng } from "../../core/rng.ts";
 import { HpGraph } from "../../core/train/graph.ts";
 import { drawStepSeeds } from "../../core/train/schedule.ts";
 import { embeddedVitWeights } from "../../core/vit/embedded.ts";
-import { assertAllClose, gpuTest, type GpuTestContext, randnF32 } from "../_util.ts";
+import { sampleAugParams } from "../../core/data/augment.ts";
+import { assertAllClose, gpuTest, type GpuTestContext } from "../_util.ts";
 import { TINY_RUN } from "../_tiny.ts";
 
 const N_CLASSES = 7;
@@ -52,9 +53,11 @@ gpuTest("head.dropout=0 turns every dropout off: f̂, ŝ̄ and s are the dropout
     const graph = await graphFor(ctx, dropout);
     const { B, res, N, Df, D, P } = graph.dims;
     const theta0 = await readF32(gpu, graph.theta), xi0 = await readF32(gpu, graph.xi);
-    const images = randnF32(B * 3 * res * res, 5);
+    const r = new Rng(5);
+    const rgb = Uint8Array.from({ length: B * res * res * 3 }, () => r.int(256));
+    const augParams = Array.from({ length: B }, () => sampleAugParams(r));
     graph.step(
-      { images, labels: new Int32Array(B * res * res).fill(-1) },
+      { rgb, augParams, labels: new Int32Array(B * res * res).fill(-1) },
       drawStepSeeds(new Rng(9)),
       0,
       null,

@@ -255,8 +255,13 @@ gpuTest(
       }
     }
     const [a, b] = counts;
-    assertEquals(a.phases.backbone, a.vit, "backbone phase = the two backbones (LHP coefficients inside)");
-    assertEquals(b.phases.backbone, b.vit);
+    // + the batch assembly from the uploaded bytes: contrast mean, pixels, blur (core/data/photometric.ts).
+    assertEquals(
+      a.phases.backbone,
+      a.vit + 3,
+      "backbone phase = batch assembly + the two backbones (LHP coefficients inside)",
+    );
+    assertEquals(b.phases.backbone, b.vit + 3);
     for (const p of [...STEP_PHASES, "capture"] as const) {
       assertEquals(
         a.phases[p],

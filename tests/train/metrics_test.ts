@@ -24,7 +24,7 @@ gpuTest("metrics capture: positives.lhp is the mean |L_i| of the captured step",
     "hp.pool_size=8",
   ]);
   const ds = await openDataset({ dataset: "synthetic", split: "train", imageSize: 40, count: 6, seed: 0 });
-  const loader = new Loader(ds, { batch: 3, size: 40, seed: 0, augment: false });
+  const loader = new Loader(ds, { batch: 3, size: 40, seed: 0, augment: true, augOnGpu: true });
   const rng = new Rng(5);
   const graph = await HpGraph.create(gpu, arena, cfg, embeddedVitWeights(), ds.nClasses, rng);
   try {

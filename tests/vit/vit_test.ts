@@ -161,6 +161,57 @@ gpuTest(
 );
 
 gpuTest(
+  "VitBackbone shareScratch: two backbones on one scratch, recorded back to back, give each its own result",
+  async ({ gpu, arena }) => {
+    const w = await loadVitWeights(FIX + "tiny_plain.pth", { heads: 3 });
+    const opts = { batch: 2, height: 16, width: 16, chunk: 1 };
+    const first = await VitBackbone.create(gpu, arena, w, opts);
+    const second = await VitBackbone.create(gpu, arena, w, { ...opts, shareScratch: first });
+    try {
+      const a = expected("input_a"), n = a.length / 2;
+      const swapped = new Float32Array(a.length);
+      swapped.set(a.subarray(n), 0);
+      swapped.set(a.subarray(0, n), n);
+      const ta = arena.upload(a, [2, 3, 16, 16], "f32", "a"),
+        tb = arena.upload(swapped, [2, 3, 16, 16], "f32", "b");
+      const rec = new StepRecorder(gpu);
+      first.encode(rec, ta);
+      second.encode(rec, tb);
+      rec.submit();
+      const fa = await readF32(gpu, first.features), fb = await readF32(gpu, second.features);
+      const half = fa.length / 2;
+      assertAllClose(fa, expected("feat_a"), { atol: 1e-4, rtol: 0, label: "first backbone" });
+      assertAllClose(fb.subarray(0, half), fa.subarray(half), {
+        atol: 0,
+        rtol: 0,
+        label: "second = swapped",
+      });
+      assertAllClose(fb.subarray(half), fa.subarray(0, half), {
+        atol: 0,
+        rtol: 0,
+        label: "second = swapped",
+      });
+      // The second backbone allocates only its outputs.
+      assert.ok(second.arena.liveBytes < first.arena.liveBytes / 2, `${second.arena.liveBytes} B`);
+      await assert.rejects(
+        VitBackbone.create(gpu, arena, w, { ...opts, height: 20, shareScratch: first }),
+        /shareScratch needs the same config, input size, chunk and precision/,
+      );
+      if (gpu.hasF16) {
+        // f16 stores y, qkv, o and the MLP hidden layer in half the bytes: an f32 scratch is not theirs.
+        await assert.rejects(
+          VitBackbone.create(gpu, arena, w, { ...opts, precision: "f16", shareScratch: first }),
+          /shareScratch needs the same config, input size, chunk and precision/,
+        );
+      }
+    } finally {
+      second.destroy();
+      first.destroy();
+    }
+  },
+);
+
+gpuTest(
   "VitBackbone rejects sizes that are not patch multiples and reports chunking",
   async ({ gpu, arena }) => {
     const w = await loadVitWeights(FIX + "tiny_plain.pth", { heads: 3 });
