@@ -22,7 +22,7 @@
  */
 import { Rng } from "../rng.ts";
 import { Confusion, scoreConfusion } from "./metrics.ts";
-import { kmeansF32, type KmeansF32Options } from "./kmeans_f32.ts";
+import { kmeansF32, type KmeansF32Options, plusPlusRows } from "./kmeans_f32.ts";
 
 /** Options of {@link kmeans}. */
 export interface KmeansOptions {
@@ -85,29 +85,9 @@ function dist2(x: Float64Array, i: number, c: Float64Array, j: number, d: number
 
 /** k-means++ seeding. */
 function plusPlus(x: Float64Array, n: number, d: number, k: number, rng: Rng): Float64Array {
+  const rows = plusPlusRows(n, k, rng, (i, r) => dist2(x, i, x, r, d));
   const c = new Float64Array(k * d);
-  const first = rng.int(n);
-  c.set(x.subarray(first * d, first * d + d), 0);
-  const dmin = new Float64Array(n).fill(Infinity);
-  for (let j = 1; j < k; j++) {
-    let total = 0;
-    for (let i = 0; i < n; i++) {
-      dmin[i] = Math.min(dmin[i], dist2(x, i, c, j - 1, d));
-      total += dmin[i];
-    }
-    let pick = n - 1;
-    if (total > 0) {
-      let u = rng.next() * total;
-      for (let i = 0; i < n; i++) {
-        u -= dmin[i];
-        if (u < 0) {
-          pick = i;
-          break;
-        }
-      }
-    } else pick = rng.int(n);
-    c.set(x.subarray(pick * d, pick * d + d), j * d);
-  }
+  rows.forEach((r, j) => c.set(x.subarray(r * d, r * d + d), j * d));
   return c;
 }
 

@@ -123,16 +123,24 @@ export function kmeansF32(
   return best!;
 }
 
-/** k-means++ seeding on unit rows (squared distance 2 − 2·x·c). */
-function plusPlusF32(x: Float32Array, n: number, d: number, k: number, rng: Rng): Float32Array {
-  const c = new Float32Array(k * d);
-  const first = rng.int(n);
-  c.set(x.subarray(first * d, first * d + d));
+/**
+ * k-means++ row choice (shared by both k-means): the first row uniformly, then each next row with probability
+ * proportional to its squared distance `dist(i, j)` to the nearest row chosen so far (j = the last one chosen);
+ * uniformly again when every distance is zero.
+ */
+export function plusPlusRows(
+  n: number,
+  k: number,
+  rng: Rng,
+  dist: (i: number, j: number) => number,
+): Int32Array {
+  const rows = new Int32Array(k);
+  rows[0] = rng.int(n);
   const dmin = new Float64Array(n).fill(Infinity);
   for (let j = 1; j < k; j++) {
     let total = 0;
     for (let i = 0; i < n; i++) {
-      const v = Math.max(0, 2 - 2 * dot(x, i * d, c, (j - 1) * d, d));
+      const v = dist(i, rows[j - 1]);
       if (v < dmin[i]) dmin[i] = v;
       total += dmin[i];
     }
@@ -147,8 +155,16 @@ function plusPlusF32(x: Float32Array, n: number, d: number, k: number, rng: Rng)
         }
       }
     } else pick = rng.int(n);
-    c.set(x.subarray(pick * d, pick * d + d), j * d);
+    rows[j] = pick;
   }
+  return rows;
+}
+
+/** k-means++ seeding on unit rows (squared distance 2 − 2·x·c). */
+function plusPlusF32(x: Float32Array, n: number, d: number, k: number, rng: Rng): Float32Array {
+  const rows = plusPlusRows(n, k, rng, (i, r) => Math.max(0, 2 - 2 * dot(x, i * d, x, r * d, d)));
+  const c = new Float32Array(k * d);
+  rows.forEach((r, j) => c.set(x.subarray(r * d, r * d + d), j * d));
   return c;
 }
 
