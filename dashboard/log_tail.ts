@@ -62,6 +62,26 @@ export class LogTail {
     onBlock: (bytes: Uint8Array) => void,
     onRestart?: () => void,
   ): Promise<{ restarted: boolean }> {
+    const scan = this.#scan(onBlock, onRestart);
+    for (let step = scan.next();; step = scan.next()) {
+      if (step.done) return step.value;
+      await new Promise((r) => setTimeout(r, 0));
+    }
+  }
+
+  #scanSync(onBlock: (bytes: Uint8Array) => void): { restarted: boolean } {
+    const scan = this.#scan(onBlock);
+    for (let step = scan.next();; step = scan.next()) if (step.done) return step.value;
+  }
+
+  /**
+   * The appended bytes chunk by chunk (complete lines to `onBlock`); pauses (yields) between chunks, where
+   * {@link readBlocks} lets the event loop run and {@link readSync} goes straight on.
+   */
+  *#scan(
+    onBlock: (bytes: Uint8Array) => void,
+    onRestart?: () => void,
+  ): Generator<void, { restarted: boolean }> {
     let file: Deno.FsFile;
     try {
       file = Deno.openSync(this.path, { read: true });
@@ -78,43 +98,14 @@ export class LogTail {
         onRestart?.();
       }
       let carry: Uint8Array | null = null;
-      let at = this.#offset;
-      while (at < size) {
+      for (let at = this.#offset; at < size;) {
         // Synchronous reads into one buffer are several times faster than Deno's async reads here; the
         // pause between chunks keeps the server responsive.
         const got = readAt(file, at, Math.min(CHUNK, size - at));
         if (got.length === 0) break;
         carry = this.#split(got, at, carry, onBlock);
         at += got.length;
-        if (at < size) await new Promise((r) => setTimeout(r, 0));
-      }
-      return { restarted };
-    } finally {
-      file.close();
-    }
-  }
-
-  #scanSync(onBlock: (bytes: Uint8Array) => void): { restarted: boolean } {
-    let file: Deno.FsFile;
-    try {
-      file = Deno.openSync(this.path, { read: true });
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return { restarted: false };
-      throw err;
-    }
-    try {
-      const size = file.statSync().size;
-      let restarted = false;
-      if (size < this.#offset) {
-        this.#offset = 0;
-        restarted = true;
-      }
-      let carry: Uint8Array | null = null;
-      for (let at = this.#offset; at < size;) {
-        const got = readAt(file, at, Math.min(CHUNK, size - at));
-        if (got.length === 0) break;
-        carry = this.#split(got, at, carry, onBlock);
-        at += got.length;
+        if (at < size) yield;
       }
       return { restarted };
     } finally {
