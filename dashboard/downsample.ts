@@ -7,35 +7,15 @@
  * Zooming asks again for the visible range only, which then fits at full resolution.
  * @module
  */
+import { minMaxIndices as pageMinMaxIndices } from "./static/run_data.js";
 
 /**
  * Indices (ascending) of at most `max` points of `y` that keep each bucket's minimum and maximum and the
- * first and last point. Non-finite values are never chosen. All indices when the finite count fits.
+ * first and last point. Non-finite values are never chosen. All indices when the finite count fits. The rule
+ * is written once, in the page's own module, so the server's snapshots and the page's live reduction agree.
  */
 export function minMaxIndices(y: ArrayLike<number>, max: number): number[] {
-  const n = y.length;
-  const finite: number[] = [];
-  for (let i = 0; i < n; i++) if (Number.isFinite(y[i])) finite.push(i);
-  if (max <= 0 || finite.length <= Math.max(2, max)) return finite;
-  const buckets = Math.floor((max - 2) / 2);
-  const first = finite[0], last = finite[finite.length - 1];
-  if (buckets < 1) return [first, last];
-  const out = [first];
-  const inner = finite.length - 2; // points strictly between first and last
-  for (let b = 0; b < buckets; b++) {
-    const lo = 1 + Math.floor((b * inner) / buckets), hi = 1 + Math.floor(((b + 1) * inner) / buckets);
-    if (hi <= lo) continue;
-    let iMin = finite[lo], iMax = finite[lo];
-    for (let k = lo + 1; k < hi; k++) {
-      const i = finite[k];
-      if (y[i] < y[iMin]) iMin = i;
-      if (y[i] > y[iMax]) iMax = i;
-    }
-    if (iMin === iMax) out.push(iMin);
-    else out.push(Math.min(iMin, iMax), Math.max(iMin, iMax));
-  }
-  out.push(last);
-  return out;
+  return pageMinMaxIndices(y, max);
 }
 
 /** A series in columns: training step, wall-clock time (ms since the epoch) and value of each point. */

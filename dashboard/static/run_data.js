@@ -50,8 +50,8 @@ function pushPoint(d, key, step, time, y) {
 }
 
 /**
- * The page's copy of the server's per-series downsampling (dashboard/downsample.ts minMaxIndices): each
- * bucket's minimum and maximum, plus the first and last point, at most `max` indices.
+ * Per-series downsampling, used by the page (live series) and by the server (dashboard/downsample.ts, its
+ * snapshots): each bucket's minimum and maximum, plus the first and last point, at most `max` indices.
  */
 export function minMaxIndices(y, max) {
   const finite = [];

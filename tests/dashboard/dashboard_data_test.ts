@@ -30,7 +30,6 @@ import { acquireRunLock } from "../../core/train/run_lock.ts";
 // The page's own modules (plain ES modules without DOM access at load).
 import { emaSmooth } from "../../dashboard/static/smooth.js";
 import { finalScoresText } from "../../dashboard/static/format.js";
-import { minMaxIndices as pageMinMaxIndices } from "../../dashboard/static/run_data.js";
 import { configDiff, describeValue, flattenConfig } from "../../dashboard/static/config_view.js";
 import {
   metricsValues as pageMetricsValues,
@@ -92,11 +91,6 @@ Deno.test("minMaxIndices keeps each bucket's extremes, first and last, at most m
     }
   }
   assert.deepEqual(minMaxIndices([1, 2, 3], 0), [0, 1, 2], "max 0: everything");
-  // The page's copy of the rule (dashboard/static/run_data.js) picks the same points.
-  for (const [n, max] of [[5000, 1000], [3001, 7], [10, 4]]) {
-    const y = Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * (i % 11) + (i % 97 === 0 ? NaN : 0));
-    assert.deepEqual(pageMinMaxIndices(y, max), minMaxIndices(y, max), `n ${n}, max ${max}`);
-  }
 });
 
 Deno.test("windowSeries: the zoomed range at full resolution, one point beyond each edge", () => {
