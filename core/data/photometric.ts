@@ -30,19 +30,28 @@ export function labelBits(nClasses: number): 8 | 16 {
 
 /**
  * Packs i32 labels (−1 ignore) into `bits`-wide words. Values the probes ignore anyway (negative, or too
- * large for the width, hence ≥ the class count) become the ignore code.
+ * large for the width, hence ≥ the class count) become the ignore code. `into` (from an earlier call with
+ * as many labels) is reused instead of allocating, as the trainer does every step.
  */
-export function packLabels(labels: Int32Array, bits: 8 | 16): Uint8Array | Int16Array {
+export function packLabels(
+  labels: Int32Array,
+  bits: 8 | 16,
+  into?: Uint8Array | Int16Array,
+): Uint8Array | Int16Array {
   const n = labels.length;
   if (bits === 8) {
-    const out = new Uint8Array(Math.ceil(n / 4) * 4);
+    const out = into instanceof Uint8Array && into.length === Math.ceil(n / 4) * 4
+      ? into
+      : new Uint8Array(Math.ceil(n / 4) * 4);
     for (let i = 0; i < n; i++) {
       const v = labels[i];
       out[i] = v >= 0 && v < 255 ? v : 255;
     }
     return out;
   }
-  const out = new Int16Array(Math.ceil(n / 2) * 2);
+  const out = into instanceof Int16Array && into.length === Math.ceil(n / 2) * 2
+    ? into
+    : new Int16Array(Math.ceil(n / 2) * 2);
   for (let i = 0; i < n; i++) {
     const v = labels[i];
     out[i] = v >= 0 && v <= 32767 ? v : -1;
@@ -191,6 +200,7 @@ export async function preparePhotometric(
       q.writeBuffer(rgb.buffer, whole, tail);
     }
   };
+  let packed: Uint8Array | Int16Array | undefined; // the step's packed labels, reused (writeBuffer copies)
   return {
     dispatches,
     cleanDispatch,
@@ -201,7 +211,7 @@ export async function preparePhotometric(
         throw new TypeError(`photometric: ${labels.length} labels, expected ${B}·${H}·${W} = ${B * P}`);
       }
       writeRgb(bytes);
-      const packed = packLabels(labels, bits);
+      packed = packLabels(labels, bits, packed);
       q.writeBuffer(lab.buffer, 0, packed.buffer as ArrayBuffer, 0, packed.byteLength);
       if (augment) {
         if (!aug || aug.length !== B) {

@@ -168,6 +168,12 @@ Deno.test("packLabels() turns values the probes ignore into the ignore code", ()
   const l = Int32Array.from([0, 26, -1, 254, 255, 1000, -7]);
   assert.deepEqual(Array.from(packLabels(l, 8)).slice(0, 7), [0, 26, 255, 254, 255, 255, 255]);
   assert.deepEqual(Array.from(packLabels(l, 16)).slice(0, 7), [0, 26, -1, 254, 255, 1000, -1]);
+  // The trainer's buffer from the last step is overwritten in place; a buffer of another size or width is not.
+  const into = packLabels(Int32Array.from([5, 5, 5, 5, 5, 5, 5]), 8);
+  assert.equal(packLabels(l, 8, into), into);
+  assert.deepEqual(Array.from(into).slice(0, 7), [0, 26, 255, 254, 255, 255, 255]);
+  assert.notEqual(packLabels(l, 16, into), into);
+  assert.notEqual(packLabels(Int32Array.from([1, 2]), 8, into), into);
 });
 
 gpuTest(
